@@ -1,0 +1,33 @@
+//! Types shared by the rsslab runner (host) and its guest agent (PID 1 in the VM).
+//!
+//! Everything that crosses the VM boundary is defined here once, so the wire format cannot
+//! drift between the two sides:
+//!
+//! - [`spec::RunSpec`]: what the host asks the guest to run (written into the initramfs as
+//!   `/rsslab/run.json`), including the typed workload arguments of [`workload`];
+//! - [`message::GuestMessage`]: the JSON Lines the agent sends back on its channel: one
+//!   hello, samples, events, and exactly one verdict;
+//! - [`units`]: byte sizes and durations that read human units ("512MiB", "250ms").
+
+pub mod message;
+pub mod outcome;
+pub mod spec;
+pub mod units;
+pub mod workload;
+
+pub use message::{Event, EventKind, GuestMessage, Hello, Metrics, Sample, Verdict};
+pub use outcome::{ProcessOutcome, RunOutcome};
+pub use spec::{CgroupSpec, DiskMount, ProcessSpec, RunSpec, Start};
+pub use units::{Bytes, Millis};
+pub use workload::{BalloonArgs, HeapChurnArgs, Release, Workload, WorkloadReport};
+
+/// Path of the run spec inside the guest's initramfs.
+pub const RUN_SPEC_PATH: &str = "/rsslab/run.json";
+/// Directory of kernel modules inside the guest's initramfs (flat, loaded in spec order).
+pub const MODULES_DIR: &str = "/rsslab/modules";
+/// Directory of workload programs inside the guest (one name per workload, see [`Workload::program`]).
+pub const BIN_DIR: &str = "/bin";
+/// The serial device the agent speaks JSON Lines on (the console is ttyS0).
+pub const CHANNEL_DEVICE: &str = "/dev/ttyS1";
+/// Version of the channel protocol, sent in the hello and checked by the host.
+pub const CHANNEL_VERSION: u32 = 1;

@@ -1,0 +1,177 @@
+//! The guest-to-host channel: JSON Lines, one [`GuestMessage`] a line, on the agent's serial
+//! port ([`crate::CHANNEL_DEVICE`]).
+//!
+//! A well-formed channel is one `hello`, any number of `sample` and `event` lines, and exactly
+//! one `verdict`, last. Anything else (no verdict, two verdicts, a line that does not parse) is
+//! an error on the host side, reported with the console log.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::outcome::{ProcessOutcome, RunOutcome};
+
+/// Named values in bytes (or counts, for event counters such as `oom_kill`). Names are a
+/// contract: see DESIGN.md, "Metrics".
+pub type Metrics = BTreeMap<String, u64>;
+
+/// One line on the channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum GuestMessage {
+    Hello(Hello),
+    Sample(Sample),
+    Event(Event),
+    Verdict(Verdict),
+}
+
+impl GuestMessage {
+    /// The message as one JSON line, without the newline.
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).expect("guest messages serialize")
+    }
+}
+
+/// First message: what the guest is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    /// [`crate::CHANNEL_VERSION`] of the agent.
+    pub protocol: u32,
+    /// `uname -r`.
+    pub kernel_release: String,
+    /// Milliseconds since the kernel booted (CLOCK_BOOTTIME) when the agent said hello.
+    pub boot_ms: u64,
+    /// What the guest kernel offers, as read in the guest: `cgroup_v2`, `cgroup_v1_memory`,
+    /// `mglru` (the value of lru_gen/enabled, or absent), `thp` (the selected THP mode),
+    /// `smaps_rollup`, `memory_peak`.
+    pub features: BTreeMap<String, String>,
+}
+
+/// One sample. `t_ms` counts from the start of the run (the agent's clock, not the host's);
+/// this is also exactly one line of `samples.jsonl`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    pub t_ms: u64,
+    /// Process name -> metrics (`vsz`, `rss`, `rss_anon`, `rss_file`, `rss_shmem`, `lazyfree`,
+    /// `swap`, and workload-reported values). Only running processes appear.
+    #[serde(default)]
+    pub process: BTreeMap<String, Metrics>,
+    /// The run's cgroup (`usage`, `working_set`, `anon`, `file`, `active_file`, `inactive_file`,
+    /// `shmem`, `limit`, `oom_kill`, `max`, `high`); empty without a cgroup.
+    #[serde(default)]
+    pub cgroup: Metrics,
+    /// The guest (`mem_total`, `mem_free`, `mem_available`, `cached`, `committed_as`,
+    /// `commit_limit`, `kubelet_available`).
+    #[serde(default)]
+    pub guest: Metrics,
+}
+
+/// Something that happened at a point in time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub t_ms: u64,
+    /// The process it concerns, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<String>,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+impl Event {
+    /// The label triggers, plots and expectation windows use: `service:started`,
+    /// `service:released`, `service:ended`, `oom-kill`, `setup`...
+    pub fn label(&self) -> String {
+        let what = match &self.kind {
+            EventKind::Started { .. } => "started",
+            EventKind::Phase { phase } => phase.as_str(),
+            EventKind::Ended { .. } => "ended",
+            EventKind::OomKill { .. } => "oom-kill",
+            EventKind::Setup { .. } => "setup",
+            EventKind::Log { .. } => "log",
+        };
+        match &self.process {
+            Some(process) => format!("{process}:{what}"),
+            None => what.to_owned(),
+        }
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The process was started with this pid.
+    Started { pid: u32 },
+    /// The workload reported a phase.
+    Phase { phase: String },
+    /// The process ended (or was stopped at the end of the run).
+    Ended { outcome: ProcessOutcome },
+    /// The kernel's OOM killer killed a task (from the kernel log).
+    OomKill { pid: u32, task: String },
+    /// A set-up step (mount, module, sysctl, sysfs, cgroup): what, and whether it worked.
+    Setup { step: String, ok: bool, detail: String },
+    /// A line a workload wrote on stderr, or a note from the agent.
+    Log { message: String },
+}
+
+/// The last message: how the run ended, as the guest saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub t_ms: u64,
+    /// `ok`, `unsupported` or `infra-error` (the host adds `kernel-panic` and `vm-timeout`).
+    pub outcome: RunOutcome,
+    /// Why, when not `ok`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Per process: how it ended and its peaks.
+    pub processes: BTreeMap<String, ProcessResult>,
+    /// The cgroup's own high-water marks (`usage` from memory.peak / max_usage_in_bytes).
+    #[serde(default)]
+    pub cgroup_peak: Metrics,
+}
+
+/// How one process ended, with its peaks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessResult {
+    pub outcome: ProcessOutcome,
+    /// Highest values: the kernel's own marks (`rss` from VmHWM, `vsz` from VmPeak) where they
+    /// exist, else the highest sampled value, for every sampled metric.
+    pub peak: Metrics,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_ms: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_tagged_lines() {
+        let event = GuestMessage::Event(Event {
+            t_ms: 1200,
+            process: Some("service".into()),
+            kind: EventKind::Phase { phase: "released".into() },
+        });
+        let line = event.to_line();
+        assert_eq!(
+            line,
+            r#"{"type":"event","t_ms":1200,"process":"service","event":"phase","phase":"released"}"#
+        );
+        assert_eq!(serde_json::from_str::<GuestMessage>(&line).unwrap(), event);
+        if let GuestMessage::Event(event) = event {
+            assert_eq!(event.label(), "service:released");
+        }
+    }
+
+    #[test]
+    fn a_sample_line_is_a_samples_jsonl_line() {
+        let mut sample = Sample { t_ms: 250, ..Sample::default() };
+        sample.process.insert("service".into(), [("rss".to_owned(), 4096)].into());
+        let line = serde_json::to_string(&sample).unwrap();
+        assert_eq!(line, r#"{"t_ms":250,"process":{"service":{"rss":4096}},"cgroup":{},"guest":{}}"#);
+        let tagged = GuestMessage::Sample(sample.clone()).to_line();
+        assert!(tagged.starts_with(r#"{"type":"sample","t_ms":250"#), "{tagged}");
+    }
+}

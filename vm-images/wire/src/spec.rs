@@ -1,0 +1,159 @@
+//! The run spec: everything the guest agent needs to run one VM of a plan.
+//!
+//! The host derives it from a scenario variant and writes it into the initramfs as JSON at
+//! [`crate::RUN_SPEC_PATH`]; the agent reads it first thing. Sizes are bytes, durations carry
+//! their unit.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::units::{Bytes, Millis};
+use crate::workload::Workload;
+
+/// One run of a scenario on one kernel in one variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSpec {
+    /// `<scenario>/<kernel>[/<variant>]`, for logs.
+    pub run_id: String,
+    /// Sampling interval.
+    pub sample_every: Millis,
+    /// How long the agent runs the scenario before it stops every process and ends.
+    pub duration: Millis,
+    /// Sysctls by dotted name (`vm.overcommit_memory`), written to /proc/sys before anything
+    /// starts. A failure is reported, never ignored.
+    #[serde(default)]
+    pub sysctl: BTreeMap<String, String>,
+    /// Writes to files under /sys (`/sys/kernel/mm/transparent_hugepage/enabled`).
+    #[serde(default)]
+    pub sysfs: BTreeMap<String, String>,
+    /// The cgroup processes run in unless they opt out.
+    #[serde(default)]
+    pub cgroup: Option<CgroupSpec>,
+    /// Kernel modules to load, in order (dependencies first), as file names under
+    /// [`crate::MODULES_DIR`].
+    #[serde(default)]
+    pub modules: Vec<String>,
+    /// The scratch disk, if the scenario asked for one.
+    #[serde(default)]
+    pub disk: Option<DiskMount>,
+    /// The processes, in scenario order.
+    pub processes: Vec<ProcessSpec>,
+}
+
+/// The run's cgroup and its limits. In scenarios this is the `[cgroup]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CgroupSpec {
+    /// cgroup version, 1 or 2. Default: 2.
+    #[serde(default = "default_cgroup_version")]
+    pub version: u8,
+    /// Hard limit: v2 `memory.max`, v1 `memory.limit_in_bytes`. Default: none.
+    #[serde(default)]
+    pub memory_max: Option<Bytes>,
+    /// Throttling limit: v2 `memory.high` (v1 has none). Default: none.
+    #[serde(default)]
+    pub memory_high: Option<Bytes>,
+    /// Swap limit: v2 `memory.swap.max`, v1 `memory.memsw.limit_in_bytes`. Default: none.
+    #[serde(default)]
+    pub swap_max: Option<Bytes>,
+}
+
+fn default_cgroup_version() -> u8 {
+    2
+}
+
+/// Where the scratch disk appears and is mounted in the guest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiskMount {
+    /// Block device, `/dev/vda`.
+    pub device: String,
+    /// Mount point, `/scratch`.
+    pub mount: String,
+    /// File system the host made on it, `ext4`.
+    pub fstype: String,
+}
+
+/// One process to start in the guest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessSpec {
+    /// Unique name within the run, used in samples, events and outcomes.
+    pub name: String,
+    /// What runs, with its arguments.
+    #[serde(flatten)]
+    pub workload: Workload,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Whether the process runs in the run's cgroup (when there is one).
+    #[serde(default = "default_true")]
+    pub cgroup: bool,
+    /// When it starts.
+    #[serde(default)]
+    pub start: Start,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// When a process starts. In scenarios: `start = { after = "service", phase = "released",
+/// delay = "3s" }`.
+///
+/// - no `after`: `delay` after the run starts (default: at once);
+/// - `after` and `phase`: `delay` after that process reports that phase;
+/// - `after` alone: `delay` after that process ends.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Start {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    #[serde(default)]
+    pub delay: Millis,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::{BalloonArgs, Release};
+
+    #[test]
+    fn run_spec_round_trips_as_json() {
+        let spec = RunSpec {
+            run_id: "demo/6.1/release=free".into(),
+            sample_every: Millis(250),
+            duration: Millis::secs(30),
+            sysctl: [("vm.overcommit_memory".into(), "1".into())].into(),
+            sysfs: BTreeMap::new(),
+            cgroup: Some(CgroupSpec {
+                version: 2,
+                memory_max: Some(Bytes::mib(512)),
+                memory_high: None,
+                swap_max: None,
+            }),
+            modules: vec!["virtio_blk.ko".into()],
+            disk: None,
+            processes: vec![ProcessSpec {
+                name: "balloon".into(),
+                workload: Workload::Balloon(BalloonArgs {
+                    step: Bytes::mib(100),
+                    every: Millis::secs(1),
+                    until_available: Bytes::mib(64),
+                    max: None,
+                }),
+                env: BTreeMap::new(),
+                cgroup: false,
+                start: Start { after: Some("service".into()), phase: Some("released".into()), delay: Millis(3000) },
+            }],
+        };
+        let json = serde_json::to_string_pretty(&spec).unwrap();
+        assert!(json.contains("\"workload\": \"balloon\""), "{json}");
+        assert_eq!(serde_json::from_str::<RunSpec>(&json).unwrap(), spec);
+        let _ = Release::Free;
+    }
+}

@@ -1,0 +1,275 @@
+//! Byte sizes and durations with human units.
+//!
+//! Sizes read a plain integer (bytes) or a string with a unit and serialize as integers;
+//! durations always carry their unit. Errors say what was expected, for the scenario parser
+//! to place at the right line and column.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A size in bytes. Reads `4096`, `"512MiB"`, `"1.5GiB"`, `"100MB"` (binary units are powers of
+/// 1024, decimal ones of 1000).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Bytes(pub u64);
+
+/// A duration in milliseconds. Reads `"250ms"`, `"3s"`, `"1.5s"`, `"2m"`, `"1h"`; a bare integer
+/// is rejected (is `3` three seconds or three milliseconds?) with a hint to write the unit.
+/// Serializes as a string with a unit too, so it round-trips.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Millis(pub u64);
+
+/// Why a size or duration string did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UnitError(String);
+
+const SIZE_UNITS: &[(&str, u64)] = &[
+    ("B", 1),
+    ("KiB", 1 << 10),
+    ("MiB", 1 << 20),
+    ("GiB", 1 << 30),
+    ("TiB", 1 << 40),
+    ("kB", 1_000),
+    ("KB", 1_000),
+    ("MB", 1_000_000),
+    ("GB", 1_000_000_000),
+    ("TB", 1_000_000_000_000),
+];
+
+const DURATION_UNITS: &[(&str, f64)] = &[
+    ("ms", 1.0),
+    ("s", 1_000.0),
+    ("m", 60_000.0),
+    ("min", 60_000.0),
+    ("h", 3_600_000.0),
+];
+
+/// Splits "1.5GiB" into (1.5, "GiB").
+fn split_number(text: &str) -> Option<(f64, &str)> {
+    let text = text.trim();
+    let end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(end);
+    let number: f64 = number.replace('_', "").parse().ok()?;
+    Some((number, unit.trim()))
+}
+
+impl FromStr for Bytes {
+    type Err = UnitError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            UnitError(format!(
+                "`{text}` is not a size: write a number with a unit such as \"512MiB\", \"1GiB\" or \"4096B\""
+            ))
+        };
+        let (number, unit) = split_number(text).ok_or_else(bad)?;
+        let unit = if unit.is_empty() { "B" } else { unit };
+        let (_, factor) = SIZE_UNITS
+            .iter()
+            .find(|(name, _)| *name == unit)
+            .ok_or_else(bad)?;
+        let bytes = number * *factor as f64;
+        if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
+            return Err(UnitError(format!("`{text}` is out of range for a size")));
+        }
+        Ok(Bytes(bytes.round() as u64))
+    }
+}
+
+impl FromStr for Millis {
+    type Err = UnitError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            UnitError(format!(
+                "`{text}` is not a duration: write a number with a unit such as \"250ms\", \"3s\" or \"2m\""
+            ))
+        };
+        let (number, unit) = split_number(text).ok_or_else(bad)?;
+        let (_, factor) = DURATION_UNITS
+            .iter()
+            .find(|(name, _)| *name == unit)
+            .ok_or_else(bad)?;
+        let millis = number * factor;
+        if !millis.is_finite() || millis < 0.0 || millis > u64::MAX as f64 {
+            return Err(UnitError(format!("`{text}` is out of range for a duration")));
+        }
+        Ok(Millis(millis.round() as u64))
+    }
+}
+
+impl Bytes {
+    pub const fn mib(n: u64) -> Self {
+        Bytes(n << 20)
+    }
+}
+
+impl Millis {
+    pub const fn secs(n: u64) -> Self {
+        Millis(n * 1000)
+    }
+
+    pub fn as_duration(self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.0)
+    }
+}
+
+impl fmt::Display for Bytes {
+    /// The largest binary unit that keeps the value readable: "512MiB", "1.5GiB", "4096B".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let units = [("TiB", 1u64 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+        for (name, factor) in units {
+            if self.0 >= factor {
+                let value = self.0 as f64 / factor as f64;
+                return if self.0 % factor == 0 {
+                    write!(f, "{}{name}", self.0 / factor)
+                } else {
+                    write!(f, "{value:.1}{name}")
+                };
+            }
+        }
+        write!(f, "{}B", self.0)
+    }
+}
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 >= 1000 && self.0 % 1000 == 0 {
+            write!(f, "{}s", self.0 / 1000)
+        } else {
+            write!(f, "{}ms", self.0)
+        }
+    }
+}
+
+impl Serialize for Bytes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(self.0)
+    }
+}
+
+impl Serialize for Millis {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct BytesVisitor;
+        impl Visitor<'_> for BytesVisitor {
+            type Value = Bytes;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a size such as \"512MiB\" or a number of bytes")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Bytes, E> {
+                Ok(Bytes(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Bytes, E> {
+                u64::try_from(v)
+                    .map(Bytes)
+                    .map_err(|_| E::custom(format!("a size cannot be negative ({v})")))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Bytes, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_any(BytesVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Millis {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MillisVisitor;
+        impl Visitor<'_> for MillisVisitor {
+            type Value = Millis;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration such as \"250ms\" or \"3s\"")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Millis, E> {
+                Err(E::custom(format!(
+                    "a duration needs a unit: write \"{v}s\" or \"{v}ms\""
+                )))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Millis, E> {
+                match u64::try_from(v) {
+                    Ok(v) => self.visit_u64(v),
+                    Err(_) => Err(E::custom(format!(
+                        "a duration cannot be negative ({v}): write e.g. \"3s\""
+                    ))),
+                }
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Millis, E> {
+                Err(E::custom(format!("a duration needs a unit: write \"{v}s\"")))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Millis, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_any(MillisVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_binary_and_decimal_units() {
+        assert_eq!("512MiB".parse::<Bytes>().unwrap(), Bytes(512 << 20));
+        assert_eq!("1.5GiB".parse::<Bytes>().unwrap(), Bytes(3 << 29));
+        assert_eq!("100MB".parse::<Bytes>().unwrap(), Bytes(100_000_000));
+        assert_eq!("4096".parse::<Bytes>().unwrap(), Bytes(4096));
+        assert_eq!(" 2 KiB ".parse::<Bytes>().unwrap(), Bytes(2048));
+    }
+
+    #[test]
+    fn sizes_reject_unknown_units_with_an_example() {
+        let error = "512MB2".parse::<Bytes>().unwrap_err().to_string();
+        assert!(error.contains("\"512MiB\""), "{error}");
+        assert!("12 parsecs".parse::<Bytes>().is_err());
+        assert!("".parse::<Bytes>().is_err());
+        assert!("-5MiB".parse::<Bytes>().is_err());
+    }
+
+    #[test]
+    fn durations_read_units() {
+        assert_eq!("250ms".parse::<Millis>().unwrap(), Millis(250));
+        assert_eq!("1.5s".parse::<Millis>().unwrap(), Millis(1500));
+        assert_eq!("2m".parse::<Millis>().unwrap(), Millis(120_000));
+        assert_eq!("1h".parse::<Millis>().unwrap(), Millis(3_600_000));
+        assert!("3".parse::<Millis>().is_err(), "a bare number has no unit");
+        assert!("3 fortnights".parse::<Millis>().is_err());
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for text in ["512MiB", "1.5GiB", "4096B", "1KiB"] {
+            let bytes: Bytes = text.parse().unwrap();
+            assert_eq!(bytes.to_string().parse::<Bytes>().unwrap(), bytes);
+        }
+        assert_eq!(Millis(250).to_string(), "250ms");
+        assert_eq!(Millis(3000).to_string(), "3s");
+    }
+
+    #[test]
+    fn serde_reads_strings_and_integers_and_writes_integers() {
+        #[derive(Debug, Deserialize, Serialize)]
+        struct Doc {
+            size: Bytes,
+            every: Millis,
+        }
+        let doc: Doc = toml::from_str("size = \"1MiB\"\nevery = \"250ms\"").unwrap();
+        assert_eq!((doc.size, doc.every), (Bytes(1 << 20), Millis(250)));
+        assert_eq!(serde_json::to_string(&doc).unwrap(), r#"{"size":1048576,"every":"250ms"}"#);
+        let error = toml::from_str::<Doc>("size = -1\nevery = \"1s\"").unwrap_err();
+        assert!(error.to_string().contains("cannot be negative"), "{error}");
+        let error = toml::from_str::<Doc>("size = 1\nevery = 3").unwrap_err();
+        assert!(error.to_string().contains("write \"3s\""), "{error}");
+    }
+}
