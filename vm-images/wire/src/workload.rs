@@ -41,6 +41,19 @@ impl Workload {
         format!("{}/{}", crate::BIN_DIR, self.name())
     }
 
+    /// The phases the workload reports, in the order it reports them; triggers and
+    /// expectation windows may only name these.
+    ///
+    /// - `heap-churn`: `allocated` (heap touched), `released` (the part above `live` handed
+    ///   back; once per cycle), `done` (last cycle's hold over; it stays alive unless `exit`);
+    /// - `balloon`: `started`, `full` (MemAvailable fell below the floor, or `max` reached).
+    pub fn phases(&self) -> &'static [&'static str] {
+        match self {
+            Workload::HeapChurn(_) => &["allocated", "released", "done"],
+            Workload::Balloon(_) => &["started", "full"],
+        }
+    }
+
     /// The arguments as the one JSON argument the workload program reads.
     pub fn args_json(&self) -> String {
         let value = serde_json::to_value(self).expect("workload arguments serialize");

@@ -1,0 +1,25 @@
+//! rsslab: a reproducible lab for Linux memory behaviour of services.
+//!
+//! The pipeline, one module per arrow of DESIGN.md's data flow:
+//!
+//! ```text
+//! scenario (parse + validate) -> plan (matrix x kernels) -> kernel + image (fetch, initramfs)
+//!   -> vm (QEMU, deadline, console) -> collect (channel -> RunRecord, raw files first)
+//!   -> results (results.json) -> report (index.html)
+//! ```
+//!
+//! [`lab::run_lab`] drives it top to bottom; the CLI in `main.rs` is a thin layer over it.
+
+pub mod cache;
+pub mod catalog;
+pub mod cpio;
+pub mod deb;
+pub mod fetch;
+pub mod image;
+pub mod kernel;
+pub mod modules;
+pub mod plan;
+pub mod record;
+pub mod report;
+pub mod results;
+pub mod scenario;
