@@ -109,7 +109,11 @@ pub enum EventKind {
     /// The kernel's OOM killer killed a task (from the kernel log).
     OomKill { pid: u32, task: String },
     /// A set-up step (mount, module, sysctl, sysfs, cgroup): what, and whether it worked.
-    Setup { step: String, ok: bool, detail: String },
+    Setup {
+        step: String,
+        ok: bool,
+        detail: String,
+    },
     /// A line a workload wrote on stderr, or a note from the agent.
     Log { message: String },
 }
@@ -152,7 +156,9 @@ mod tests {
         let event = GuestMessage::Event(Event {
             t_ms: 1200,
             process: Some("service".into()),
-            kind: EventKind::Phase { phase: "released".into() },
+            kind: EventKind::Phase {
+                phase: "released".into(),
+            },
         });
         let line = event.to_line();
         assert_eq!(
@@ -167,11 +173,22 @@ mod tests {
 
     #[test]
     fn a_sample_line_is_a_samples_jsonl_line() {
-        let mut sample = Sample { t_ms: 250, ..Sample::default() };
-        sample.process.insert("service".into(), [("rss".to_owned(), 4096)].into());
+        let mut sample = Sample {
+            t_ms: 250,
+            ..Sample::default()
+        };
+        sample
+            .process
+            .insert("service".into(), [("rss".to_owned(), 4096)].into());
         let line = serde_json::to_string(&sample).unwrap();
-        assert_eq!(line, r#"{"t_ms":250,"process":{"service":{"rss":4096}},"cgroup":{},"guest":{}}"#);
+        assert_eq!(
+            line,
+            r#"{"t_ms":250,"process":{"service":{"rss":4096}},"cgroup":{},"guest":{}}"#
+        );
         let tagged = GuestMessage::Sample(sample.clone()).to_line();
-        assert!(tagged.starts_with(r#"{"type":"sample","t_ms":250"#), "{tagged}");
+        assert!(
+            tagged.starts_with(r#"{"type":"sample","t_ms":250"#),
+            "{tagged}"
+        );
     }
 }

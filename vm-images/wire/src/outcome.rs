@@ -41,7 +41,9 @@ impl fmt::Display for ProcessOutcome {
 
 /// A string that is not one of the outcome names.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not an outcome (expected exited(N), killed(SIGNAL), oom-killed, enomem-at-start, running-at-end or not-started)")]
+#[error(
+    "`{0}` is not an outcome (expected exited(N), killed(SIGNAL), oom-killed, enomem-at-start, running-at-end or not-started)"
+)]
 pub struct OutcomeParseError(String);
 
 impl FromStr for ProcessOutcome {
@@ -137,7 +139,10 @@ mod tests {
         ];
         for outcome in all {
             let json = serde_json::to_string(&outcome).unwrap();
-            assert_eq!(serde_json::from_str::<ProcessOutcome>(&json).unwrap(), outcome);
+            assert_eq!(
+                serde_json::from_str::<ProcessOutcome>(&json).unwrap(),
+                outcome
+            );
         }
         assert_eq!(ProcessOutcome::Exited(1).to_string(), "exited(1)");
         assert!("exited(x)".parse::<ProcessOutcome>().is_err());
@@ -146,7 +151,10 @@ mod tests {
 
     #[test]
     fn run_outcomes_use_contract_names() {
-        assert_eq!(serde_json::to_string(&RunOutcome::VmTimeout).unwrap(), "\"vm-timeout\"");
+        assert_eq!(
+            serde_json::to_string(&RunOutcome::VmTimeout).unwrap(),
+            "\"vm-timeout\""
+        );
         assert_eq!(RunOutcome::KernelPanic.to_string(), "kernel-panic");
     }
 }

@@ -148,7 +148,11 @@ mod tests {
                 }),
                 env: BTreeMap::new(),
                 cgroup: false,
-                start: Start { after: Some("service".into()), phase: Some("released".into()), delay: Millis(3000) },
+                start: Start {
+                    after: Some("service".into()),
+                    phase: Some("released".into()),
+                    delay: Millis(3000),
+                },
             }],
         };
         let json = serde_json::to_string_pretty(&spec).unwrap();

@@ -97,7 +97,9 @@ impl FromStr for Millis {
             .ok_or_else(bad)?;
         let millis = number * factor;
         if !millis.is_finite() || millis < 0.0 || millis > u64::MAX as f64 {
-            return Err(UnitError(format!("`{text}` is out of range for a duration")));
+            return Err(UnitError(format!(
+                "`{text}` is out of range for a duration"
+            )));
         }
         Ok(Millis(millis.round() as u64))
     }
@@ -122,11 +124,16 @@ impl Millis {
 impl fmt::Display for Bytes {
     /// The largest binary unit that keeps the value readable: "512MiB", "1.5GiB", "4096B".
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let units = [("TiB", 1u64 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+        let units = [
+            ("TiB", 1u64 << 40),
+            ("GiB", 1 << 30),
+            ("MiB", 1 << 20),
+            ("KiB", 1 << 10),
+        ];
         for (name, factor) in units {
             if self.0 >= factor {
                 let value = self.0 as f64 / factor as f64;
-                return if self.0 % factor == 0 {
+                return if self.0.is_multiple_of(factor) {
                     write!(f, "{}{name}", self.0 / factor)
                 } else {
                     write!(f, "{value:.1}{name}")
@@ -139,7 +146,7 @@ impl fmt::Display for Bytes {
 
 impl fmt::Display for Millis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0 >= 1000 && self.0 % 1000 == 0 {
+        if self.0 >= 1000 && self.0.is_multiple_of(1000) {
             write!(f, "{}s", self.0 / 1000)
         } else {
             write!(f, "{}ms", self.0)
@@ -205,7 +212,9 @@ impl<'de> Deserialize<'de> for Millis {
                 }
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Millis, E> {
-                Err(E::custom(format!("a duration needs a unit: write \"{v}s\"")))
+                Err(E::custom(format!(
+                    "a duration needs a unit: write \"{v}s\""
+                )))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Millis, E> {
                 v.parse().map_err(E::custom)
@@ -266,7 +275,10 @@ mod tests {
         }
         let doc: Doc = toml::from_str("size = \"1MiB\"\nevery = \"250ms\"").unwrap();
         assert_eq!((doc.size, doc.every), (Bytes(1 << 20), Millis(250)));
-        assert_eq!(serde_json::to_string(&doc).unwrap(), r#"{"size":1048576,"every":"250ms"}"#);
+        assert_eq!(
+            serde_json::to_string(&doc).unwrap(),
+            r#"{"size":1048576,"every":"250ms"}"#
+        );
         let error = toml::from_str::<Doc>("size = -1\nevery = \"1s\"").unwrap_err();
         assert!(error.to_string().contains("cannot be negative"), "{error}");
         let error = toml::from_str::<Doc>("size = 1\nevery = 3").unwrap_err();

@@ -10,8 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::units::{Bytes, Millis};
 use crate::message::Metrics;
+use crate::units::{Bytes, Millis};
 
 /// A workload with its arguments. In TOML: `workload = "NAME"` beside `args = { ... }`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -171,7 +171,9 @@ mod tests {
             "workload = \"heap-churn\"\nargs = { heap = \"400MiB\", live = \"50MiB\", release = \"dontneed\" }",
         )
         .unwrap();
-        let Workload::HeapChurn(args) = &workload else { panic!("{workload:?}") };
+        let Workload::HeapChurn(args) = &workload else {
+            panic!("{workload:?}")
+        };
         assert_eq!(args.heap, Bytes::mib(400));
         assert_eq!(args.release, Release::Dontneed);
         assert_eq!(args.chunk, Bytes::mib(1));
@@ -183,9 +185,10 @@ mod tests {
 
     #[test]
     fn rejects_unknown_arguments() {
-        let error = toml::from_str::<Workload>("workload = \"balloon\"\nargs = { stepp = \"1MiB\" }")
-            .unwrap_err()
-            .to_string();
+        let error =
+            toml::from_str::<Workload>("workload = \"balloon\"\nargs = { stepp = \"1MiB\" }")
+                .unwrap_err()
+                .to_string();
         assert!(error.contains("unknown field `stepp`"), "{error}");
     }
 }
