@@ -1,0 +1,264 @@
+//! A catalogue kernel made bootable: its packages fetched (verified), unpacked into one cache
+//! directory keyed by their sha256s, and the files QEMU and the image builder need located.
+//!
+//! A warm [`prepare_kernel`] does no network and no unpacking: it finds the complete unpacked
+//! directory and returns its paths.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+
+use crate::cache::{Cache, publish_dir, temp_dir_beside};
+use crate::catalog::Kernel;
+use crate::deb::unpack_deb;
+use crate::fetch::fetch_verified;
+
+/// Written last into a kernel directory, before it is renamed into place.
+const COMPLETE_MARKER: &str = ".rsslab-complete";
+
+/// The files of one unpacked kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelFiles {
+    /// The bzImage QEMU boots with `-kernel`.
+    pub vmlinuz: PathBuf,
+    /// `.../lib/modules/<release>`: `kernel/**.ko[.xz]`, `modules.builtin`.
+    pub modules_dir: PathBuf,
+    /// `uname -r`.
+    pub release: String,
+    /// The kernel's build configuration, when the packages carry it.
+    pub config: Option<PathBuf>,
+}
+
+/// Fetches, verifies and unpacks `kernel`'s packages (once; cached) and locates its files.
+pub fn prepare_kernel(cache: &Cache, base_url: &str, kernel: &Kernel) -> Result<KernelFiles> {
+    let dir = cache.kernels_dir()?.join(unpacked_dir_name(kernel));
+    if !dir.join(COMPLETE_MARKER).is_file() {
+        unpack_kernel(cache, base_url, kernel, &dir)?;
+    }
+    locate_files(&dir, &kernel.release)
+        .with_context(|| format!("kernel {} in {}", kernel.id, dir.display()))
+}
+
+/// `<release>-<first 16 hex digits of sha256 over the packages' sha256s>`.
+fn unpacked_dir_name(kernel: &Kernel) -> String {
+    let mut hasher = Sha256::new();
+    for package in &kernel.packages {
+        hasher.update(package.sha256.as_bytes());
+        hasher.update(b"\n");
+    }
+    let key = hex::encode(hasher.finalize());
+    format!("{}-{}", kernel.release, &key[..16])
+}
+
+/// Fetches every package and unpacks them all into a temporary directory beside `dir`, which
+/// becomes `dir` once complete.
+fn unpack_kernel(cache: &Cache, base_url: &str, kernel: &Kernel, dir: &Path) -> Result<()> {
+    let mut debs = Vec::new();
+    for package in &kernel.packages {
+        debs.push(
+            fetch_verified(cache, base_url, package)
+                .with_context(|| format!("fetching {}", package.name))?,
+        );
+    }
+    let started = Instant::now();
+    let temp = temp_dir_beside(dir)?;
+    for deb in &debs {
+        unpack_deb(deb, temp.path())?;
+    }
+    // Fail before publishing if the packages do not hold a bootable kernel.
+    locate_files(temp.path(), &kernel.release).with_context(|| {
+        format!(
+            "kernel {}: the packages do not hold the expected files",
+            kernel.id
+        )
+    })?;
+    let marker = temp.path().join(COMPLETE_MARKER);
+    fs::write(&marker, format!("{}\n", kernel.release))
+        .with_context(|| format!("writing {}", marker.display()))?;
+    publish_dir(temp, dir)?;
+    tracing::info!(kernel = %kernel.id, "unpacked {} package(s) in {:.1}s", debs.len(), started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Finds vmlinuz, the modules directory and the config of `release` under `root`, in the
+/// places Debian's packages put them (`boot/` and `lib/modules/` up to 6.12, `usr/lib/modules/`
+/// with the split packages of 7.x).
+fn locate_files(root: &Path, release: &str) -> Result<KernelFiles> {
+    let module_dirs = [
+        root.join("lib/modules").join(release),
+        root.join("usr/lib/modules").join(release),
+    ];
+    let modules_dir = first_existing(&module_dirs, Path::is_dir, "modules directory")?;
+    let vmlinuz_candidates = [
+        root.join("boot").join(format!("vmlinuz-{release}")),
+        modules_dir.join("vmlinuz"),
+    ];
+    let vmlinuz = first_existing(&vmlinuz_candidates, Path::is_file, "vmlinuz")?;
+    let config_candidates = [
+        root.join("boot").join(format!("config-{release}")),
+        modules_dir.join("config"),
+    ];
+    let config = config_candidates.into_iter().find(|path| path.is_file());
+    Ok(KernelFiles {
+        vmlinuz,
+        modules_dir,
+        release: release.to_owned(),
+        config,
+    })
+}
+
+fn first_existing(
+    candidates: &[PathBuf],
+    exists: impl Fn(&Path) -> bool,
+    what: &str,
+) -> Result<PathBuf> {
+    if let Some(found) = candidates.iter().find(|path| exists(path)) {
+        return Ok(found.clone());
+    }
+    let tried: Vec<String> = candidates
+        .iter()
+        .map(|path| path.display().to_string())
+        .collect();
+    bail!("no {what} (looked for {})", tried.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{KernelFacts, KernelPackage};
+    use crate::deb::tests::{TarItem, data_tar, deb_bytes};
+
+    fn facts() -> KernelFacts {
+        KernelFacts {
+            madv_free: true,
+            cgroup_v1_memory: false,
+            mglru: true,
+            mglru_default: true,
+            overcommit_heuristic_total_only: true,
+        }
+    }
+
+    /// A local archive with a split kernel in two packages, and its catalogue entry.
+    fn split_kernel(archive: &Path) -> Kernel {
+        let release = "9.9.9-test";
+        let binary = data_tar(&[
+            TarItem::Dir("usr/lib/modules/9.9.9-test"),
+            TarItem::File("usr/lib/modules/9.9.9-test/vmlinuz", b"bzImage", 0o644),
+        ]);
+        let modules = data_tar(&[
+            TarItem::Dir("usr/lib/modules/9.9.9-test/kernel"),
+            TarItem::File("usr/lib/modules/9.9.9-test/config", b"CONFIG_X=y\n", 0o644),
+            TarItem::File(
+                "usr/lib/modules/9.9.9-test/modules.builtin",
+                b"kernel/fs/ext4/ext4.ko\n",
+                0o644,
+            ),
+        ]);
+        let packages = [
+            ("linux-binary-9.9.9-test", binary),
+            ("linux-modules-9.9.9-test", modules),
+        ]
+        .into_iter()
+        .map(|(name, tar)| {
+            let deb = deb_bytes(&tar, "xz");
+            let filename = format!("pool/main/l/linux/{name}_1_amd64.deb");
+            let path = archive.join(&filename);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, &deb).unwrap();
+            KernelPackage {
+                name: name.into(),
+                version: "1".into(),
+                filename,
+                size: deb.len() as u64,
+                sha256: hex::encode(Sha256::digest(&deb)),
+            }
+        })
+        .collect();
+        Kernel {
+            id: "9.9".into(),
+            suite: "sid".into(),
+            release: release.into(),
+            packages,
+            facts: facts(),
+            behaviour_changes: vec![],
+        }
+    }
+
+    #[test]
+    fn prepares_a_split_kernel_once_and_warm_calls_need_no_archive() {
+        let archive = tempfile::tempdir().unwrap();
+        let kernel = split_kernel(archive.path());
+        let cache_dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(cache_dir.path().to_path_buf());
+        let files = prepare_kernel(&cache, archive.path().to_str().unwrap(), &kernel).unwrap();
+        assert_eq!(fs::read(&files.vmlinuz).unwrap(), b"bzImage");
+        assert!(files.modules_dir.ends_with("usr/lib/modules/9.9.9-test"));
+        assert!(
+            files
+                .config
+                .as_ref()
+                .unwrap()
+                .ends_with("9.9.9-test/config")
+        );
+        assert_eq!(files.release, "9.9.9-test");
+
+        // Warm: no archive, and the downloads may even be gone.
+        fs::remove_dir_all(cache.downloads_dir().unwrap()).unwrap();
+        let warm = prepare_kernel(&cache, "/nonexistent", &kernel).unwrap();
+        assert_eq!(warm, files);
+        let names: Vec<_> = fs::read_dir(cache.kernels_dir().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn packages_without_a_kernel_are_not_published() {
+        let archive = tempfile::tempdir().unwrap();
+        let mut kernel = split_kernel(archive.path());
+        kernel.packages.remove(0); // no vmlinuz
+        let cache_dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(cache_dir.path().to_path_buf());
+        let error = format!(
+            "{:#}",
+            prepare_kernel(&cache, archive.path().to_str().unwrap(), &kernel).unwrap_err()
+        );
+        assert!(error.contains("no vmlinuz"), "{error}");
+        assert_eq!(
+            fs::read_dir(cache.kernels_dir().unwrap()).unwrap().count(),
+            0
+        );
+    }
+
+    #[test]
+    fn locates_the_classic_boot_layout() {
+        let root = tempfile::tempdir().unwrap();
+        fs::create_dir_all(root.path().join("boot")).unwrap();
+        fs::create_dir_all(root.path().join("lib/modules/5.10.0-32-cloud-amd64/kernel")).unwrap();
+        fs::write(root.path().join("boot/vmlinuz-5.10.0-32-cloud-amd64"), b"k").unwrap();
+        fs::write(root.path().join("boot/config-5.10.0-32-cloud-amd64"), b"c").unwrap();
+        let files = locate_files(root.path(), "5.10.0-32-cloud-amd64").unwrap();
+        assert!(
+            files
+                .vmlinuz
+                .ends_with("boot/vmlinuz-5.10.0-32-cloud-amd64")
+        );
+        assert!(
+            files
+                .modules_dir
+                .ends_with("lib/modules/5.10.0-32-cloud-amd64")
+        );
+        assert!(
+            files
+                .config
+                .unwrap()
+                .ends_with("boot/config-5.10.0-32-cloud-amd64")
+        );
+        let error = format!("{:#}", locate_files(root.path(), "6.0").unwrap_err());
+        assert!(error.contains("no modules directory"), "{error}");
+    }
+}
