@@ -1,0 +1,625 @@
+//! The process table: when each process may start (its trigger), starting it (in the cgroup or
+//! not), turning its stdout reports and stderr lines into events and metrics, and how it ended.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{ErrorKind, Read};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::sys::signal::Signal;
+use rsslab_wire::{
+    Event, EventKind, GuestMessage, Metrics, ProcessOutcome, ProcessSpec, WorkloadReport,
+};
+
+use crate::channel;
+use crate::setup::Failure;
+
+/// PATH for workloads (env from the spec comes on top).
+const PATH: &str = "/bin:/usr/bin:/sbin:/usr/sbin";
+/// stderr lines forwarded as `log` events per process; later ones are counted, not sent.
+const MAX_LOG_LINES: usize = 100;
+/// Longest line kept from a workload's output.
+const MAX_LINE: usize = 4096;
+/// A phase a workload reports when the kernel refused its start-up memory (then it exits).
+pub const ENOMEM_PHASE: &str = "enomem-at-start";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Pending,
+    Running,
+    Ended,
+}
+
+/// When a pending process can start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// At this run time (ms).
+    At(u64),
+    /// Not yet known: what it waits for may still happen.
+    Waiting,
+    /// Can never fire (the process it waits for ended without the phase, or never starts).
+    Never,
+}
+
+/// How a child ended, from waitpid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+/// One process of the run.
+pub struct Proc {
+    pub spec: ProcessSpec,
+    pub state: State,
+    pub pid: Option<i32>,
+    pub in_cgroup: bool,
+    pub started_ms: Option<u64>,
+    pub ended_ms: Option<u64>,
+    /// First time each phase was reported.
+    pub phases: BTreeMap<String, u64>,
+    /// Latest workload-reported metrics.
+    pub reported: Metrics,
+    /// Highest value seen of every metric.
+    pub peak: Metrics,
+    pub outcome: Option<ProcessOutcome>,
+    /// Set when the agent stops it at the end of the run.
+    pub stopping: bool,
+    stdout: Option<LineReader>,
+    stderr: Option<LineReader>,
+    log_lines: usize,
+}
+
+/// Every process of the run, in spec order.
+pub struct Table {
+    pub procs: Vec<Proc>,
+    /// The run's end: a trigger at or after it never fires.
+    end_ms: u64,
+}
+
+impl Table {
+    pub fn new(specs: &[ProcessSpec], end_ms: u64) -> Table {
+        let procs = specs
+            .iter()
+            .map(|spec| Proc {
+                spec: spec.clone(),
+                state: State::Pending,
+                pid: None,
+                in_cgroup: false,
+                started_ms: None,
+                ended_ms: None,
+                phases: BTreeMap::new(),
+                reported: Metrics::new(),
+                peak: Metrics::new(),
+                outcome: None,
+                stopping: false,
+                stdout: None,
+                stderr: None,
+                log_lines: 0,
+            })
+            .collect();
+        Table { procs, end_ms }
+    }
+
+    fn index(&self, name: &str) -> Option<usize> {
+        self.procs.iter().position(|proc| proc.spec.name == name)
+    }
+
+    pub fn by_pid(&self, pid: i32) -> Option<usize> {
+        self.procs
+            .iter()
+            .position(|proc| proc.pid == Some(pid) && proc.state == State::Running)
+    }
+
+    /// When process `i` can start (see [`rsslab_wire::Start`]).
+    pub fn trigger(&self, i: usize) -> Trigger {
+        self.trigger_at_depth(i, 0)
+    }
+
+    fn trigger_at_depth(&self, i: usize, depth: usize) -> Trigger {
+        match self.unbounded_trigger(i, depth) {
+            Trigger::At(at) if at >= self.end_ms => Trigger::Never,
+            trigger => trigger,
+        }
+    }
+
+    fn unbounded_trigger(&self, i: usize, depth: usize) -> Trigger {
+        let start = &self.procs[i].spec.start;
+        let Some(after) = &start.after else {
+            return Trigger::At(start.delay.0);
+        };
+        // A cycle of triggers (the runner rejects them) can never fire.
+        let Some(dep) = self.index(after).filter(|_| depth <= self.procs.len()) else {
+            return Trigger::Never;
+        };
+        let dep_proc = &self.procs[dep];
+        let happened = match &start.phase {
+            Some(phase) => dep_proc.phases.get(phase).copied(),
+            None => dep_proc.ended_ms,
+        };
+        if let Some(at) = happened {
+            return Trigger::At(at + start.delay.0);
+        }
+        match dep_proc.state {
+            State::Running => Trigger::Waiting,
+            State::Ended => Trigger::Never,
+            State::Pending => match self.trigger_at_depth(dep, depth + 1) {
+                Trigger::Never => Trigger::Never,
+                _ => Trigger::Waiting,
+            },
+        }
+    }
+
+    /// Whether the run has nothing left to do: nothing running, and no pending process that
+    /// can still start before the end.
+    pub fn finished(&self) -> bool {
+        self.procs
+            .iter()
+            .enumerate()
+            .all(|(i, proc)| match proc.state {
+                State::Running => false,
+                State::Ended => true,
+                State::Pending => self.trigger(i) == Trigger::Never,
+            })
+    }
+
+    /// The earliest known start time of a pending process.
+    pub fn next_start(&self) -> Option<u64> {
+        (0..self.procs.len())
+            .filter(|&i| self.procs[i].state == State::Pending)
+            .filter_map(|i| match self.trigger(i) {
+                Trigger::At(at) => Some(at),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Pending processes whose trigger time has come.
+    pub fn due(&self, now_ms: u64) -> Vec<usize> {
+        (0..self.procs.len())
+            .filter(|&i| self.procs[i].state == State::Pending)
+            .filter(|&i| matches!(self.trigger(i), Trigger::At(at) if at <= now_ms))
+            .collect()
+    }
+
+    /// Starts process `i`: `program ARGS_JSON`, env from the spec, stdin /dev/null, stdout and
+    /// stderr piped to the agent, in its own process group; joins the cgroup (by writing "0" to
+    /// `cgroup_procs`, opened here) between fork and exec. A refused start for lack of memory
+    /// is the process's outcome; any other failure is the run's.
+    pub fn spawn(
+        &mut self,
+        i: usize,
+        now_ms: u64,
+        program: &str,
+        cgroup_procs: Option<&str>,
+    ) -> Result<(), Failure> {
+        let proc = &mut self.procs[i];
+        let name = proc.spec.name.clone();
+        let mut command = Command::new(program);
+        command
+            .arg(proc.spec.workload.args_json())
+            .env_clear()
+            .env("PATH", PATH)
+            .env("HOME", "/tmp")
+            .envs(&proc.spec.env)
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let procs_file = match cgroup_procs {
+            Some(path) => Some(std::fs::OpenOptions::new().write(true).open(path).map_err(
+                |error| Failure::infra(format!("starting {name}: opening {path}: {error}")),
+            )?),
+            None => None,
+        };
+        if let Some(file) = &procs_file {
+            let fd = file.as_raw_fd();
+            // SAFETY: between fork and exec only async-signal-safe calls: write(2) on an open fd.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::write(fd, b"0".as_ptr().cast(), 1) == 1 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let child = match command.spawn() {
+            Ok(child) => child,
+            Err(error) if error.raw_os_error() == Some(libc::ENOMEM) => {
+                crate::diag!("{name}: {program} refused for lack of memory: {error}");
+                log(&name, now_ms, format!("could not start {program}: {error}"));
+                proc.state = State::Ended;
+                proc.started_ms = Some(now_ms);
+                proc.ended_ms = Some(now_ms);
+                proc.outcome = Some(ProcessOutcome::EnomemAtStart);
+                send(
+                    now_ms,
+                    Some(&name),
+                    EventKind::Ended {
+                        outcome: ProcessOutcome::EnomemAtStart,
+                    },
+                );
+                return Ok(());
+            }
+            Err(error) => {
+                return Err(Failure::infra(format!(
+                    "starting {name} ({program}): {error}"
+                )));
+            }
+        };
+        let pid = child.id() as i32;
+        proc.pid = Some(pid);
+        proc.in_cgroup = procs_file.is_some();
+        proc.state = State::Running;
+        proc.started_ms = Some(now_ms);
+        let mut child = child;
+        proc.stdout = child
+            .stdout
+            .take()
+            .map(|pipe| LineReader::new(OwnedFd::from(pipe)));
+        proc.stderr = child
+            .stderr
+            .take()
+            .map(|pipe| LineReader::new(OwnedFd::from(pipe)));
+        // The child is reaped by the run loop's waitpid(-1); dropping `Child` does not wait.
+        crate::diag!("started {name} as pid {pid}: {program}");
+        send(now_ms, Some(&name), EventKind::Started { pid: pid as u32 });
+        Ok(())
+    }
+
+    /// The open output pipes, to poll.
+    pub fn pipes(&self) -> Vec<BorrowedFd<'_>> {
+        self.procs
+            .iter()
+            .flat_map(|proc| [proc.stdout.as_ref(), proc.stderr.as_ref()])
+            .flatten()
+            .filter(|reader| !reader.eof)
+            .map(|reader| reader.file.as_fd())
+            .collect()
+    }
+
+    /// Reads what every process wrote and turns it into events and metrics.
+    pub fn read_output(&mut self, now_ms: u64) {
+        for i in 0..self.procs.len() {
+            self.read_output_of(i, now_ms);
+        }
+    }
+
+    /// Reads what process `i` wrote (all of it, once it has exited).
+    pub fn read_output_of(&mut self, i: usize, now_ms: u64) {
+        let proc = &mut self.procs[i];
+        if let Some(reader) = proc.stdout.as_mut() {
+            for line in reader.read_lines() {
+                proc.stdout_line(&line, now_ms);
+            }
+        }
+        if let Some(reader) = proc.stderr.as_mut() {
+            for line in reader.read_lines() {
+                proc.stderr_line(&line, now_ms);
+            }
+        }
+    }
+
+    /// Records that process `i` ended, and how; closes its pipes and sends `ended`.
+    pub fn ended(&mut self, i: usize, exit: Exit, oom_killed: bool, max_rss: u64, now_ms: u64) {
+        self.read_output_of(i, now_ms);
+        let proc = &mut self.procs[i];
+        let enomem = proc.phases.contains_key(ENOMEM_PHASE);
+        let outcome = outcome(exit, proc.stopping, oom_killed, enomem);
+        crate::diag!(
+            "{} (pid {:?}) ended: {exit:?} -> {outcome}",
+            proc.spec.name,
+            proc.pid
+        );
+        crate::sampler::raise_peaks(&mut proc.peak, &[("rss".to_owned(), max_rss)].into());
+        if proc.log_lines > MAX_LOG_LINES {
+            let dropped = proc.log_lines - MAX_LOG_LINES;
+            log(
+                &proc.spec.name,
+                now_ms,
+                format!("{dropped} more stderr lines were not forwarded"),
+            );
+        }
+        proc.state = State::Ended;
+        proc.ended_ms = Some(now_ms);
+        proc.stdout = None;
+        proc.stderr = None;
+        proc.outcome = Some(outcome.clone());
+        send(now_ms, Some(&proc.spec.name), EventKind::Ended { outcome });
+    }
+}
+
+impl Proc {
+    /// A stdout line: a [`WorkloadReport`] (phase -> event, metrics -> merged), else a log line.
+    fn stdout_line(&mut self, line: &str, now_ms: u64) {
+        if line.trim().is_empty() {
+            return;
+        }
+        match serde_json::from_str::<WorkloadReport>(line) {
+            Ok(report) => {
+                self.reported.extend(report.metrics);
+                if let Some(phase) = report.phase {
+                    self.phases.entry(phase.clone()).or_insert(now_ms);
+                    send(now_ms, Some(&self.spec.name), EventKind::Phase { phase });
+                }
+            }
+            Err(_) => self.stderr_line(&format!("stdout: {line}"), now_ms),
+        }
+    }
+
+    /// A stderr line becomes a log event (up to [`MAX_LOG_LINES`]) and a console line.
+    fn stderr_line(&mut self, line: &str, now_ms: u64) {
+        self.log_lines += 1;
+        if self.log_lines <= MAX_LOG_LINES {
+            crate::diag!("{}: {line}", self.spec.name);
+            log(&self.spec.name, now_ms, line.to_owned());
+        }
+    }
+}
+
+/// How a process ended: stopped by the agent at the end -> running-at-end; said the kernel
+/// refused its start-up memory -> enomem-at-start; SIGKILL with an OOM kill on record ->
+/// oom-killed; otherwise its exit code or signal.
+pub fn outcome(
+    exit: Exit,
+    stopping: bool,
+    oom_killed: bool,
+    enomem_reported: bool,
+) -> ProcessOutcome {
+    if stopping {
+        return ProcessOutcome::RunningAtEnd;
+    }
+    if enomem_reported {
+        return ProcessOutcome::EnomemAtStart;
+    }
+    match exit {
+        Exit::Code(code) => ProcessOutcome::Exited(code),
+        Exit::Signal(libc::SIGKILL) if oom_killed => ProcessOutcome::OomKilled,
+        Exit::Signal(signal) => ProcessOutcome::Killed(signal_name(signal)),
+    }
+}
+
+/// "SIGKILL" for 9; "SIG<n>" for numbers without a name.
+pub fn signal_name(signal: i32) -> String {
+    Signal::try_from(signal).map_or_else(
+        |_| format!("SIG{signal}"),
+        |signal| signal.as_str().to_owned(),
+    )
+}
+
+fn send(t_ms: u64, process: Option<&str>, kind: EventKind) {
+    channel::send(&GuestMessage::Event(Event {
+        t_ms,
+        process: process.map(str::to_owned),
+        kind,
+    }));
+}
+
+fn log(process: &str, t_ms: u64, message: String) {
+    send(t_ms, Some(process), EventKind::Log { message });
+}
+
+/// Splits a non-blocking pipe's bytes into lines.
+struct LineReader {
+    file: File,
+    buf: Vec<u8>,
+    eof: bool,
+}
+
+impl LineReader {
+    fn new(fd: OwnedFd) -> LineReader {
+        let _ = fcntl(&fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
+        LineReader {
+            file: File::from(fd),
+            buf: Vec::new(),
+            eof: false,
+        }
+    }
+
+    /// Every complete line available now (and the unterminated rest at end of file).
+    fn read_lines(&mut self) -> Vec<String> {
+        let mut chunk = [0u8; 8192];
+        while !self.eof {
+            match self.file.read(&mut chunk) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(error) if error.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => break, // EAGAIN: nothing more for now
+            }
+        }
+        let mut lines = split_lines(&mut self.buf, MAX_LINE);
+        if self.eof && !self.buf.is_empty() {
+            lines.push(String::from_utf8_lossy(&std::mem::take(&mut self.buf)).into_owned());
+        }
+        lines
+    }
+}
+
+/// Takes the complete lines out of `buf` (without their "\n" or "\r\n"), leaving the rest; a run
+/// of more than `max` bytes without a newline is cut into a line of its own.
+fn split_lines(buf: &mut Vec<u8>, max: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    loop {
+        let cut = match buf.iter().position(|&b| b == b'\n') {
+            Some(pos) if pos <= max => Some((pos, pos + 1)),
+            _ if buf.len() > max => Some((max, max)),
+            _ => None,
+        };
+        let Some((end, next)) = cut else { break };
+        let line = String::from_utf8_lossy(&buf[..end])
+            .trim_end_matches('\r')
+            .to_owned();
+        buf.drain(..next);
+        lines.push(line);
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rsslab_wire::{BalloonArgs, Bytes, Millis, Start, Workload};
+
+    fn spec(name: &str, after: Option<&str>, phase: Option<&str>, delay: u64) -> ProcessSpec {
+        ProcessSpec {
+            name: name.into(),
+            workload: Workload::Balloon(BalloonArgs {
+                step: Bytes::mib(1),
+                every: Millis(100),
+                until_available: Bytes::mib(64),
+                max: None,
+            }),
+            env: BTreeMap::new(),
+            cgroup: true,
+            start: Start {
+                after: after.map(Into::into),
+                phase: phase.map(Into::into),
+                delay: Millis(delay),
+            },
+        }
+    }
+
+    #[test]
+    fn triggers_follow_phases_and_ends() {
+        let specs = [
+            spec("service", None, None, 500),
+            spec("balloon", Some("service"), Some("released"), 2000),
+            spec("after-end", Some("service"), None, 0),
+            spec("chained", Some("balloon"), Some("full"), 0),
+        ];
+        let mut table = Table::new(&specs, 10_000);
+        assert_eq!(table.trigger(0), Trigger::At(500));
+        assert_eq!(
+            table.trigger(1),
+            Trigger::Waiting,
+            "service may still start and report"
+        );
+        assert_eq!(table.trigger(3), Trigger::Waiting);
+        assert_eq!(table.due(499), Vec::<usize>::new());
+        assert_eq!(table.due(500), vec![0]);
+        assert_eq!(table.next_start(), Some(500));
+        assert!(!table.finished());
+
+        table.procs[0].state = State::Running;
+        table.procs[0].phases.insert("released".into(), 3000);
+        assert_eq!(table.trigger(1), Trigger::At(5000));
+        assert_eq!(table.trigger(2), Trigger::Waiting);
+
+        table.procs[0].state = State::Ended;
+        table.procs[0].ended_ms = Some(7000);
+        assert_eq!(table.trigger(2), Trigger::At(7000));
+        assert!(!table.finished(), "balloon can still start at 5000");
+
+        let mut short = Table::new(&specs, 4000);
+        short.procs[0].state = State::Ended;
+        short.procs[0].phases.insert("released".into(), 3000);
+        short.procs[0].ended_ms = Some(7000);
+        assert_eq!(short.trigger(1), Trigger::Never, "5000 is after the end");
+        assert_eq!(
+            short.trigger(3),
+            Trigger::Never,
+            "its predecessor cannot start in time"
+        );
+        assert!(short.finished(), "nothing can start before the end at 4000");
+    }
+
+    #[test]
+    fn a_phase_that_never_came_never_fires() {
+        let mut table = Table::new(
+            &[
+                spec("service", None, None, 0),
+                spec("balloon", Some("service"), Some("released"), 0),
+                spec("chained", Some("balloon"), None, 0),
+                spec("typo", Some("nobody"), None, 0),
+            ],
+            10_000,
+        );
+        table.procs[0].state = State::Ended;
+        table.procs[0].ended_ms = Some(100);
+        assert_eq!(table.trigger(1), Trigger::Never);
+        assert_eq!(
+            table.trigger(2),
+            Trigger::Never,
+            "its predecessor never starts"
+        );
+        assert_eq!(table.trigger(3), Trigger::Never);
+        assert!(table.finished());
+    }
+
+    #[test]
+    fn a_cycle_never_fires() {
+        let table = Table::new(
+            &[spec("a", Some("b"), None, 0), spec("b", Some("a"), None, 0)],
+            1000,
+        );
+        assert_eq!(table.trigger(0), Trigger::Never);
+        assert!(table.finished());
+    }
+
+    #[test]
+    fn outcomes() {
+        assert_eq!(
+            outcome(Exit::Code(0), false, false, false),
+            ProcessOutcome::Exited(0)
+        );
+        assert_eq!(
+            outcome(Exit::Signal(9), false, true, false),
+            ProcessOutcome::OomKilled
+        );
+        assert_eq!(
+            outcome(Exit::Signal(9), false, false, false),
+            ProcessOutcome::Killed("SIGKILL".into())
+        );
+        assert_eq!(
+            outcome(Exit::Signal(11), false, true, false),
+            ProcessOutcome::Killed("SIGSEGV".into())
+        );
+        assert_eq!(
+            outcome(Exit::Signal(15), true, false, false),
+            ProcessOutcome::RunningAtEnd
+        );
+        assert_eq!(
+            outcome(Exit::Code(2), false, false, true),
+            ProcessOutcome::EnomemAtStart
+        );
+        assert_eq!(signal_name(64), "SIG64");
+    }
+
+    #[test]
+    fn lines_are_split_and_bounded() {
+        let mut buf = b"one\r\ntwo\nthr".to_vec();
+        assert_eq!(split_lines(&mut buf, 100), vec!["one", "two"]);
+        assert_eq!(buf, b"thr");
+        let mut long = vec![b'x'; 10];
+        long.extend_from_slice(b"\nrest");
+        assert_eq!(split_lines(&mut long, 4), vec!["xxxx", "xxxx", "xx"]);
+        assert_eq!(long, b"rest");
+    }
+
+    #[test]
+    fn reports_become_phases_and_metrics() {
+        channel::use_stdout();
+        let mut table = Table::new(&[spec("service", None, None, 0)], 1000);
+        let proc = &mut table.procs[0];
+        proc.stdout_line(
+            r#"{"phase":"allocated","metrics":{"heap_touched":100}}"#,
+            40,
+        );
+        proc.stdout_line(r#"{"metrics":{"heap_touched":200,"heap_released":50}}"#, 50);
+        proc.stdout_line(r#"{"phase":"allocated"}"#, 60);
+        proc.stdout_line("not json", 70);
+        assert_eq!(
+            proc.phases["allocated"], 40,
+            "the first report of a phase counts"
+        );
+        assert_eq!(proc.reported["heap_touched"], 200);
+        assert_eq!(proc.reported["heap_released"], 50);
+        assert_eq!(proc.log_lines, 1);
+    }
+}

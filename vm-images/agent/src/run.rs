@@ -1,0 +1,382 @@
+//! The run itself, from the moment processes may start to the verdict: one single-threaded loop
+//! that starts processes at their triggers, samples on schedule, reads workload output and the
+//! kernel log, reaps children (SIGCHLD through a signalfd), and at the end stops what still runs.
+
+use std::collections::{BTreeMap, HashSet};
+use std::os::fd::AsFd;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::sys::signalfd::SignalFd;
+use nix::unistd::Pid;
+use rsslab_wire::{
+    Event, EventKind, GuestMessage, Metrics, ProcessOutcome, RunOutcome, RunSpec, Sample, Verdict,
+    message::ProcessResult,
+};
+
+use crate::cgroup::Cgroup;
+use crate::kmsg::Kmsg;
+use crate::procs::{Exit, State, Table};
+use crate::sampler::{self, Schedule};
+use crate::setup::Failure;
+use crate::{channel, diag};
+
+/// How long stopped processes get between SIGTERM and SIGKILL.
+const TERM_GRACE: Duration = Duration::from_secs(2);
+/// How long the kernel log is given to name the victim of a SIGKILL (it logs right after).
+const OOM_LOG_GRACE: Duration = Duration::from_millis(300);
+
+/// When the run started (processes may start from then on); `t_ms` counts from here.
+static RUN_START: OnceLock<Instant> = OnceLock::new();
+
+/// Milliseconds since the run started (0 before).
+pub fn run_ms() -> u64 {
+    RUN_START
+        .get()
+        .map_or(0, |start| start.elapsed().as_millis() as u64)
+}
+
+/// What the run needs beyond the spec.
+pub struct Context {
+    pub cgroup: Option<Cgroup>,
+    /// Where workload programs are (None: [`rsslab_wire::BIN_DIR`]).
+    pub bin_dir: Option<String>,
+    /// SIGCHLD, blocked in the agent since before the first fork.
+    pub sigchld: SignalFd,
+}
+
+struct Run {
+    ctx: Context,
+    table: Table,
+    kmsg: Option<Kmsg>,
+    start: Instant,
+    end_ms: u64,
+    schedule: Schedule,
+    /// Pids the kernel log named as OOM-killed.
+    oom_pids: HashSet<u32>,
+    /// OOM kills in the cgroup already attributed to a process.
+    cgroup_ooms_attributed: u64,
+    cgroup_peak: Metrics,
+}
+
+/// Runs the scenario's processes and returns the verdict (not yet sent).
+pub fn run(spec: &RunSpec, ctx: Context) -> Verdict {
+    let kmsg = Kmsg::open()
+        .inspect_err(|error| {
+            diag!("cannot read /dev/kmsg ({error}): OOM kills are seen in memory.events only")
+        })
+        .ok();
+    let cgroup_ooms_attributed = ctx.cgroup.as_ref().and_then(Cgroup::oom_kills).unwrap_or(0);
+    let mut run = Run {
+        table: Table::new(&spec.processes, spec.duration.0),
+        ctx,
+        kmsg,
+        start: *RUN_START.get_or_init(Instant::now),
+        end_ms: spec.duration.0,
+        schedule: Schedule::new(spec.sample_every.0),
+        oom_pids: HashSet::new(),
+        cgroup_ooms_attributed,
+        cgroup_peak: Metrics::new(),
+    };
+    let failure = run.main_loop().err();
+    run.stop_all();
+    run.verdict(failure)
+}
+
+impl Run {
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    fn main_loop(&mut self) -> Result<(), Failure> {
+        loop {
+            let now = self.now_ms();
+            if now >= self.end_ms {
+                diag!("duration {} ms reached", self.end_ms);
+                return Ok(());
+            }
+            for i in self.table.due(now) {
+                self.start_process(i, now)?;
+            }
+            if self.schedule.due(now) {
+                self.sample(now);
+            }
+            if self.table.finished() {
+                diag!("every process has ended and no trigger can fire");
+                return Ok(());
+            }
+            let wake = [
+                Some(self.schedule.next_ms()),
+                self.table.next_start(),
+                Some(self.end_ms),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(now);
+            self.wait(wake.saturating_sub(self.now_ms()));
+            self.handle_io();
+        }
+    }
+
+    fn start_process(&mut self, i: usize, now: u64) -> Result<(), Failure> {
+        let proc = &self.table.procs[i];
+        let program = match &self.ctx.bin_dir {
+            Some(dir) => format!("{dir}/{}", proc.spec.workload.name()),
+            None => proc.spec.workload.program(),
+        };
+        let procs_file = match &self.ctx.cgroup {
+            Some(cgroup) if proc.spec.cgroup => {
+                Some(cgroup.procs_file().to_string_lossy().into_owned())
+            }
+            _ => None,
+        };
+        self.table.spawn(i, now, &program, procs_file.as_deref())
+    }
+
+    /// Sleeps until something is readable (pipes, kernel log, SIGCHLD) or `timeout_ms` passes.
+    fn wait(&self, timeout_ms: u64) {
+        let pipes = self.table.pipes();
+        let mut fds: Vec<PollFd> = pipes
+            .iter()
+            .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
+            .collect();
+        fds.push(PollFd::new(self.ctx.sigchld.as_fd(), PollFlags::POLLIN));
+        if let Some(kmsg) = &self.kmsg {
+            fds.push(PollFd::new(kmsg.as_fd(), PollFlags::POLLIN));
+        }
+        let timeout = PollTimeout::from(timeout_ms.min(u64::from(u16::MAX)) as u16);
+        let _ = poll(&mut fds, timeout);
+    }
+
+    /// Reads output, then the kernel log, then reaps (so an exit's cause is known first).
+    fn handle_io(&mut self) {
+        let now = self.now_ms();
+        self.table.read_output(now);
+        self.read_kmsg(now);
+        while let Ok(Some(_)) = self.ctx.sigchld.read_signal() {}
+        self.reap();
+    }
+
+    fn read_kmsg(&mut self, now: u64) {
+        let Some(kmsg) = self.kmsg.as_mut() else {
+            return;
+        };
+        for (pid, task) in kmsg.oom_kills() {
+            self.oom_pids.insert(pid);
+            let process = self
+                .table
+                .by_pid(pid as i32)
+                .map(|i| self.table.procs[i].spec.name.clone());
+            diag!(
+                "OOM killer killed pid {pid} ({task}){}",
+                process
+                    .as_deref()
+                    .map(|name| format!(" = {name}"))
+                    .unwrap_or_default()
+            );
+            channel::send(&GuestMessage::Event(Event {
+                t_ms: now,
+                process,
+                kind: EventKind::OomKill { pid, task },
+            }));
+        }
+    }
+
+    /// Reaps every child that has ended (PID 1 also reaps orphans it inherits).
+    fn reap(&mut self) {
+        loop {
+            let mut status = 0;
+            // SAFETY: a zeroed rusage is a valid value; wait4 fills it.
+            let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+            // SAFETY: plain syscall with valid pointers.
+            let pid = unsafe { libc::wait4(-1, &mut status, libc::WNOHANG, &mut usage) };
+            if pid <= 0 {
+                return;
+            }
+            let exit = if libc::WIFEXITED(status) {
+                Exit::Code(libc::WEXITSTATUS(status))
+            } else if libc::WIFSIGNALED(status) {
+                Exit::Signal(libc::WTERMSIG(status))
+            } else {
+                continue;
+            };
+            let Some(i) = self.table.by_pid(pid) else {
+                continue;
+            };
+            let oom_killed = exit == Exit::Signal(libc::SIGKILL)
+                && !self.table.procs[i].stopping
+                && self.oom_killed(i, pid);
+            let max_rss = (usage.ru_maxrss.max(0) as u64) * 1024;
+            let now = self.now_ms();
+            self.table.ended(i, exit, oom_killed, max_rss, now);
+        }
+    }
+
+    /// Whether the OOM killer killed process `i` (pid `pid`): named in the kernel log (given a
+    /// moment to appear), or an OOM kill in its cgroup that no other process accounts for.
+    fn oom_killed(&mut self, i: usize, pid: i32) -> bool {
+        let deadline = Instant::now() + OOM_LOG_GRACE;
+        while !self.oom_pids.contains(&(pid as u32))
+            && self.kmsg.is_some()
+            && Instant::now() < deadline
+        {
+            if let Some(kmsg) = &self.kmsg {
+                let mut fds = [PollFd::new(kmsg.as_fd(), PollFlags::POLLIN)];
+                let _ = poll(&mut fds, PollTimeout::from(20u8));
+            }
+            let now = self.now_ms();
+            self.read_kmsg(now);
+        }
+        let in_cgroup_kill = match (&self.ctx.cgroup, self.table.procs[i].in_cgroup) {
+            (Some(cgroup), true) => cgroup
+                .oom_kills()
+                .is_some_and(|kills| kills > self.cgroup_ooms_attributed),
+            _ => false,
+        };
+        if in_cgroup_kill {
+            self.cgroup_ooms_attributed += 1;
+        }
+        self.oom_pids.contains(&(pid as u32)) || in_cgroup_kill
+    }
+
+    /// Takes one sample and sends it.
+    fn sample(&mut self, now: u64) {
+        let mut sample = Sample {
+            t_ms: now,
+            ..Sample::default()
+        };
+        for proc in self
+            .table
+            .procs
+            .iter_mut()
+            .filter(|proc| proc.state == State::Running)
+        {
+            let Some(pid) = proc.pid else { continue };
+            let Some(figures) = sampler::process(pid) else {
+                continue;
+            };
+            let mut metrics = figures.metrics;
+            metrics.extend(
+                proc.reported
+                    .iter()
+                    .map(|(name, value)| (name.clone(), *value)),
+            );
+            sampler::raise_peaks(&mut proc.peak, &metrics);
+            sampler::raise_peaks(&mut proc.peak, &figures.marks);
+            sample.process.insert(proc.spec.name.clone(), metrics);
+        }
+        if let Some(cgroup) = &self.ctx.cgroup {
+            sample.cgroup = cgroup.sample();
+            sampler::raise_peaks(&mut self.cgroup_peak, &sample.cgroup);
+        }
+        sample.guest = sampler::guest();
+        channel::send(&GuestMessage::Sample(sample));
+    }
+
+    /// Stops every running process: SIGTERM to its process group, SIGKILL after a grace period.
+    fn stop_all(&mut self) {
+        let running = |table: &Table| table.procs.iter().any(|proc| proc.state == State::Running);
+        if !running(&self.table) {
+            return;
+        }
+        for signal in [Signal::SIGTERM, Signal::SIGKILL] {
+            for proc in self
+                .table
+                .procs
+                .iter_mut()
+                .filter(|proc| proc.state == State::Running)
+            {
+                proc.stopping = true;
+                if let Some(pid) = proc.pid {
+                    diag!("stopping {} (pid {pid}) with {signal}", proc.spec.name);
+                    // Its own process group (descendants too), unless it left it.
+                    if killpg(Pid::from_raw(pid), signal).is_err() {
+                        let _ = kill(Pid::from_raw(pid), signal);
+                    }
+                }
+            }
+            let deadline = Instant::now() + TERM_GRACE;
+            while running(&self.table) && Instant::now() < deadline {
+                self.wait(50);
+                self.handle_io();
+            }
+        }
+        // Still there after SIGKILL (cannot really happen): recorded as stopped anyway.
+        let now = self.now_ms();
+        for i in 0..self.table.procs.len() {
+            if self.table.procs[i].state == State::Running {
+                diag!("{} did not die", self.table.procs[i].spec.name);
+                self.table
+                    .ended(i, Exit::Signal(libc::SIGKILL), false, 0, now);
+            }
+        }
+    }
+
+    fn verdict(&mut self, failure: Option<Failure>) -> Verdict {
+        let now = self.now_ms();
+        // The final figures (counters at their last value, memory.peak), and usage raised to
+        // the kernel's own high-water mark.
+        if let Some(cgroup) = &self.ctx.cgroup {
+            let last = cgroup.sample();
+            sampler::raise_peaks(&mut self.cgroup_peak, &last);
+            if let Some(peak) = last.get("peak") {
+                sampler::raise_peaks(&mut self.cgroup_peak, &[("usage".to_owned(), *peak)].into());
+            }
+        }
+        let processes = self
+            .table
+            .procs
+            .iter()
+            .map(|proc| {
+                let result = ProcessResult {
+                    outcome: proc.outcome.clone().unwrap_or(ProcessOutcome::NotStarted),
+                    peak: proc.peak.clone(),
+                    started_ms: proc.started_ms,
+                    ended_ms: proc.ended_ms,
+                };
+                (proc.spec.name.clone(), result)
+            })
+            .collect::<BTreeMap<_, _>>();
+        let (outcome, reason) = match failure {
+            None => (RunOutcome::Ok, None),
+            Some(failure) => (failure.outcome, Some(failure.reason)),
+        };
+        Verdict {
+            t_ms: now,
+            outcome,
+            reason,
+            processes,
+            cgroup_peak: std::mem::take(&mut self.cgroup_peak),
+        }
+    }
+}
+
+/// The verdict of a run that ended before it started (set-up failed): every process not started.
+pub fn early_verdict(spec: Option<&RunSpec>, failure: Failure) -> Verdict {
+    let processes = spec
+        .map(|spec| {
+            spec.processes
+                .iter()
+                .map(|proc| {
+                    let result = ProcessResult {
+                        outcome: ProcessOutcome::NotStarted,
+                        peak: Metrics::new(),
+                        started_ms: None,
+                        ended_ms: None,
+                    };
+                    (proc.name.clone(), result)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Verdict {
+        t_ms: 0,
+        outcome: failure.outcome,
+        reason: Some(failure.reason),
+        processes,
+        cgroup_peak: Metrics::new(),
+    }
+}

@@ -1,0 +1,138 @@
+//! The agent's run loop end to end, outside a VM: run as an ordinary process it skips the
+//! guest set-up and speaks on stdout, starting the real workloads through links named after
+//! them. Checks triggers, phases, samples, outcomes and the one verdict at the end.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use rsslab_wire::{EventKind, GuestMessage, ProcessOutcome, RunOutcome};
+
+#[test]
+fn a_run_starts_processes_at_their_triggers_and_ends_with_one_verdict() {
+    let dir = std::env::temp_dir().join(format!("rsslab-agent-local-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["heap-churn", "balloon"] {
+        let link = dir.join(name);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_rsslab-workload"), &link).unwrap();
+    }
+    let spec = r#"{
+        "run_id": "local/test", "sample_every": "100ms", "duration": "4s",
+        "processes": [
+            {"name": "service", "workload": "heap-churn",
+             "args": {"heap": "32MiB", "live": "8MiB", "release": "dontneed", "hold_allocated": "300ms", "hold": "300ms", "exit": true}},
+            {"name": "follower", "workload": "heap-churn", "start": {"after": "service", "phase": "released", "delay": "200ms"},
+             "env": {"GODEBUG": "madvdontneed=1"},
+             "args": {"heap": "4MiB", "hold_allocated": "0ms", "hold": "0ms", "exit": true}},
+            {"name": "after-end", "workload": "balloon", "start": {"after": "follower"},
+             "args": {"step": "4MiB", "every": "50ms", "until_available": "0B", "max": "8MiB"}},
+            {"name": "never", "workload": "balloon", "start": {"after": "service", "phase": "no-such-phase"}, "args": {}}
+        ]
+    }"#;
+    let spec_path = dir.join("run.json");
+    std::fs::write(&spec_path, spec).unwrap();
+
+    let output = Command::new(env!("CARGO_BIN_EXE_rsslab-agent"))
+        .arg(&spec_path)
+        .env("RSSLAB_BIN_DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let messages: Vec<GuestMessage> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}")))
+        .collect();
+
+    assert!(matches!(messages.first(), Some(GuestMessage::Hello(_))));
+    let verdicts: Vec<_> = messages
+        .iter()
+        .filter(|m| matches!(m, GuestMessage::Verdict(_)))
+        .collect();
+    assert_eq!(verdicts.len(), 1);
+    let Some(GuestMessage::Verdict(verdict)) = messages.last() else {
+        panic!("the verdict is last")
+    };
+    assert_eq!(verdict.outcome, RunOutcome::Ok, "{:?}", verdict.reason);
+    assert!(
+        verdict.t_ms >= 4000 && verdict.t_ms < 8000,
+        "ends at the duration: {}",
+        verdict.t_ms
+    );
+
+    let outcomes: BTreeMap<&str, &ProcessOutcome> = verdict
+        .processes
+        .iter()
+        .map(|(name, result)| (name.as_str(), &result.outcome))
+        .collect();
+    assert_eq!(outcomes["service"], &ProcessOutcome::Exited(0));
+    assert_eq!(outcomes["follower"], &ProcessOutcome::Exited(0));
+    assert_eq!(outcomes["after-end"], &ProcessOutcome::RunningAtEnd);
+    assert_eq!(outcomes["never"], &ProcessOutcome::NotStarted);
+
+    // Event times by label.
+    let mut at = BTreeMap::new();
+    for message in &messages {
+        if let GuestMessage::Event(event) = message {
+            at.entry(event.label()).or_insert(event.t_ms);
+            if let EventKind::Log { message } = &event.kind {
+                panic!("unexpected log line: {message}");
+            }
+        }
+    }
+    assert!(
+        at["follower:started"] >= at["service:released"] + 200,
+        "{at:?}"
+    );
+    assert!(at["after-end:started"] >= at["follower:ended"], "{at:?}");
+    assert!(at.contains_key("after-end:full"), "{at:?}");
+
+    let service = &verdict.processes["service"];
+    assert!(
+        service.peak["rss"] >= 32 << 20,
+        "peak rss {}",
+        service.peak["rss"]
+    );
+    assert_eq!(service.peak["heap_released"], 24 << 20);
+    let samples: Vec<_> = messages
+        .iter()
+        .filter_map(|m| {
+            if let GuestMessage::Sample(sample) = m {
+                Some(sample)
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert!(
+        samples.len() >= 30,
+        "about 40 samples in 4s: {}",
+        samples.len()
+    );
+    assert!(samples.windows(2).all(|pair| pair[1].t_ms > pair[0].t_ms));
+    assert!(
+        samples
+            .iter()
+            .all(|sample| sample.guest["mem_total"] > 0 && sample.cgroup.is_empty())
+    );
+    let released_rss = samples
+        .iter()
+        .filter(|sample| sample.t_ms > at["service:released"] + 50)
+        .find_map(|sample| {
+            sample
+                .process
+                .get("service")
+                .map(|metrics| metrics["rss_anon"])
+        });
+    if let Some(rss_anon) = released_rss {
+        assert!(
+            rss_anon < 16 << 20,
+            "after MADV_DONTNEED of 24MiB: {rss_anon}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,173 @@
+//! The real workload binary, measured from /proc while it runs: heap-churn's RSS rises when it
+//! touches its heap and falls after MADV_DONTNEED; after MADV_FREE it stays, counted as
+//! LazyFree; the balloon holds what it reports.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdout, Command, Stdio};
+
+use rsslab_wire::WorkloadReport;
+
+const MIB: u64 = 1 << 20;
+
+struct Workload {
+    child: Child,
+    lines: std::io::Lines<BufReader<ChildStdout>>,
+}
+
+impl Workload {
+    fn start(program: PathBuf, args: &[&str]) -> Workload {
+        let mut child = Command::new(program)
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("workload starts");
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        Workload { child, lines }
+    }
+
+    /// Reads reports until `phase`, returning it.
+    fn until(&mut self, phase: &str) -> WorkloadReport {
+        for line in &mut self.lines {
+            let line = line.unwrap();
+            let report: WorkloadReport =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
+            if report.phase.as_deref() == Some(phase) {
+                return report;
+            }
+        }
+        panic!("the workload ended before reporting {phase}");
+    }
+
+    /// A "Key: N kB" field of /proc/<pid>/<file>, in bytes.
+    fn kib(&self, file: &str, key: &str) -> u64 {
+        let text = std::fs::read_to_string(format!("/proc/{}/{file}", self.child.id())).unwrap();
+        rsslab_agent::parse::kib_field(&text, key).unwrap_or_else(|| panic!("{key} in {file}"))
+    }
+}
+
+impl Drop for Workload {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_rsslab-workload"))
+}
+
+fn heap_churn(release: &str) -> Workload {
+    let args = format!(
+        r#"{{"heap":"64MiB","live":"16MiB","release":"{release}","hold_allocated":"3s","hold":"3s","exit":true}}"#
+    );
+    Workload::start(binary(), &["heap-churn", &args])
+}
+
+#[test]
+fn heap_churn_dontneed_gives_memory_back() {
+    let mut churn = heap_churn("dontneed");
+    let allocated = churn.until("allocated");
+    assert_eq!(allocated.metrics["heap_touched"], 64 * MIB);
+    let rss_allocated = churn.kib("status", "RssAnon");
+    assert!(
+        rss_allocated >= 62 * MIB,
+        "RssAnon after touching 64MiB: {rss_allocated}"
+    );
+    let released = churn.until("released");
+    assert_eq!(released.metrics["heap_released"], 48 * MIB);
+    let rss_released = churn.kib("status", "RssAnon");
+    assert!(
+        rss_released <= 20 * MIB,
+        "RssAnon after MADV_DONTNEED of 48MiB: {rss_released}"
+    );
+    assert!(
+        rss_released >= 15 * MIB,
+        "the live 16MiB stay: {rss_released}"
+    );
+}
+
+#[test]
+fn heap_churn_free_keeps_rss_as_lazyfree() {
+    let mut churn = heap_churn("free");
+    churn.until("released");
+    let rss = churn.kib("status", "RssAnon");
+    let lazyfree = churn.kib("smaps_rollup", "LazyFree");
+    // Unless this machine is short of memory right now, the kernel keeps the pages.
+    assert!(rss >= 60 * MIB, "RssAnon after MADV_FREE: {rss}");
+    assert!(
+        (44 * MIB..=48 * MIB).contains(&lazyfree),
+        "LazyFree after MADV_FREE of 48MiB: {lazyfree}"
+    );
+}
+
+#[test]
+fn called_through_a_link_named_after_the_workload() {
+    let dir = std::env::temp_dir().join(format!("rsslab-workload-link-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join("balloon");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(binary(), &link).unwrap();
+    let mut balloon = Workload::start(
+        link,
+        &[r#"{"step":"8MiB","every":"20ms","until_available":"0B","max":"20MiB"}"#],
+    );
+    balloon.until("started");
+    let full = balloon.until("full");
+    assert_eq!(
+        full.metrics["balloon"],
+        20 * MIB,
+        "the last step is cut to max"
+    );
+    let comm = std::fs::read_to_string(format!("/proc/{}/comm", balloon.child.id())).unwrap();
+    assert_eq!(
+        comm.trim(),
+        "balloon",
+        "the kernel's task name is the workload's"
+    );
+    let rss = balloon.kib("status", "RssAnon");
+    assert!(rss >= 20 * MIB, "the balloon holds what it reports: {rss}");
+    drop(balloon);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_arguments_exit_nonzero_with_a_message() {
+    let output = Command::new(binary())
+        .args(["heap-churn", r#"{"heap":"1MiB","bogus":1}"#])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown field `bogus`"));
+    let output = Command::new(binary()).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn heap_churn_falls_back_to_dontneed_where_madv_free_is_refused() {
+    use std::os::unix::process::CommandExt;
+    let args = r#"{"heap":"32MiB","live":"8MiB","release":"free","hold_allocated":"0ms","hold":"3s","exit":true}"#;
+    let mut command = Command::new(binary());
+    command
+        .args(["heap-churn", args])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: deny_madv_free only makes raw system calls.
+    unsafe { command.pre_exec(rsslab_agent::seccomp::deny_madv_free) };
+    let mut child = command.spawn().unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut churn = Workload { child, lines };
+    let released = churn.until("released");
+    assert_eq!(released.metrics["madv_free_fallback"], 1);
+    assert_eq!(released.metrics["heap_released"], 24 * MIB);
+    let rss = churn.kib("status", "RssAnon");
+    assert!(
+        rss <= 12 * MIB,
+        "released with MADV_DONTNEED instead: {rss}"
+    );
+    assert_eq!(churn.kib("smaps_rollup", "LazyFree"), 0);
+    let _ = churn.child.kill();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut churn.child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("falling back to MADV_DONTNEED"), "{stderr}");
+}
