@@ -1,0 +1,480 @@
+//! Diagnostics for scenario files, drawn like rustc's.
+//!
+//! A [`Diagnostic`] is built while parsing with a byte span into the file; [`locate`] turns the
+//! span into a line, a column and the source line once the whole file has been checked, so a
+//! [`ScenarioError`] can be printed without the source:
+//!
+//! ```text
+//! error: unknown key `memroy` in [vm]
+//!   --> scenarios/x.toml:7:1
+//!    |
+//!  7 | memroy = "1GiB"
+//!    | ^^^^^^
+//!    = help: did you mean `memory`? (expected one of kernels, memory, cpus, disk, timeout)
+//! ```
+//!
+//! [`from_toml_error`] translates the toml parser's and serde's messages (unknown field, missing
+//! field, invalid type, unit errors from `rsslab_wire::units`) into this shape.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// One error in a scenario file: where, which key, what is wrong and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// The file, as given to the loader.
+    pub file: PathBuf,
+    /// 1-based line; 0 when the error is about the file as a whole.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+    /// Dotted path of the key concerned (`vm.memory`, `process[1].args.heap`); empty for the file.
+    pub key: String,
+    /// What is wrong, one line.
+    pub message: String,
+    /// Short text beside the carets.
+    pub label: Option<String>,
+    /// How to fix it.
+    pub help: Vec<String>,
+    /// Context, e.g. which matrix variant.
+    pub notes: Vec<String>,
+    span: Option<Range<usize>>,
+    /// Whether to draw the source line (not for things that are missing).
+    draw: bool,
+    snippet: Option<Snippet>,
+}
+
+/// The source line a diagnostic points at, with the caret range in characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Snippet {
+    text: String,
+    caret_start: usize,
+    caret_len: usize,
+}
+
+impl Diagnostic {
+    /// An error at `span` (bytes into the source) about `key`.
+    pub fn at(span: Range<usize>, key: impl Into<String>, message: impl Into<String>) -> Self {
+        Diagnostic {
+            span: Some(span),
+            ..Diagnostic::file_level(key, message)
+        }
+    }
+
+    /// An error about something missing from the file (a required table): placed at 1:1,
+    /// without a source line to draw.
+    pub fn missing(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Diagnostic {
+            span: Some(0..0),
+            draw: false,
+            ..Diagnostic::file_level(key, message)
+        }
+    }
+
+    /// An error about the file as a whole (an unreadable file, an empty directory).
+    pub fn file_level(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Diagnostic {
+            file: PathBuf::new(),
+            line: 0,
+            column: 0,
+            key: key.into(),
+            message: message.into(),
+            label: None,
+            help: Vec::new(),
+            notes: Vec::new(),
+            span: None,
+            draw: true,
+            snippet: None,
+        }
+    }
+
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help.push(help.into());
+        self
+    }
+
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.notes.push(note.into());
+        self
+    }
+
+    /// The byte span in the source, if the error has a place.
+    pub fn span(&self) -> Option<Range<usize>> {
+        self.span.clone()
+    }
+
+    /// Whether two diagnostics say the same thing at the same place (notes aside).
+    pub fn same_as(&self, other: &Diagnostic) -> bool {
+        self.span == other.span
+            && self.message == other.message
+            && self.label == other.label
+            && self.help == other.help
+    }
+}
+
+/// Fills in the file, line, column and snippet of each diagnostic.
+pub fn locate(mut diagnostics: Vec<Diagnostic>, file: &Path, source: &str) -> Vec<Diagnostic> {
+    for diagnostic in &mut diagnostics {
+        diagnostic.file = file.to_path_buf();
+        if let Some(span) = diagnostic.span.clone() {
+            let (line, column, snippet) = snippet_at(source, span);
+            diagnostic.line = line;
+            diagnostic.column = column;
+            diagnostic.snippet = diagnostic.draw.then_some(snippet);
+        }
+    }
+    diagnostics
+}
+
+/// Line (1-based), column (1-based, characters) and source line of a byte span.
+fn snippet_at(source: &str, span: Range<usize>) -> (usize, usize, Snippet) {
+    let start = floor_char_boundary(source, span.start.min(source.len()));
+    let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = source[start..]
+        .find('\n')
+        .map_or(source.len(), |i| start + i);
+    let text = source[line_start..line_end].trim_end_matches('\r');
+    let line = source[..start].matches('\n').count() + 1;
+    let caret_start = source[line_start..start].chars().count();
+    let end = floor_char_boundary(source, span.end.clamp(start, line_start + text.len()));
+    let caret_len = source[start..end].chars().count().max(1);
+    let snippet = Snippet {
+        text: text.replace('\t', " "),
+        caret_start,
+        caret_len,
+    };
+    (line, caret_start + 1, snippet)
+}
+
+fn floor_char_boundary(text: &str, mut index: usize) -> usize {
+    while !text.is_char_boundary(index) {
+        index -= 1;
+    }
+    index
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let gutter = self.line.max(1).to_string().len() + 1;
+        let pad = " ".repeat(gutter);
+        writeln!(f, "error: {}", self.message)?;
+        let file = self.file.display();
+        match &self.snippet {
+            Some(snippet) => {
+                writeln!(f, "{pad}--> {file}:{}:{}", self.line, self.column)?;
+                writeln!(f, "{pad} |")?;
+                writeln!(f, "{:>gutter$} | {}", self.line, snippet.text)?;
+                let carets = "^".repeat(snippet.caret_len);
+                let label = self
+                    .label
+                    .as_deref()
+                    .map(|l| format!(" {l}"))
+                    .unwrap_or_default();
+                writeln!(
+                    f,
+                    "{pad} | {}{carets}{label}",
+                    " ".repeat(snippet.caret_start)
+                )?;
+            }
+            None if self.line > 0 => {
+                writeln!(f, "{pad}--> {file}:{}:{}", self.line, self.column)?;
+                if let Some(label) = &self.label {
+                    writeln!(f, "{pad} = {label}")?;
+                }
+            }
+            None => {
+                writeln!(f, "{pad}--> {file}")?;
+                if let Some(label) = &self.label {
+                    writeln!(f, "{pad} = {label}")?;
+                }
+            }
+        }
+        for help in &self.help {
+            writeln!(f, "{pad} = help: {}", indent_continuation(help, gutter + 9))?;
+        }
+        for note in &self.notes {
+            writeln!(f, "{pad} = note: {}", indent_continuation(note, gutter + 9))?;
+        }
+        Ok(())
+    }
+}
+
+/// Indents the lines after the first of a multi-line help so they line up.
+fn indent_continuation(text: &str, width: usize) -> String {
+    text.replace('\n', &format!("\n{}", " ".repeat(width)))
+}
+
+/// Every error found while loading scenarios; `Display` draws them all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioError {
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl ScenarioError {
+    pub fn new(diagnostics: Vec<Diagnostic>) -> Self {
+        ScenarioError { diagnostics }
+    }
+
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        &self.diagnostics
+    }
+
+    pub fn into_diagnostics(self) -> Vec<Diagnostic> {
+        self.diagnostics
+    }
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, diagnostic) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{diagnostic}")?;
+        }
+        if self.diagnostics.len() > 1 {
+            write!(
+                f,
+                "\nerror: {} errors in scenario files",
+                self.diagnostics.len()
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// `did you mean `x`?` for the closest candidate, if any is close.
+pub fn did_you_mean<'a>(
+    input: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|candidate| (strsim::damerau_levenshtein(input, candidate), candidate))
+        .filter(|(distance, candidate)| {
+            *distance <= 2.max(input.len() / 3) && *distance < candidate.len().max(input.len())
+        })
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+/// "did you mean `x`? (expected one of a, b, c)" or "expected one of a, b, c".
+pub fn suggest(input: &str, candidates: &[&str]) -> String {
+    let list = format!("expected one of {}", candidates.join(", "));
+    match did_you_mean(input, candidates.iter().copied()) {
+        Some(close) => format!("did you mean `{close}`? ({list})"),
+        None => list,
+    }
+}
+
+/// How a table is named in messages: `[vm]` at the top, `process[0].args` below.
+pub fn table_name(path: &str) -> String {
+    if path.is_empty() {
+        "the file".to_string()
+    } else if path.contains(['.', '[']) {
+        format!("`{path}`")
+    } else {
+        format!("[{path}]")
+    }
+}
+
+/// Joins a table path and a key.
+pub fn join(table: &str, key: &str) -> String {
+    if table.is_empty() {
+        key.to_string()
+    } else {
+        format!("{table}.{key}")
+    }
+}
+
+/// A toml or serde error as a diagnostic. `path` is the dotted path of the value (or table)
+/// the error's span points at.
+pub fn from_toml_error(error: &toml::de::Error, path: &str) -> Diagnostic {
+    let message = error.message().trim();
+    let span = error.span().unwrap_or(0..0);
+    if let Some(field) = backticked_after(message, "missing field ") {
+        return Diagnostic::at(
+            span,
+            join(path, field),
+            format!("missing key `{field}` in {}", table_name(path)),
+        )
+        .help(example_for(field));
+    }
+    if let Some(field) = backticked_after(message, "unknown field ") {
+        let expected = expected_list(message);
+        let table = parent(path);
+        return Diagnostic::at(
+            span,
+            path,
+            format!("unknown key `{field}` in {}", table_name(table)),
+        )
+        .help(suggest(field, &expected));
+    }
+    if let Some(variant) = backticked_after(message, "unknown variant ") {
+        let expected = expected_list(message);
+        return Diagnostic::at(span, path, format!("invalid value for `{path}`"))
+            .label(format!("unknown value `{variant}`"))
+            .help(suggest(variant, &expected));
+    }
+    if path.is_empty() {
+        // Syntax errors: the parser's message is the whole story.
+        return Diagnostic::at(span, path, format!("invalid TOML: {}", first_line(message)))
+            .help("see https://toml.io for the syntax");
+    }
+    let (what, fix) = split_fix(message);
+    let mut diagnostic =
+        Diagnostic::at(span, path, format!("invalid value for `{path}`")).label(plain_types(what));
+    if let Some(fix) = fix {
+        diagnostic = diagnostic.help(fix);
+    } else if what.contains("cannot be negative") {
+        diagnostic = diagnostic.help("sizes are zero or more: write e.g. \"512MiB\"");
+    }
+    diagnostic
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}
+
+/// The parent of a dotted path (`process[0].args` for `process[0].args.heap`).
+fn parent(path: &str) -> &str {
+    match path.rfind('.') {
+        Some(dot) => &path[..dot],
+        None => "",
+    }
+}
+
+/// `x` in "missing field `x`".
+fn backticked_after<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
+    let rest = message.strip_prefix(prefix)?.strip_prefix('`')?;
+    rest.split('`').next()
+}
+
+/// The names in "..., expected one of `a`, `b`" or "expected `a` or `b`".
+fn expected_list(message: &str) -> Vec<&str> {
+    let Some((_, expected)) = message.split_once("expected") else {
+        return Vec::new();
+    };
+    expected.split('`').skip(1).step_by(2).collect()
+}
+
+/// Splits "`x` is not a size: write a number ..." into the problem and the fix.
+fn split_fix(message: &str) -> (&str, Option<String>) {
+    match message.split_once(": write ") {
+        Some((what, fix)) => (what, Some(format!("write {fix}"))),
+        None => (message, None),
+    }
+}
+
+/// serde's Rust type names in words users know.
+fn plain_types(message: &str) -> String {
+    let mut text = message.to_string();
+    for (rust, plain) in [
+        ("expected u8", "expected a whole number"),
+        ("expected u16", "expected a whole number"),
+        ("expected u32", "expected a whole number"),
+        ("expected u64", "expected a whole number"),
+        ("expected i64", "expected a whole number"),
+        ("expected usize", "expected a whole number"),
+        ("expected a boolean", "expected true or false"),
+        ("expected a sequence", "expected an array"),
+        ("expected a map", "expected a table"),
+    ] {
+        text = text.replace(rust, plain);
+    }
+    if let Some(at) = text.find("expected struct ") {
+        text.replace_range(at.., "expected a table");
+    }
+    text
+}
+
+/// A line to copy for a missing required key.
+fn example_for(field: &str) -> String {
+    let example = match field {
+        "id" => "id = \"my-scenario\"".to_string(),
+        "title" => "title = \"What this scenario shows\"".to_string(),
+        "duration" => "duration = \"30s\"".to_string(),
+        "name" => "name = \"service\"".to_string(),
+        "workload" => format!(
+            "workload = \"heap-churn\" (one of {})",
+            rsslab_wire::workload::WORKLOAD_NAMES.join(", ")
+        ),
+        "heap" => "heap = \"400MiB\"".to_string(),
+        other => format!("{other} = ..."),
+    };
+    format!("add {example}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draws_like_rustc() {
+        let source = "[vm]\nmemroy = \"1GiB\"\n";
+        let diagnostic = Diagnostic::at(5..11, "vm.memroy", "unknown key `memroy` in [vm]")
+            .help("did you mean `memory`?");
+        let [diagnostic] = locate(vec![diagnostic], Path::new("x.toml"), source)
+            .try_into()
+            .unwrap();
+        assert_eq!((diagnostic.line, diagnostic.column), (2, 1));
+        assert_eq!(
+            diagnostic.to_string(),
+            "error: unknown key `memroy` in [vm]\n  --> x.toml:2:1\n   |\n 2 | memroy = \"1GiB\"\n   | ^^^^^^\n   = help: did you mean `memory`?\n"
+        );
+    }
+
+    #[test]
+    fn columns_count_characters_and_carets_stay_on_the_line() {
+        let source = "title = \"é\"\nx = \"\"\"a\nb\"\"\"\n";
+        let (line, column, snippet) = snippet_at(source, 17..30);
+        assert_eq!((line, column), (2, 5));
+        assert_eq!(snippet.caret_len, 4, "{snippet:?}");
+        let (_, column, _) = snippet_at(source, 9..11);
+        assert_eq!(column, 10);
+    }
+
+    #[test]
+    fn suggests_close_names_only() {
+        assert_eq!(
+            did_you_mean("memroy", ["kernels", "memory", "cpus"]),
+            Some("memory")
+        );
+        assert_eq!(did_you_mean("stepp", ["step", "every"]), Some("step"));
+        assert_eq!(did_you_mean("zzz", ["memory", "cpus"]), None);
+        assert_eq!(did_you_mean("id", ["go"]), None);
+    }
+
+    #[test]
+    fn translates_serde_messages() {
+        let error =
+            toml::from_str::<rsslab_wire::CgroupSpec>("version = 2\nmemory_max = \"5 parsecs\"")
+                .unwrap_err();
+        let diagnostic = from_toml_error(&error, "cgroup.memory_max");
+        assert_eq!(diagnostic.message, "invalid value for `cgroup.memory_max`");
+        assert_eq!(
+            diagnostic.label.as_deref(),
+            Some("`5 parsecs` is not a size")
+        );
+        assert!(
+            diagnostic.help[0].starts_with("write a number with a unit"),
+            "{diagnostic:?}"
+        );
+        assert_eq!(
+            plain_types("invalid type: string \"a\", expected u32"),
+            "invalid type: string \"a\", expected a whole number"
+        );
+        assert_eq!(
+            expected_list("unknown variant `x`, expected `free` or `dontneed`"),
+            ["free", "dontneed"]
+        );
+    }
+}

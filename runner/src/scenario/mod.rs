@@ -1,0 +1,310 @@
+//! Scenario files: parse, validate, expand the matrix.
+//!
+//! A scenario is one TOML file (the shape is the contract of DESIGN.md). Loading one reads it
+//! into toml's spanned tree, reads each table into raw serde types ([`raw`]), expands
+//! `[matrix]` into variants ([`matrix`]), checks every variant against the rules
+//! ([`validate`]), and yields a [`Scenario`], or a [`ScenarioError`] that draws every problem
+//! found like rustc does, with file, line, column, key and fix ([`diag`]).
+//!
+//! # Format
+//!
+//! | table | keys |
+//! |---|---|
+//! | `[scenario]` | `id` (`[a-z0-9-]`, required, unique), `title` (required), `story` (markdown) |
+//! | `[vm]` | `kernels` (catalogue ids; default: every kernel), `memory` (default 1GiB, 128MiB..=64GiB), `cpus` (default 1, 1..=64), `disk` (optional, ≥ 16MiB: ext4 at /scratch), `timeout` (default `sample.duration` + 120s; longer than the duration) |
+//! | `[sysctl]` | `"vm.overcommit_memory" = 0`: dotted names (quoted or not), integer or string values |
+//! | `[sysfs]` | `"/sys/kernel/mm/transparent_hugepage/enabled" = "always"`: absolute paths under /sys/, integer or string values |
+//! | `[cgroup]` | [`CgroupSpec`]: `version` (1 or 2, default 2), `memory_max`, `memory_high` (v2 only, below `memory_max`), `swap_max`; limits may not exceed `vm.memory` |
+//! | `[sample]` | `every` (default 250ms, ≥ 10ms, < duration), `duration` (required) |
+//! | `[[process]]` | `name` (`[a-z0-9_-]`, unique), `workload` (one of [`WORKLOAD_NAMES`]) and `args` (default: all defaults), `env`, `cgroup` (default true), `start = { after, phase, delay }` ([`Start`]); `go` is read but refused until Go workloads exist |
+//! | `[matrix]` | setting path -> array of values; see [`matrix`] for the path syntax |
+//!
+//! `[[expect]]` is refused with an error until expectations are evaluated: a check that is
+//! written but never run must not look like one that passed.
+//!
+//! Sizes and durations take human units ("512MiB", "250ms"; [`rsslab_wire::units`]). Every
+//! table denies unknown keys. Paths in messages are dotted, arrays indexed from 0:
+//! `vm.memory`, `process[1].args.heap`, `sysctl."vm.overcommit_memory"`.
+//!
+//! Entry points: [`load_scenario`], [`load_scenarios`] and, for text already in memory,
+//! [`parse_scenario`].
+
+pub mod diag;
+pub mod matrix;
+pub mod raw;
+pub mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use rsslab_wire::spec::{CgroupSpec, ProcessSpec};
+use rsslab_wire::units::{Bytes, Millis};
+#[cfg(doc)]
+use rsslab_wire::{spec::Start, workload::WORKLOAD_NAMES};
+
+pub use diag::{Diagnostic, ScenarioError};
+pub use matrix::MatrixAxis;
+pub use validate::Setup;
+
+/// A checked scenario. With a matrix, the top-level settings are those of the first variant;
+/// [`Scenario::variants`] has each.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    pub id: String,
+    pub title: String,
+    /// Markdown; empty when the file has none.
+    pub story: String,
+    /// The file, as given.
+    pub path: PathBuf,
+    /// The file's text.
+    pub source: String,
+    /// sha256 of the file's bytes, hex.
+    pub sha256: String,
+    pub vm: VmConfig,
+    pub sysctl: BTreeMap<String, String>,
+    pub sysfs: BTreeMap<String, String>,
+    pub cgroup: Option<CgroupSpec>,
+    pub sample_every: Millis,
+    pub duration: Millis,
+    pub processes: Vec<ProcessSpec>,
+    /// The matrix axes, in file order; empty without a matrix.
+    pub matrix: Vec<MatrixAxis>,
+    /// The kernels to run on (catalogue ids, in catalogue order).
+    pub kernels: Vec<String>,
+    /// Every variant (one, unlabelled, without a matrix), first axis outermost.
+    pub variants: Vec<Variant>,
+}
+
+/// The VM a scenario's runs boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VmConfig {
+    /// Guest RAM. Default: 1GiB.
+    pub memory: Bytes,
+    /// vCPUs. Default: 1.
+    pub cpus: u32,
+    /// Scratch ext4 disk at /scratch. Default: none.
+    pub disk: Option<Bytes>,
+    /// Host-side deadline for the whole VM. Default: the duration + 120s.
+    pub timeout: Millis,
+}
+
+/// One point of the matrix, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
+    /// Matrix key -> value as text; empty without a matrix.
+    pub values: BTreeMap<String, String>,
+    /// `release=free`; empty without a matrix; filesystem-safe.
+    pub label: String,
+    pub setup: Setup,
+}
+
+/// Reads and checks one scenario file.
+pub fn load_scenario(path: &Path, known_kernels: &[String]) -> Result<Scenario, ScenarioError> {
+    let source = read_source(path)?;
+    parse_scenario(path, &source, known_kernels)
+}
+
+/// Reads and checks scenario files; a directory stands for every `*.toml` in it, sorted.
+/// Reports the errors of every file, and a scenario id used by two files at the second.
+pub fn load_scenarios(
+    paths: &[PathBuf],
+    known_kernels: &[String],
+) -> Result<Vec<Scenario>, ScenarioError> {
+    let mut diags = Vec::new();
+    let mut scenarios: Vec<Scenario> = Vec::new();
+    for file in expand_paths(paths, &mut diags) {
+        let loaded =
+            read_source(&file).and_then(|source| parse_with_id_span(&file, &source, known_kernels));
+        match loaded {
+            Ok((scenario, id_span)) => {
+                if let Some(first) = scenarios.iter().find(|other| other.id == scenario.id) {
+                    let diagnostic = Diagnostic::at(
+                        id_span,
+                        "scenario.id",
+                        format!("scenario id `{}` is used twice", scenario.id),
+                    )
+                    .note(format!("{} has it already", first.path.display()))
+                    .help("scenario ids name report directories: give each scenario its own");
+                    diags.extend(diag::locate(vec![diagnostic], &file, &scenario.source));
+                } else {
+                    scenarios.push(scenario);
+                }
+            }
+            Err(error) => diags.extend(error.into_diagnostics()),
+        }
+    }
+    if diags.is_empty() {
+        Ok(scenarios)
+    } else {
+        Err(ScenarioError::new(diags))
+    }
+}
+
+/// Files and directories -> scenario files.
+fn expand_paths(paths: &[PathBuf], diags: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for path in paths {
+        if !path.is_dir() {
+            files.push(path.clone());
+            continue;
+        }
+        let listed = std::fs::read_dir(path).map(|entries| {
+            let mut found: Vec<PathBuf> = entries
+                .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+                .filter(|file| file.extension().is_some_and(|ext| ext == "toml") && file.is_file())
+                .collect();
+            found.sort();
+            found
+        });
+        match listed {
+            Ok(found) if found.is_empty() => diags.push(file_error(
+                path,
+                "no scenario files (*.toml) in this directory",
+                "name a directory with scenarios, e.g. scenarios/",
+            )),
+            Ok(found) => files.extend(found),
+            Err(error) => diags.push(file_error(
+                path,
+                &format!("cannot read the directory: {error}"),
+                "check the path",
+            )),
+        }
+    }
+    files
+}
+
+fn file_error(path: &Path, message: &str, help: &str) -> Diagnostic {
+    diag::locate(
+        vec![Diagnostic::file_level("", message).help(help)],
+        path,
+        "",
+    )
+    .remove(0)
+}
+
+fn read_source(path: &Path) -> Result<String, ScenarioError> {
+    std::fs::read_to_string(path).map_err(|error| {
+        ScenarioError::new(vec![file_error(
+            path,
+            &format!("cannot read scenario file: {error}"),
+            "check the path; scenarios are TOML files such as scenarios/heap-churn-madvise.toml",
+        )])
+    })
+}
+
+/// Checks a scenario given as text; `path` is used in messages and kept in the result.
+pub fn parse_scenario(
+    path: &Path,
+    source: &str,
+    known_kernels: &[String],
+) -> Result<Scenario, ScenarioError> {
+    parse_with_id_span(path, source, known_kernels).map(|(scenario, _)| scenario)
+}
+
+/// The scenario and where its id is written.
+fn parse_with_id_span(
+    path: &Path,
+    source: &str,
+    known_kernels: &[String],
+) -> Result<(Scenario, Range<usize>), ScenarioError> {
+    let fail = |diags: Vec<Diagnostic>| ScenarioError::new(diag::locate(diags, path, source));
+    let mut diags = Vec::new();
+    let document = raw::read_document(source, &mut diags).ok_or_else(|| fail(diags.clone()))?;
+    if let Some(header) = &document.header {
+        validate::validate_header(header, &mut diags);
+    }
+    let expanded = matrix::expand(&document, &mut diags);
+    let variants = match &expanded {
+        Some((_, trees)) => check_variants(trees, known_kernels, &mut diags),
+        None => Vec::new(),
+    };
+    let (Some(header), Some((axes, _)), true) = (document.header, expanded, diags.is_empty())
+    else {
+        diags.sort_by_key(|d| d.span().map_or(0, |span| span.start));
+        return Err(fail(diags));
+    };
+    let first = variants[0].setup.clone();
+    let scenario = Scenario {
+        id: header.id.get_ref().clone(),
+        title: header.title.get_ref().clone(),
+        story: header.story.unwrap_or_default(),
+        path: path.to_path_buf(),
+        source: source.to_string(),
+        sha256: hex::encode(Sha256::digest(source.as_bytes())),
+        vm: first.vm,
+        sysctl: first.sysctl,
+        sysfs: first.sysfs,
+        cgroup: first.cgroup,
+        sample_every: first.sample_every,
+        duration: first.duration,
+        processes: first.processes,
+        matrix: axes,
+        kernels: first.kernels,
+        variants,
+    };
+    Ok((scenario, header.id.span()))
+}
+
+/// Reads and validates every variant; the problems of all of them go to `diags`, once each.
+fn check_variants(
+    trees: &[matrix::VariantTree<'_>],
+    known_kernels: &[String],
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<Variant> {
+    let mut variants = Vec::new();
+    let mut found = Vec::new();
+    for tree in trees {
+        let mut variant_diags = Vec::new();
+        let setup = raw::read_setup(&tree.body, &mut variant_diags)
+            .and_then(|raw| validate::validate(raw, known_kernels, &mut variant_diags));
+        found.push((tree.label.clone(), variant_diags));
+        if let Some(setup) = setup {
+            variants.push(Variant {
+                values: tree.values.clone(),
+                label: tree.label.clone(),
+                setup,
+            });
+        }
+    }
+    diags.extend(merge_variants(found));
+    variants
+}
+
+/// One list from the diagnostics of each variant: each problem once, with a note naming the
+/// variants it occurs in when that is not all of them.
+fn merge_variants(found: Vec<(String, Vec<Diagnostic>)>) -> Vec<Diagnostic> {
+    let total = found.len();
+    let mut merged: Vec<(Diagnostic, Vec<String>)> = Vec::new();
+    for (label, diags) in found {
+        for diagnostic in diags {
+            match merged
+                .iter_mut()
+                .find(|(seen, _)| seen.same_as(&diagnostic))
+            {
+                Some((_, labels)) => labels.push(label.clone()),
+                None => merged.push((diagnostic, vec![label.clone()])),
+            }
+        }
+    }
+    merged
+        .into_iter()
+        .map(|(diagnostic, labels)| {
+            if labels.len() < total {
+                let which = if labels.len() == 1 {
+                    "variant"
+                } else {
+                    "variants"
+                };
+                diagnostic.note(format!("in matrix {which} {}", labels.join("; ")))
+            } else {
+                diagnostic
+            }
+        })
+        .collect()
+}

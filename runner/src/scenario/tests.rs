@@ -1,0 +1,945 @@
+//! Inline-TOML tests: one or more per rule of the scenario format.
+
+use std::path::Path;
+
+use rsslab_wire::{Bytes, Millis, Release, Workload};
+
+use super::*;
+
+const BASE: &str = r#"
+[scenario]
+id = "demo"
+title = "Demo"
+
+[vm]
+memory = "1GiB"
+
+[sample]
+duration = "30s"
+
+[[process]]
+name = "service"
+workload = "heap-churn"
+args = { heap = "400MiB", live = "50MiB" }
+
+[[process]]
+name = "balloon"
+workload = "balloon"
+start = { after = "service", phase = "released", delay = "3s" }
+"#;
+
+fn kernels() -> Vec<String> {
+    ["5.10", "6.1", "6.12", "7.2"].map(String::from).to_vec()
+}
+
+fn parse(source: &str) -> Result<Scenario, ScenarioError> {
+    parse_scenario(Path::new("x.toml"), source, &kernels())
+}
+
+/// BASE with text replaced (each pattern must occur) and more appended.
+fn edit(replace: &[(&str, &str)], append: &str) -> String {
+    let mut source = BASE.to_string();
+    for (from, to) in replace {
+        assert!(source.contains(from), "BASE has no {from:?}");
+        source = source.replacen(from, to, 1);
+    }
+    source + append
+}
+
+fn ok(source: &str) -> Scenario {
+    parse(source).unwrap_or_else(|error| panic!("{error}"))
+}
+
+/// The diagnostics of a bad scenario.
+fn errors(source: &str) -> Vec<Diagnostic> {
+    match parse(source) {
+        Ok(_) => panic!("expected errors in:\n{source}"),
+        Err(error) => error.into_diagnostics(),
+    }
+}
+
+/// Asserts that exactly one diagnostic is about `key` and its message holds `text`.
+#[track_caller]
+fn assert_error(source: &str, key: &str, text: &str) -> Diagnostic {
+    let diags = errors(source);
+    let found: Vec<_> = diags.iter().filter(|d| d.key == key).collect();
+    let rendered = ScenarioError::new(diags.clone()).to_string();
+    assert_eq!(
+        found.len(),
+        1,
+        "one error about `{key}` expected:\n{rendered}"
+    );
+    let all = format!(
+        "{} {:?} {:?} {:?}",
+        found[0].message, found[0].label, found[0].help, found[0].notes
+    );
+    assert!(
+        all.contains(text),
+        "`{text}` not in the error about `{key}`:\n{rendered}"
+    );
+    found[0].clone()
+}
+
+#[test]
+fn base_reads_with_defaults() {
+    let scenario = ok(BASE);
+    assert_eq!(scenario.id, "demo");
+    assert_eq!(scenario.story, "");
+    assert_eq!(
+        scenario.vm,
+        VmConfig {
+            memory: Bytes(1 << 30),
+            cpus: 1,
+            disk: None,
+            timeout: Millis::secs(150)
+        }
+    );
+    assert_eq!(scenario.sample_every, Millis(250));
+    assert_eq!(scenario.kernels, kernels());
+    assert_eq!(scenario.variants.len(), 1);
+    assert_eq!(scenario.variants[0].label, "");
+    let service = &scenario.processes[0];
+    assert!(service.cgroup);
+    let Workload::HeapChurn(args) = &service.workload else {
+        panic!()
+    };
+    assert_eq!((args.heap, args.release), (Bytes::mib(400), Release::Free));
+    let balloon = &scenario.processes[1];
+    assert_eq!(balloon.start.after.as_deref(), Some("service"));
+    assert_eq!(balloon.start.delay, Millis::secs(3));
+    assert_eq!(
+        scenario.sha256,
+        hex::encode(Sha256::digest(BASE.as_bytes()))
+    );
+}
+
+#[test]
+fn args_may_be_omitted_when_all_have_defaults() {
+    let scenario = ok(BASE);
+    let Workload::Balloon(args) = &scenario.processes[1].workload else {
+        panic!()
+    };
+    assert_eq!(args.step, Bytes::mib(100));
+}
+
+#[test]
+fn missing_required_args_name_the_args_table() {
+    let error = assert_error(
+        &edit(
+            &[("args = { heap = \"400MiB\", live = \"50MiB\" }\n", "")],
+            "",
+        ),
+        "process[0].args.heap",
+        "missing key `heap`",
+    );
+    assert_eq!(error.line, 12, "points at the [[process]] header");
+}
+
+#[test]
+fn the_builtin_scenario_validates() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/heap-churn-madvise.toml");
+    let scenario = load_scenario(&path, &kernels()).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(scenario.id, "heap-churn-madvise");
+    assert_eq!(scenario.kernels, kernels(), "runs on every kernel");
+    assert_eq!(scenario.vm.memory, Bytes(1 << 30));
+    let labels: Vec<_> = scenario.variants.iter().map(|v| v.label.as_str()).collect();
+    assert_eq!(labels, ["release=free", "release=dontneed"]);
+    assert!(scenario.story.contains("LazyFree"));
+    assert_eq!(
+        scenario.cgroup.as_ref().map(|c| (c.version, c.memory_max)),
+        Some((2, None))
+    );
+    let balloon = &scenario.processes[1];
+    assert!(!balloon.cgroup);
+    assert_eq!(balloon.start.phase.as_deref(), Some("released"));
+}
+
+#[test]
+fn the_vm_test_fixtures_validate() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vm");
+    if dir.is_dir() {
+        load_scenarios(&[dir], &kernels()).unwrap_or_else(|error| panic!("{error}"));
+    }
+}
+
+// [scenario]
+
+#[test]
+fn id_charset() {
+    let error = assert_error(
+        &edit(&[("id = \"demo\"", "id = \"Demo_1\"")], ""),
+        "scenario.id",
+        "invalid `scenario.id`",
+    );
+    assert!(error.help[0].contains("\"demo-1\""), "{error:?}");
+}
+
+#[test]
+fn title_non_empty() {
+    assert_error(
+        &edit(&[("title = \"Demo\"", "title = \"  \"")], ""),
+        "scenario.title",
+        "is empty",
+    );
+}
+
+#[test]
+fn scenario_table_required() {
+    assert_error(
+        &edit(&[("[scenario]\nid = \"demo\"\ntitle = \"Demo\"\n", "")], ""),
+        "scenario",
+        "missing table [scenario]",
+    );
+    assert_error(
+        &edit(&[("title = \"Demo\"\n", "")], ""),
+        "scenario.title",
+        "missing key `title`",
+    );
+}
+
+#[test]
+fn story_is_kept() {
+    let scenario = ok(&edit(
+        &[("title = \"Demo\"", "title = \"Demo\"\nstory = \"*why*\"")],
+        "",
+    ));
+    assert_eq!(scenario.story, "*why*");
+}
+
+#[test]
+fn unknown_keys_everywhere() {
+    let error = assert_error(
+        &edit(&[("memory = \"1GiB\"", "memroy = \"1GiB\"")], ""),
+        "vm.memroy",
+        "did you mean `memory`?",
+    );
+    assert_eq!((error.line, error.column), (7, 1));
+    assert_error(&edit(&[], "[vmm]\n"), "vmm", "did you mean `vm`?");
+    assert_error(
+        &edit(&[("delay = \"3s\"", "delay = \"3s\", afterr = \"x\"")], ""),
+        "process[1].start.afterr",
+        "did you mean `after`?",
+    );
+    assert_error(
+        &edit(&[("live = \"50MiB\"", "lve = \"50MiB\"")], ""),
+        "process[0].args.lve",
+        "did you mean `live`?",
+    );
+}
+
+#[test]
+fn every_unknown_key_is_reported_at_once() {
+    let diags = errors(&edit(
+        &[
+            ("memory = \"1GiB\"", "memroy = \"1GiB\"\ncpu = 2"),
+            ("duration = \"30s\"", "duration = \"30s\"\nevry = \"1s\""),
+        ],
+        "",
+    ));
+    let keys: Vec<_> = diags.iter().map(|d| d.key.as_str()).collect();
+    assert_eq!(keys, ["vm.memroy", "vm.cpu", "sample.evry"]);
+}
+
+#[test]
+fn syntax_errors_have_a_position() {
+    let diags = errors("[scenario]\nid = \"x\ntitle = 1\n");
+    assert_eq!(diags.len(), 1);
+    assert!(diags[0].message.starts_with("invalid TOML"), "{diags:?}");
+    assert_eq!(diags[0].line, 2);
+}
+
+#[test]
+fn expectations_are_refused() {
+    assert_error(
+        &edit(&[], "[[expect]]\nname = \"x\"\n"),
+        "expect",
+        "not supported yet",
+    );
+}
+
+// [vm]
+
+#[test]
+fn unknown_kernel_lists_the_known_ones() {
+    let error = assert_error(
+        &edit(&[("[vm]\n", "[vm]\nkernels = [\"6.1\", \"5.15\"]\n")], ""),
+        "vm.kernels[1]",
+        "unknown kernel `5.15`",
+    );
+    assert!(error.help[0].contains("5.10, 6.1, 6.12, 7.2"), "{error:?}");
+}
+
+#[test]
+fn kernels_resolve_in_catalogue_order_and_may_not_repeat_or_be_empty() {
+    let scenario = ok(&edit(
+        &[("[vm]\n", "[vm]\nkernels = [\"7.2\", \"5.10\"]\n")],
+        "",
+    ));
+    assert_eq!(scenario.kernels, ["5.10", "7.2"]);
+    assert_error(
+        &edit(&[("[vm]\n", "[vm]\nkernels = [\"6.1\", \"6.1\"]\n")], ""),
+        "vm.kernels[1]",
+        "listed twice",
+    );
+    assert_error(
+        &edit(&[("[vm]\n", "[vm]\nkernels = []\n")], ""),
+        "vm.kernels",
+        "is empty",
+    );
+}
+
+#[test]
+fn memory_range() {
+    assert_error(
+        &edit(&[("memory = \"1GiB\"", "memory = \"64MiB\"")], ""),
+        "vm.memory",
+        "out of range",
+    );
+    assert_error(
+        &edit(&[("memory = \"1GiB\"", "memory = \"65GiB\"")], ""),
+        "vm.memory",
+        "out of range",
+    );
+    ok(&edit(
+        &[
+            ("memory = \"1GiB\"", "memory = \"128MiB\""),
+            ("heap = \"400MiB\", live = \"50MiB\"", "heap = \"64MiB\""),
+        ],
+        "",
+    ));
+}
+
+#[test]
+fn bad_units_say_how_to_write_them() {
+    let error = assert_error(
+        &edit(&[("memory = \"1GiB\"", "memory = \"1GB2\"")], ""),
+        "vm.memory",
+        "not a size",
+    );
+    assert!(error.help[0].contains("\"512MiB\""), "{error:?}");
+    assert_error(
+        &edit(&[("duration = \"30s\"", "duration = 30")], ""),
+        "sample.duration",
+        "write \\\"30s\\\"",
+    );
+    assert_error(
+        &edit(&[("live = \"50MiB\"", "live = -5")], ""),
+        "process[0].args.live",
+        "cannot be negative",
+    );
+}
+
+#[test]
+fn cpus_range() {
+    assert_error(
+        &edit(&[("memory = \"1GiB\"", "memory = \"1GiB\"\ncpus = 0")], ""),
+        "vm.cpus",
+        "between 1 and 64",
+    );
+    assert_error(
+        &edit(&[("memory = \"1GiB\"", "memory = \"1GiB\"\ncpus = 65")], ""),
+        "vm.cpus",
+        "between 1 and 64",
+    );
+    assert_error(
+        &edit(
+            &[("memory = \"1GiB\"", "memory = \"1GiB\"\ncpus = \"two\"")],
+            "",
+        ),
+        "vm.cpus",
+        "expected a whole number",
+    );
+}
+
+#[test]
+fn disk_is_optional_and_not_tiny() {
+    let scenario = ok(&edit(
+        &[("memory = \"1GiB\"", "memory = \"1GiB\"\ndisk = \"1GiB\"")],
+        "",
+    ));
+    assert_eq!(scenario.vm.disk, Some(Bytes(1 << 30)));
+    assert_error(
+        &edit(
+            &[("memory = \"1GiB\"", "memory = \"1GiB\"\ndisk = \"1MiB\"")],
+            "",
+        ),
+        "vm.disk",
+        "too small",
+    );
+}
+
+#[test]
+fn timeout_longer_than_duration() {
+    assert_error(
+        &edit(
+            &[("memory = \"1GiB\"", "memory = \"1GiB\"\ntimeout = \"30s\"")],
+            "",
+        ),
+        "vm.timeout",
+        "not longer than",
+    );
+    let scenario = ok(&edit(
+        &[("memory = \"1GiB\"", "memory = \"1GiB\"\ntimeout = \"31s\"")],
+        "",
+    ));
+    assert_eq!(scenario.vm.timeout, Millis::secs(31));
+}
+
+// [sample]
+
+#[test]
+fn sample_every_bounds() {
+    assert_error(
+        &edit(
+            &[("duration = \"30s\"", "duration = \"30s\"\nevery = \"5ms\"")],
+            "",
+        ),
+        "sample.every",
+        "too short",
+    );
+    assert_error(
+        &edit(
+            &[("duration = \"30s\"", "duration = \"30s\"\nevery = \"30s\"")],
+            "",
+        ),
+        "sample.every",
+        "not shorter than",
+    );
+    assert_error(
+        &edit(&[("duration = \"30s\"", "duration = \"100ms\"")], ""),
+        "sample.duration",
+        "not shorter than",
+    );
+}
+
+#[test]
+fn sample_table_and_duration_required() {
+    assert_error(
+        &edit(&[("[sample]\nduration = \"30s\"\n", "")], ""),
+        "sample",
+        "missing table [sample]",
+    );
+    assert_error(
+        &edit(&[("duration = \"30s\"", "every = \"1s\"")], ""),
+        "sample.duration",
+        "missing key `duration`",
+    );
+}
+
+// [sysctl] and [sysfs]
+
+#[test]
+fn sysctl_values_are_text_and_names_dotted() {
+    let scenario = ok(&edit(
+        &[],
+        "[sysctl]\n\"vm.overcommit_memory\" = 1\nvm.swappiness = \"10\"\n",
+    ));
+    assert_eq!(scenario.sysctl["vm.overcommit_memory"], "1");
+    assert_eq!(scenario.sysctl["vm.swappiness"], "10");
+    assert_error(
+        &edit(&[], "[sysctl]\n\"vm\" = 1\n"),
+        "sysctl.vm",
+        "invalid sysctl name",
+    );
+    assert_error(
+        &edit(&[], "[sysctl]\n\"VM.Overcommit\" = 1\n"),
+        "sysctl.\"VM.Overcommit\"",
+        "invalid sysctl name",
+    );
+    assert_error(
+        &edit(&[], "[sysctl]\n\"vm.overcommit_memory\" = true\n"),
+        "sysctl.\"vm.overcommit_memory\"",
+        "expected an integer or a string",
+    );
+    assert_error(
+        &edit(&[], "[sysctl]\n\"vm.swappiness\" = 1\nvm.swappiness = 2\n"),
+        "sysctl.\"vm.swappiness\"",
+        "set twice",
+    );
+}
+
+#[test]
+fn sysfs_paths_stay_under_sys() {
+    let scenario = ok(&edit(
+        &[],
+        "[sysfs]\n\"/sys/kernel/mm/transparent_hugepage/enabled\" = \"never\"\n\"/sys/kernel/mm/lru_gen/enabled\" = 0\n",
+    ));
+    assert_eq!(scenario.sysfs["/sys/kernel/mm/lru_gen/enabled"], "0");
+    assert_error(
+        &edit(&[], "[sysfs]\n\"/proc/sys/vm/x\" = 1\n"),
+        "sysfs.\"/proc/sys/vm/x\"",
+        "under /sys/",
+    );
+    assert_error(
+        &edit(&[], "[sysfs]\n\"/sys/../etc/passwd\" = 1\n"),
+        "sysfs.\"/sys/../etc/passwd\"",
+        "`..`",
+    );
+}
+
+// [cgroup]
+
+#[test]
+fn cgroup_reads_the_wire_spec() {
+    let scenario = ok(&edit(
+        &[],
+        "[cgroup]\nmemory_max = \"768MiB\"\nmemory_high = \"700MiB\"\n",
+    ));
+    let cgroup = scenario.cgroup.unwrap();
+    assert_eq!(
+        (cgroup.version, cgroup.memory_max, cgroup.memory_high),
+        (2, Some(Bytes::mib(768)), Some(Bytes::mib(700)))
+    );
+}
+
+#[test]
+fn cgroup_version_is_1_or_2() {
+    assert_error(
+        &edit(&[], "[cgroup]\nversion = 3\n"),
+        "cgroup.version",
+        "expected 1 or 2",
+    );
+}
+
+#[test]
+fn cgroup_v1_has_no_memory_high() {
+    assert_error(
+        &edit(&[], "[cgroup]\nversion = 1\nmemory_high = \"100MiB\"\n"),
+        "cgroup.memory_high",
+        "cgroup v1 has no memory.high",
+    );
+}
+
+#[test]
+fn cgroup_limits_within_the_guest() {
+    assert_error(
+        &edit(&[], "[cgroup]\nmemory_max = \"2GiB\"\n"),
+        "cgroup.memory_max",
+        "can never reach",
+    );
+    assert_error(
+        &edit(
+            &[],
+            "[cgroup]\nmemory_max = \"500MiB\"\nmemory_high = \"600MiB\"\n",
+        ),
+        "cgroup.memory_high",
+        "not below",
+    );
+}
+
+// [[process]]
+
+#[test]
+fn process_names_unique_and_charset() {
+    assert_error(
+        &edit(&[("name = \"balloon\"", "name = \"service\"")], ""),
+        "process[1].name",
+        "used twice",
+    );
+    assert_error(
+        &edit(&[("name = \"balloon\"", "name = \"Balloon 1\"")], ""),
+        "process[1].name",
+        "invalid `process[1].name`",
+    );
+}
+
+#[test]
+fn unknown_workload_suggests() {
+    assert_error(
+        &edit(&[("workload = \"balloon\"", "workload = \"baloon\"")], ""),
+        "process[1].workload",
+        "did you mean `balloon`?",
+    );
+    assert_error(
+        &edit(
+            &[("workload = \"balloon\"", "workload = \"go-heap-churn\"")],
+            "",
+        ),
+        "process[1].workload",
+        "later release",
+    );
+}
+
+#[test]
+fn go_is_refused_until_go_workloads_exist() {
+    assert_error(
+        &edit(
+            &[("name = \"service\"", "name = \"service\"\ngo = \"1.15\"")],
+            "",
+        ),
+        "process[0].go",
+        "go applies only to go-* workloads",
+    );
+}
+
+#[test]
+fn env_and_cgroup_flag() {
+    let scenario = ok(&edit(
+        &[(
+            "name = \"balloon\"",
+            "name = \"balloon\"\ncgroup = false\nenv = { GODEBUG = \"madvdontneed=1\" }",
+        )],
+        "",
+    ));
+    assert!(!scenario.processes[1].cgroup);
+    assert_eq!(scenario.processes[1].env["GODEBUG"], "madvdontneed=1");
+    assert_error(
+        &edit(
+            &[(
+                "name = \"balloon\"",
+                "name = \"balloon\"\nenv = { GOGC = 100 }",
+            )],
+            "",
+        ),
+        "process[1].env.GOGC",
+        "expected a string",
+    );
+    assert_error(
+        &edit(
+            &[(
+                "name = \"balloon\"",
+                "name = \"balloon\"\nenv = { \"A=B\" = \"1\" }",
+            )],
+            "",
+        ),
+        "process[1].env",
+        "invalid environment variable name",
+    );
+}
+
+#[test]
+fn start_after_names_another_process() {
+    assert_error(
+        &edit(&[("after = \"service\"", "after = \"servce\"")], ""),
+        "process[1].start.after",
+        "did you mean `service`?",
+    );
+    assert_error(
+        &edit(&[("after = \"service\"", "after = \"balloon\"")], ""),
+        "process[1].start.after",
+        "waits for itself",
+    );
+}
+
+#[test]
+fn start_phase_is_one_the_workload_reports() {
+    let error = assert_error(
+        &edit(&[("phase = \"released\"", "phase = \"relased\"")], ""),
+        "process[1].start.phase",
+        "did you mean `released`?",
+    );
+    assert_eq!(
+        error.label.as_deref(),
+        Some("heap-churn reports allocated, released, done")
+    );
+}
+
+#[test]
+fn phase_needs_after() {
+    assert_error(
+        &edit(&[("after = \"service\", ", "")], ""),
+        "process[1].start.phase",
+        "without `process[1].start.after`",
+    );
+}
+
+#[test]
+fn after_without_phase_waits_for_the_end() {
+    let scenario = ok(&edit(&[("phase = \"released\", ", "")], ""));
+    assert_eq!(scenario.processes[1].start.phase, None);
+}
+
+#[test]
+fn trigger_cycles_are_reported_once() {
+    let source = edit(
+        &[(
+            "args = { heap = \"400MiB\", live = \"50MiB\" }",
+            "args = { heap = \"400MiB\" }\nstart = { after = \"third\" }",
+        )],
+        "[[process]]\nname = \"third\"\nworkload = \"balloon\"\nstart = { after = \"balloon\" }\n",
+    );
+    let error = assert_error(
+        &source,
+        "process[0].start.after",
+        "cycle: service → third → balloon → service",
+    );
+    assert_eq!(errors(&source).len(), 1, "{error:?}");
+}
+
+#[test]
+fn heap_churn_rules() {
+    let args = "args = { heap = \"400MiB\", live = \"50MiB\" }";
+    assert_error(
+        &edit(&[(args, "args = { heap = 0 }")], ""),
+        "process[0].args.heap",
+        "`process[0].args.heap` is 0",
+    );
+    assert_error(
+        &edit(
+            &[(args, "args = { heap = \"100MiB\", live = \"200MiB\" }")],
+            "",
+        ),
+        "process[0].args.live",
+        "larger than `heap`",
+    );
+    assert_error(
+        &edit(
+            &[(args, "args = { heap = \"100MiB\", chunk = \"1KiB\" }")],
+            "",
+        ),
+        "process[0].args.chunk",
+        "smaller than a page",
+    );
+    assert_error(
+        &edit(&[(args, "args = { heap = \"2GiB\" }")], ""),
+        "process[0].args.heap",
+        "larger than `vm.memory`",
+    );
+    assert_error(
+        &edit(&[(args, "args = { heap = \"100MiB\", cycles = 0 }")], ""),
+        "process[0].args.cycles",
+        "`process[0].args.cycles` is 0",
+    );
+    assert_error(
+        &edit(
+            &[(args, "args = { heap = \"100MiB\", release = \"frees\" }")],
+            "",
+        ),
+        "process[0].args.release",
+        "did you mean `free`?",
+    );
+}
+
+#[test]
+fn balloon_step_positive() {
+    assert_error(
+        &edit(
+            &[("delay = \"3s\" }", "delay = \"3s\" }\nargs = { step = 0 }")],
+            "",
+        ),
+        "process[1].args.step",
+        "never grow",
+    );
+}
+
+#[test]
+fn processes_required() {
+    let source = "[scenario]\nid = \"x\"\ntitle = \"x\"\n[sample]\nduration = \"1s\"\n";
+    assert_error(source, "process", "no [[process]]");
+    assert_error(
+        &format!("{source}[process]\nname = \"a\"\n"),
+        "process",
+        "array of tables",
+    );
+}
+
+// [matrix]
+
+#[test]
+fn matrix_variants_in_order_with_labels() {
+    let scenario = ok(&edit(
+        &[],
+        "[matrix]\n\"process.service.args.release\" = [\"free\", \"dontneed\"]\n\"vm.memory\" = [\"512MiB\", \"1GiB\"]\n",
+    ));
+    let labels: Vec<_> = scenario.variants.iter().map(|v| v.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "release=free,memory=512MiB",
+            "release=free,memory=1GiB",
+            "release=dontneed,memory=512MiB",
+            "release=dontneed,memory=1GiB"
+        ]
+    );
+    assert_eq!(
+        scenario.matrix[1],
+        MatrixAxis {
+            key: "vm.memory".into(),
+            name: "memory".into(),
+            values: vec!["512MiB".into(), "1GiB".into()]
+        }
+    );
+    assert_eq!(scenario.variants[2].setup.vm.memory, Bytes::mib(512));
+    assert_eq!(
+        scenario.vm.memory,
+        Bytes::mib(512),
+        "top level = first variant"
+    );
+}
+
+#[test]
+fn matrix_sets_sysctl_env_start_and_sysfs() {
+    let scenario = ok(&edit(
+        &[],
+        "[matrix]\n'sysctl.\"vm.overcommit_memory\"' = [0, 2]\n\"process.balloon.env.GODEBUG\" = [\"madvdontneed=1\"]\n\
+         \"process.balloon.start.delay\" = [\"1s\"]\n'sysfs.\"/sys/kernel/mm/transparent_hugepage/enabled\"' = [\"never\"]\n",
+    ));
+    let last = &scenario.variants[1];
+    assert_eq!(
+        last.label,
+        "vm.overcommit_memory=2,GODEBUG=madvdontneed=1,delay=1s,enabled=never"
+    );
+    assert_eq!(last.setup.sysctl["vm.overcommit_memory"], "2");
+    assert_eq!(last.setup.processes[1].env["GODEBUG"], "madvdontneed=1");
+    assert_eq!(last.setup.processes[1].start.delay, Millis::secs(1));
+    assert_eq!(
+        last.setup.sysfs["/sys/kernel/mm/transparent_hugepage/enabled"],
+        "never"
+    );
+}
+
+#[test]
+fn matrix_overrides_unquoted_sysctl_tables() {
+    let scenario = ok(&edit(
+        &[],
+        "[sysctl]\nvm.overcommit_memory = 0\n[matrix]\n\"sysctl.vm.overcommit_memory\" = [1]\n",
+    ));
+    assert_eq!(scenario.sysctl.len(), 1);
+    assert_eq!(scenario.sysctl["vm.overcommit_memory"], "1");
+}
+
+#[test]
+fn matrix_keys_must_name_settings() {
+    let cases = [
+        (
+            "\"process.servce.args.release\" = [\"free\"]",
+            "did you mean `service`?",
+        ),
+        (
+            "\"process.service.args.relase\" = [\"free\"]",
+            "did you mean `release`?",
+        ),
+        ("\"vm.kernels\" = [[\"6.1\"]]", "dimension"),
+        ("\"vm.memroy\" = [\"1GiB\"]", "did you mean `memory`?"),
+        ("\"scenario.id\" = [\"x\"]", "same in every variant"),
+        ("\"process.service.go\" = [\"1.15\"]", "go-* workloads"),
+        (
+            "\"process.service.workload\" = [\"balloon\"]",
+            "cannot rename",
+        ),
+        ("\"foo.bar\" = [1]", "not a table a matrix can set"),
+        ("'sysctl.\"vm.x' = [1]", "not closed"),
+    ];
+    for (line, text) in cases {
+        let key = line.split(" = ").next().unwrap().trim_matches(['"', '\'']);
+        assert_error(
+            &edit(&[], &format!("[matrix]\n{line}\n")),
+            &format!("matrix.\"{key}\""),
+            text,
+        );
+    }
+}
+
+#[test]
+fn matrix_values_non_empty_scalars_distinct() {
+    let key = "matrix.\"vm.memory\"";
+    assert_error(
+        &edit(&[], "[matrix]\n\"vm.memory\" = []\n"),
+        key,
+        "has no values",
+    );
+    assert_error(
+        &edit(&[], "[matrix]\n\"vm.memory\" = \"1GiB\"\n"),
+        key,
+        "array of values",
+    );
+    assert_error(
+        &edit(&[], "[matrix]\n\"vm.memory\" = [{ a = 1 }]\n"),
+        "matrix.\"vm.memory\"[0]",
+        "strings, numbers or booleans",
+    );
+    assert_error(
+        &edit(&[], "[matrix]\n\"vm.memory\" = [\"1GiB\", \"1GiB\"]\n"),
+        "matrix.\"vm.memory\"[1]",
+        "appears twice",
+    );
+}
+
+#[test]
+fn each_variant_must_validate_at_the_matrix_value() {
+    let source = edit(
+        &[],
+        "[matrix]\n\"process.service.args.heap\" = [\"100MiB\", \"2GiB\"]\n",
+    );
+    let error = assert_error(&source, "process[0].args.heap", "larger than `vm.memory`");
+    assert_eq!(
+        error.line,
+        source.lines().count(),
+        "points at the matrix line"
+    );
+    assert_eq!(error.notes, ["in matrix variant heap=2GiB"]);
+    let error = assert_error(
+        &edit(&[], "[matrix]\n\"vm.memory\" = [\"1GiB\", \"1 GB2\"]\n"),
+        "vm.memory",
+        "not a size",
+    );
+    assert_eq!(error.notes, ["in matrix variant memory=1_GB2"]);
+}
+
+#[test]
+fn errors_common_to_all_variants_are_reported_once_without_a_note() {
+    let source = edit(
+        &[("memory = \"1GiB\"", "memroy = \"1GiB\"")],
+        "[matrix]\n\"process.service.args.release\" = [\"free\", \"dontneed\"]\n",
+    );
+    let diags = errors(&source);
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert!(diags[0].notes.is_empty());
+}
+
+#[test]
+fn short_names_that_collide_use_the_whole_key() {
+    let scenario = ok(&edit(
+        &[],
+        "[matrix]\n\"process.service.args.hold\" = [\"1s\"]\n\"process.balloon.start.delay\" = [\"2s\"]\n\"process.service.start.delay\" = [\"0s\"]\n",
+    ));
+    assert_eq!(
+        scenario.variants[0].label,
+        "hold=1s,process.balloon.start.delay=2s,process.service.start.delay=0s"
+    );
+}
+
+// files
+
+#[test]
+fn directories_load_sorted_and_ids_are_unique() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("b.toml"),
+        BASE.replace("title = \"Demo\"", "title = \"B\""),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("a.toml"),
+        edit(&[("id = \"demo\"", "id = \"alpha\"")], ""),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("notes.md"), "not a scenario").unwrap();
+    let scenarios = load_scenarios(&[dir.path().to_path_buf()], &kernels()).unwrap();
+    let ids: Vec<_> = scenarios.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["alpha", "demo"]);
+
+    std::fs::write(dir.path().join("c.toml"), BASE).unwrap();
+    let error = load_scenarios(&[dir.path().to_path_buf()], &kernels()).unwrap_err();
+    let [diagnostic] = error.diagnostics() else {
+        panic!("{error}")
+    };
+    assert!(diagnostic.file.ends_with("c.toml"));
+    assert_eq!(
+        (diagnostic.key.as_str(), diagnostic.line),
+        ("scenario.id", 3)
+    );
+    assert!(diagnostic.message.contains("used twice"));
+}
+
+#[test]
+fn missing_files_and_empty_directories_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let error = load_scenarios(&[dir.path().to_path_buf()], &kernels()).unwrap_err();
+    assert!(error.to_string().contains("no scenario files"), "{error}");
+    let error = load_scenario(&dir.path().join("nope.toml"), &kernels()).unwrap_err();
+    assert!(
+        error.to_string().contains("cannot read scenario file"),
+        "{error}"
+    );
+}

@@ -1,0 +1,706 @@
+//! The rules a scenario must follow, checked on raw values with their spans.
+//!
+//! [`validate`] turns one variant's [`RawSetup`] into a [`Setup`], the values every later stage
+//! takes, or reports every broken rule; [`validate_header`] checks `[scenario]`. Each rule is a
+//! small function whose message names the key, says what is wrong and how to fix it.
+//!
+//! Decisions worth knowing:
+//! - a cgroup limit (`memory_max`, `memory_high`) above `vm.memory` is an error: inside the
+//!   guest it can never be reached, so the scenario would not test what it says;
+//! - `memory_high` must stay below `memory_max` (at or above it, it never throttles), and
+//!   cgroup v1 has no `memory.high` at all;
+//! - a process may only wait for a phase its `after` process's workload reports.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+
+use serde_spanned::Spanned;
+
+use rsslab_wire::spec::{CgroupSpec, ProcessSpec, Start};
+use rsslab_wire::units::{Bytes, Millis};
+use rsslab_wire::workload::{BalloonArgs, HeapChurnArgs, Workload};
+
+use super::VmConfig;
+use super::diag::{Diagnostic, did_you_mean, suggest};
+use super::raw::{Knob, ProcessEntry, RawCgroup, RawHeader, RawSetup, RawVm, key_segment};
+
+/// Default `vm.memory`.
+pub const DEFAULT_MEMORY: Bytes = Bytes(1 << 30);
+/// Default `vm.cpus`.
+pub const DEFAULT_CPUS: u32 = 1;
+/// Default `sample.every`.
+pub const DEFAULT_EVERY: Millis = Millis(250);
+/// `vm.timeout` defaults to `sample.duration` plus this (boot, start-up, power-off).
+pub const TIMEOUT_MARGIN: Millis = Millis::secs(120);
+/// The least guest memory Debian's kernels boot in with the agent.
+pub const MIN_MEMORY: Bytes = Bytes::mib(128);
+/// The most guest memory a scenario may ask for.
+pub const MAX_MEMORY: Bytes = Bytes(64 << 30);
+/// The most vCPUs.
+pub const MAX_CPUS: i64 = 64;
+/// The least scratch disk mkfs.ext4 makes a useful file system on.
+pub const MIN_DISK: Bytes = Bytes::mib(16);
+/// The shortest sampling interval.
+pub const MIN_EVERY: Millis = Millis(10);
+/// The smallest heap-churn chunk: one page.
+pub const MIN_CHUNK: Bytes = Bytes(4096);
+
+/// What a variant's runs depend on, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setup {
+    pub vm: VmConfig,
+    pub sysctl: BTreeMap<String, String>,
+    pub sysfs: BTreeMap<String, String>,
+    pub cgroup: Option<CgroupSpec>,
+    pub sample_every: Millis,
+    pub duration: Millis,
+    pub processes: Vec<ProcessSpec>,
+    /// The kernels to run on, in catalogue order.
+    pub kernels: Vec<String>,
+}
+
+/// Checks `[scenario]`: the id's characters and a non-empty title.
+pub fn validate_header(header: &RawHeader, diags: &mut Vec<Diagnostic>) {
+    let id = header.id.get_ref();
+    let id_ok = !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !id_ok {
+        diags.push(
+            Diagnostic::at(
+                header.id.span(),
+                "scenario.id",
+                format!("invalid `scenario.id`: `{id}`"),
+            )
+            .label("use lowercase letters, digits and `-`")
+            .help(format!(
+                "the id names directories and reports: write e.g. id = \"{}\"",
+                slug(id)
+            )),
+        );
+    }
+    if header.title.get_ref().trim().is_empty() {
+        diags.push(
+            Diagnostic::at(
+                header.title.span(),
+                "scenario.title",
+                "`scenario.title` is empty",
+            )
+            .help("write one line that says what the scenario shows"),
+        );
+    }
+}
+
+/// `Go_Heap churn` -> `go-heap-churn`.
+fn slug(text: &str) -> String {
+    let slug: String = text
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let slug = slug.trim_matches('-').to_string();
+    if slug.is_empty() {
+        "my-scenario".to_string()
+    } else {
+        slug
+    }
+}
+
+/// Checks one variant; `None` if any rule is broken (all reported).
+pub fn validate(
+    raw: RawSetup,
+    known_kernels: &[String],
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Setup> {
+    let before = diags.len();
+    let kernels = check_kernels(&raw.vm, known_kernels, diags);
+    let (sample_every, duration) = check_sample(&raw, diags);
+    let vm = check_vm(&raw.vm, duration, diags);
+    let cgroup = raw
+        .cgroup
+        .as_ref()
+        .map(|cgroup| check_cgroup(cgroup, vm.memory, diags));
+    let sysctl = check_sysctl(&raw.sysctl, diags);
+    let sysfs = check_sysfs(&raw.sysfs, diags);
+    check_process_names(&raw.processes, diags);
+    check_triggers(&raw.processes, diags);
+    let processes = raw
+        .processes
+        .iter()
+        .filter_map(|entry| check_process(entry, vm.memory, diags))
+        .collect();
+    (diags.len() == before).then_some(Setup {
+        vm,
+        sysctl,
+        sysfs,
+        cgroup,
+        sample_every,
+        duration,
+        processes,
+        kernels,
+    })
+}
+
+/// `vm.kernels`: known, distinct, not empty; omitted means every known kernel.
+fn check_kernels(vm: &RawVm, known: &[String], diags: &mut Vec<Diagnostic>) -> Vec<String> {
+    let Some(listed) = &vm.kernels else {
+        return known.to_vec();
+    };
+    if listed.get_ref().is_empty() {
+        diags.push(
+            Diagnostic::at(listed.span(), "vm.kernels", "`vm.kernels` is empty")
+                .help("list catalogue ids, or omit vm.kernels to run on every kernel"),
+        );
+    }
+    let names: Vec<&str> = known.iter().map(String::as_str).collect();
+    let mut seen = BTreeSet::new();
+    for (index, kernel) in listed.get_ref().iter().enumerate() {
+        let id = kernel.get_ref();
+        let key = format!("vm.kernels[{index}]");
+        if !names.contains(&id.as_str()) {
+            diags.push(
+                Diagnostic::at(
+                    kernel.span(),
+                    &key,
+                    format!("unknown kernel `{id}` in `vm.kernels`"),
+                )
+                .label("not in the kernel catalogue (vm-images/kernels.toml)")
+                .help(suggest(id, &names)),
+            );
+        } else if !seen.insert(id.as_str()) {
+            diags.push(
+                Diagnostic::at(
+                    kernel.span(),
+                    &key,
+                    format!("kernel `{id}` is listed twice in `vm.kernels`"),
+                )
+                .help("remove the repeat"),
+            );
+        }
+    }
+    known
+        .iter()
+        .filter(|kernel| seen.contains(kernel.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// `[sample]`: `every` at least 10ms and shorter than `duration`.
+fn check_sample(raw: &RawSetup, diags: &mut Vec<Diagnostic>) -> (Millis, Millis) {
+    let duration = *raw.sample.duration.get_ref();
+    let every = raw
+        .sample
+        .every
+        .as_ref()
+        .map_or(DEFAULT_EVERY, |every| *every.get_ref());
+    let every_span = raw.sample.every.as_ref().map(Spanned::span);
+    if every < MIN_EVERY {
+        diags.push(
+            Diagnostic::at(every_span.clone().unwrap_or(raw.sample_span.clone()), "sample.every", "`sample.every` is too short")
+                .label(format!("{every} is below {MIN_EVERY}"))
+                .help("sampling reads /proc and the cgroup files of every process: write every = \"250ms\""),
+        );
+    } else if every >= duration {
+        let (span, key) = match every_span {
+            Some(span) => (span, "sample.every"),
+            None => (raw.sample.duration.span(), "sample.duration"),
+        };
+        diags.push(
+            Diagnostic::at(span, key, format!("`sample.every` ({every}) is not shorter than `sample.duration` ({duration})"))
+                .help("a run takes samples every `every` for `duration`: make duration longer, e.g. \"30s\""),
+        );
+    }
+    (every, duration)
+}
+
+/// `[vm]`: memory, cpus, disk, timeout, with defaults.
+fn check_vm(vm: &RawVm, duration: Millis, diags: &mut Vec<Diagnostic>) -> VmConfig {
+    let memory = vm
+        .memory
+        .as_ref()
+        .map_or(DEFAULT_MEMORY, |memory| *memory.get_ref());
+    let out_of_range = !(MIN_MEMORY..=MAX_MEMORY).contains(&memory);
+    if let Some(spanned) = vm.memory.as_ref().filter(|_| out_of_range) {
+        diags.push(
+            Diagnostic::at(
+                spanned.span(),
+                "vm.memory",
+                format!("`vm.memory` is out of range: {memory}"),
+            )
+            .label(format!("must be between {MIN_MEMORY} and {MAX_MEMORY}"))
+            .help("the guest needs 128MiB to boot with the agent; write e.g. memory = \"1GiB\""),
+        );
+    }
+    let cpus = vm
+        .cpus
+        .as_ref()
+        .map_or(i64::from(DEFAULT_CPUS), |cpus| *cpus.get_ref());
+    if let Some(spanned) = vm.cpus.as_ref().filter(|_| !(1..=MAX_CPUS).contains(&cpus)) {
+        diags.push(
+            Diagnostic::at(
+                spanned.span(),
+                "vm.cpus",
+                format!("`vm.cpus` is out of range: {cpus}"),
+            )
+            .label(format!("must be between 1 and {MAX_CPUS}"))
+            .help("write e.g. cpus = 1"),
+        );
+    }
+    let disk = vm.disk.as_ref().map(|disk| *disk.get_ref());
+    if let Some(spanned) = vm.disk.as_ref().filter(|disk| *disk.get_ref() < MIN_DISK) {
+        diags.push(
+            Diagnostic::at(
+                spanned.span(),
+                "vm.disk",
+                format!("`vm.disk` is too small: {}", spanned.get_ref()),
+            )
+            .label(format!("must be at least {MIN_DISK}"))
+            .help("write e.g. disk = \"1GiB\", or omit it for no scratch disk"),
+        );
+    }
+    let timeout = vm
+        .timeout
+        .as_ref()
+        .map_or(Millis(duration.0 + TIMEOUT_MARGIN.0), |t| *t.get_ref());
+    if let Some(spanned) = vm.timeout.as_ref().filter(|_| timeout <= duration) {
+        diags.push(
+            Diagnostic::at(spanned.span(), "vm.timeout", format!("`vm.timeout` ({timeout}) is not longer than `sample.duration` ({duration})"))
+                .help(format!("the VM must also boot and power off: write e.g. timeout = \"{}\", or omit it for duration + {TIMEOUT_MARGIN}", Millis(duration.0 + TIMEOUT_MARGIN.0))),
+        );
+    }
+    VmConfig {
+        memory,
+        cpus: u32::try_from(cpus).unwrap_or(DEFAULT_CPUS),
+        disk,
+        timeout,
+    }
+}
+
+/// `[cgroup]`: version 1 or 2, no memory_high on v1, limits the guest can reach.
+fn check_cgroup(raw: &RawCgroup, memory: Bytes, diags: &mut Vec<Diagnostic>) -> CgroupSpec {
+    let version = raw.version.as_ref().map_or(2, |version| *version.get_ref());
+    if let Some(spanned) = raw.version.as_ref().filter(|_| !(1..=2).contains(&version)) {
+        diags.push(
+            Diagnostic::at(
+                spanned.span(),
+                "cgroup.version",
+                format!("`cgroup.version`: cgroup version {version} does not exist"),
+            )
+            .label("expected 1 or 2")
+            .help(
+                "write version = 2 (unified hierarchy) or version = 1 (legacy memory controller)",
+            ),
+        );
+    }
+    if let Some(high) = raw.memory_high.as_ref().filter(|_| version == 1) {
+        diags.push(
+            Diagnostic::at(
+                high.span(),
+                "cgroup.memory_high",
+                "`cgroup.memory_high` is set, but cgroup v1 has no memory.high",
+            )
+            .label("only cgroup v2 throttles at a soft limit")
+            .help("remove memory_high, or use version = 2"),
+        );
+    }
+    for (key, limit) in [
+        ("memory_max", &raw.memory_max),
+        ("memory_high", &raw.memory_high),
+    ] {
+        if let Some(limit) = limit.as_ref().filter(|limit| *limit.get_ref() > memory) {
+            diags.push(
+                Diagnostic::at(
+                    limit.span(),
+                    format!("cgroup.{key}"),
+                    format!(
+                        "`cgroup.{key}` ({}) is above `vm.memory` ({memory})",
+                        limit.get_ref()
+                    ),
+                )
+                .label("the guest can never reach this limit")
+                .help(format!("lower {key} below {memory}, or raise vm.memory")),
+            );
+        }
+    }
+    let limits = raw.memory_high.as_ref().zip(raw.memory_max.as_ref());
+    if let Some((high, max)) = limits.filter(|(high, max)| high.get_ref() >= max.get_ref()) {
+        diags.push(
+            Diagnostic::at(
+                high.span(),
+                "cgroup.memory_high",
+                format!(
+                    "`cgroup.memory_high` ({}) is not below `cgroup.memory_max` ({})",
+                    high.get_ref(),
+                    max.get_ref()
+                ),
+            )
+            .label("it would never throttle")
+            .help("set memory_high below memory_max, or remove it"),
+        );
+    }
+    CgroupSpec {
+        version: u8::try_from(version).unwrap_or(2),
+        memory_max: raw.memory_max.as_ref().map(|v| *v.get_ref()),
+        memory_high: raw.memory_high.as_ref().map(|v| *v.get_ref()),
+        swap_max: raw.swap_max.as_ref().map(|v| *v.get_ref()),
+    }
+}
+
+/// `[sysctl]`: dotted names of `[a-z0-9_]` parts, as `sysctl -a` prints them.
+fn check_sysctl(knobs: &[Knob], diags: &mut Vec<Diagnostic>) -> BTreeMap<String, String> {
+    for knob in knobs {
+        let name = &knob.name;
+        let parts_ok = name.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        });
+        if !parts_ok || !name.contains('.') {
+            let fixed = name
+                .replace('/', ".")
+                .trim_start_matches(".proc.sys.")
+                .to_lowercase();
+            diags.push(
+                Diagnostic::at(
+                    knob.key_span.clone(),
+                    format!("sysctl.{}", key_segment(name)),
+                    format!("invalid sysctl name `{name}` in [sysctl]"),
+                )
+                .label("expected a dotted name of lowercase letters, digits and `_`")
+                .help(format!(
+                    "write it as `sysctl -a` prints it, e.g. \"vm.overcommit_memory\"{}",
+                    hint_fixed(name, &fixed)
+                )),
+            );
+        }
+    }
+    knobs
+        .iter()
+        .map(|knob| (knob.name.clone(), knob.value.clone()))
+        .collect()
+}
+
+fn hint_fixed(name: &str, fixed: &str) -> String {
+    if fixed != name && fixed.contains('.') {
+        format!(" (here: \"{fixed}\")")
+    } else {
+        String::new()
+    }
+}
+
+/// `[sysfs]`: absolute paths under /sys without `..`.
+fn check_sysfs(knobs: &[Knob], diags: &mut Vec<Diagnostic>) -> BTreeMap<String, String> {
+    for knob in knobs {
+        let path = &knob.name;
+        let problem = if !path.starts_with("/sys/") || path.len() <= "/sys/".len() {
+            Some("expected an absolute path under /sys/")
+        } else if path.split('/').any(|part| part == "..") {
+            Some("`..` may not leave /sys")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            diags.push(
+                Diagnostic::at(knob.key_span.clone(), format!("sysfs.{}", key_segment(path)), format!("invalid sysfs path `{path}` in [sysfs]"))
+                    .label(problem)
+                    .help("write the file's absolute path, e.g. \"/sys/kernel/mm/transparent_hugepage/enabled\" = \"always\""),
+            );
+        }
+    }
+    knobs
+        .iter()
+        .map(|knob| (knob.name.clone(), knob.value.clone()))
+        .collect()
+}
+
+/// Process names: `[a-z0-9_-]`, each used once.
+fn check_process_names(processes: &[ProcessEntry], diags: &mut Vec<Diagnostic>) {
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for entry in processes {
+        let name = entry.raw.name.get_ref();
+        let key = format!("process[{}].name", entry.index);
+        let name_ok = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        if !name_ok {
+            diags.push(
+                Diagnostic::at(entry.raw.name.span(), &key, format!("invalid `{key}`: `{name}`"))
+                    .label("use lowercase letters, digits, `_` and `-`")
+                    .help("the name appears in samples, events and file names: write e.g. name = \"service\""),
+            );
+        }
+        if let Some(first) = seen.insert(name, entry.index) {
+            diags.push(
+                Diagnostic::at(
+                    entry.raw.name.span(),
+                    &key,
+                    format!("`{key}`: process name `{name}` is used twice"),
+                )
+                .label(format!("process[{first}] has this name already"))
+                .help("give each [[process]] its own name"),
+            );
+        }
+    }
+}
+
+/// `start`: `after` names another process, `phase` needs `after` and is one its workload
+/// reports, and no chain of `after` comes back on itself.
+fn check_triggers(processes: &[ProcessEntry], diags: &mut Vec<Diagnostic>) {
+    let names: Vec<&str> = processes
+        .iter()
+        .map(|entry| entry.raw.name.get_ref().as_str())
+        .collect();
+    for entry in processes {
+        let Some(start) = &entry.raw.start else {
+            continue;
+        };
+        let start = start.get_ref();
+        let key = format!("process[{}].start", entry.index);
+        let me = entry.raw.name.get_ref();
+        match (&start.after, &start.phase) {
+            (None, Some(phase)) => diags.push(
+                Diagnostic::at(phase.span(), format!("{key}.phase"), format!("`{key}.phase` without `{key}.after`"))
+                    .label("whose phase?")
+                    .help(format!("name the process that reports it: start = {{ after = \"{}\", phase = \"{}\" }}", names.iter().find(|n| *n != me).unwrap_or(&"service"), phase.get_ref())),
+            ),
+            (Some(after), _) if after.get_ref() == me => diags.push(
+                Diagnostic::at(after.span(), format!("{key}.after"), format!("`{key}.after`: process `{me}` waits for itself"))
+                    .help("name another process, or remove `after`"),
+            ),
+            (Some(after), phase) => match processes.iter().find(|other| other.raw.name.get_ref() == after.get_ref()) {
+                None => {
+                    let others: Vec<&str> = names.iter().copied().filter(|n| n != me).collect();
+                    diags.push(
+                        Diagnostic::at(after.span(), format!("{key}.after"), format!("`{key}.after` names `{}`, which is not a process of this scenario", after.get_ref()))
+                            .help(match did_you_mean(after.get_ref(), others.iter().copied()) {
+                                Some(close) => format!("did you mean `{close}`? (processes: {})", others.join(", ")),
+                                None => format!("processes: {}", others.join(", ")),
+                            }),
+                    )
+                }
+                Some(other) => {
+                    if let (Some(phase), Some(workload)) = (phase, &other.workload) {
+                        check_phase(&key, phase, other.raw.name.get_ref(), workload, diags);
+                    }
+                }
+            },
+            (None, None) => {}
+        }
+    }
+    check_cycles(processes, diags);
+}
+
+/// A `phase` that the `after` process's workload reports.
+fn check_phase(
+    key: &str,
+    phase: &Spanned<String>,
+    after: &str,
+    workload: &Workload,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let phases = workload.phases();
+    if !phases.contains(&phase.get_ref().as_str()) {
+        diags.push(
+            Diagnostic::at(
+                phase.span(),
+                format!("{key}.phase"),
+                format!(
+                    "`{key}.phase` names `{}`, a phase `{after}` never reports",
+                    phase.get_ref()
+                ),
+            )
+            .label(format!("{} reports {}", workload.name(), phases.join(", ")))
+            .help(suggest(phase.get_ref(), phases)),
+        );
+    }
+}
+
+/// Chains of `after` that come back: reported once, at the first process of the cycle.
+fn check_cycles(processes: &[ProcessEntry], diags: &mut Vec<Diagnostic>) {
+    let index_of = |name: &str| {
+        processes
+            .iter()
+            .position(|entry| entry.raw.name.get_ref() == name)
+    };
+    let after_of = |i: usize| -> Option<usize> {
+        let after = processes[i].raw.start.as_ref()?.get_ref().after.as_ref()?;
+        index_of(after.get_ref()).filter(|&next| next != i)
+    };
+    for first in 0..processes.len() {
+        let mut chain = vec![first];
+        let mut current = first;
+        while let Some(next) = after_of(current) {
+            if next == first {
+                report_cycle(processes, &chain, diags);
+                break;
+            }
+            if chain.contains(&next) || next < first {
+                break;
+            }
+            chain.push(next);
+            current = next;
+        }
+    }
+}
+
+fn report_cycle(processes: &[ProcessEntry], chain: &[usize], diags: &mut Vec<Diagnostic>) {
+    let entry = &processes[chain[0]];
+    let Some(after) = entry
+        .raw
+        .start
+        .as_ref()
+        .and_then(|start| start.get_ref().after.clone())
+    else {
+        return;
+    };
+    let mut names: Vec<&str> = chain
+        .iter()
+        .map(|&i| processes[i].raw.name.get_ref().as_str())
+        .collect();
+    names.push(names[0]);
+    diags.push(
+        Diagnostic::at(
+            after.span(),
+            format!("process[{}].start.after", entry.index),
+            format!(
+                "`process[{}].start.after`: processes wait for each other in a cycle: {}",
+                entry.index,
+                names.join(" → ")
+            ),
+        )
+        .label("none of them would ever start")
+        .help("let one of them start without `after`, or after a process outside the cycle"),
+    );
+}
+
+/// One process: `go`, env names, workload arguments; into the wire's [`ProcessSpec`].
+fn check_process(
+    entry: &ProcessEntry,
+    memory: Bytes,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<ProcessSpec> {
+    let key = format!("process[{}]", entry.index);
+    if let Some(go) = &entry.raw.go {
+        diags.push(
+            Diagnostic::at(go.span(), format!("{key}.go"), format!("`{key}.go`: Go toolchains are not supported yet"))
+                .label("go applies only to go-* workloads")
+                .help("Go workloads come with a later release; go applies only to go-* workloads: remove this key"),
+        );
+    }
+    for (name, span) in &entry.env_spans {
+        if name.is_empty() || name.contains(['=', '\0']) {
+            diags.push(
+                Diagnostic::at(span.clone(), format!("{key}.env"), format!("invalid environment variable name `{name}` in `{key}.env`"))
+                    .help("names may not be empty or hold `=`: write e.g. env = { GODEBUG = \"madvdontneed=1\" }"),
+            );
+        }
+    }
+    let workload = entry.workload.clone()?;
+    match &workload {
+        Workload::HeapChurn(args) => check_heap_churn(entry, args, memory, diags),
+        Workload::Balloon(args) => check_balloon(entry, args, diags),
+    }
+    let start = entry.raw.start.as_ref().map(|start| start.get_ref());
+    Some(ProcessSpec {
+        name: entry.raw.name.get_ref().clone(),
+        workload,
+        env: entry.raw.env.clone(),
+        cgroup: entry.raw.cgroup.unwrap_or(true),
+        start: Start {
+            after: start.and_then(|s| s.after.as_ref().map(|a| a.get_ref().clone())),
+            phase: start.and_then(|s| s.phase.as_ref().map(|p| p.get_ref().clone())),
+            delay: start.map_or(Millis(0), |s| s.delay),
+        },
+    })
+}
+
+/// Where an argument was written (the args table when it was left at its default).
+fn arg_span(entry: &ProcessEntry, arg: &str) -> Range<usize> {
+    entry
+        .arg_spans
+        .get(arg)
+        .cloned()
+        .unwrap_or_else(|| entry.args_span.clone())
+}
+
+/// An error about one argument.
+fn arg_error(entry: &ProcessEntry, arg: &str, message: String) -> Diagnostic {
+    let key = format!("process[{}].args.{arg}", entry.index);
+    Diagnostic::at(arg_span(entry, arg), &key, format!("`{key}` {message}"))
+}
+
+/// heap-churn: a heap to churn, that fits the guest; live within it; page-sized chunks.
+fn check_heap_churn(
+    entry: &ProcessEntry,
+    args: &HeapChurnArgs,
+    memory: Bytes,
+    diags: &mut Vec<Diagnostic>,
+) {
+    if args.heap.0 == 0 {
+        diags.push(
+            arg_error(entry, "heap", "is 0".into())
+                .help("write the bytes to allocate, e.g. heap = \"400MiB\""),
+        );
+    } else if args.heap > memory {
+        diags.push(
+            arg_error(
+                entry,
+                "heap",
+                format!("({}) is larger than `vm.memory` ({memory})", args.heap),
+            )
+            .label("the guest cannot hold it")
+            .help("lower heap, or raise vm.memory"),
+        );
+    }
+    if args.live > args.heap {
+        diags.push(
+            arg_error(
+                entry,
+                "live",
+                format!("({}) is larger than `heap` ({})", args.live, args.heap),
+            )
+            .label("the live set is part of the heap")
+            .help("make live at most heap"),
+        );
+    }
+    if args.chunk < MIN_CHUNK {
+        diags.push(
+            arg_error(
+                entry,
+                "chunk",
+                format!("({}) is smaller than a page", args.chunk),
+            )
+            .help("madvise works on whole pages: write chunk = \"4KiB\" or more (default 1MiB)"),
+        );
+    }
+    if args.cycles == 0 {
+        diags.push(arg_error(entry, "cycles", "is 0".into()).help("write cycles = 1 or more"));
+    }
+}
+
+/// balloon: it must grow.
+fn check_balloon(entry: &ProcessEntry, args: &BalloonArgs, diags: &mut Vec<Diagnostic>) {
+    if args.step.0 == 0 {
+        diags.push(
+            arg_error(entry, "step", "is 0: the balloon would never grow".into())
+                .help("write e.g. step = \"64MiB\""),
+        );
+    }
+    if args.every.0 == 0 {
+        diags.push(arg_error(entry, "every", "is 0".into()).help("write e.g. every = \"500ms\""));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_valid_ids() {
+        assert_eq!(slug("Go_Heap churn!"), "go-heap-churn");
+        assert_eq!(slug("__"), "my-scenario");
+    }
+}
