@@ -12,14 +12,21 @@
 
 pub mod cache;
 pub mod catalog;
+pub mod collect;
 pub mod cpio;
 pub mod deb;
+pub mod doctor;
+pub mod exit;
 pub mod fetch;
 pub mod image;
+pub mod images;
 pub mod kernel;
+pub mod lab;
 pub mod modules;
 pub mod plan;
+pub mod provenance;
 pub mod record;
 pub mod report;
 pub mod results;
 pub mod scenario;
+pub mod vm;

@@ -1,1 +1,166 @@
-fn main() {}
+//! The `rsslab` command line: a thin layer over the library's pipeline. `main` maps the one
+//! `run()` result to an exit code (0 ok, 1 expectation failed, 2 bad input, 3 infrastructure).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::anyhow;
+use clap::{Parser, Subcommand};
+use rsslab::exit::{self, Failure};
+use rsslab::lab::{self, LabOptions};
+use rsslab::vm::accel::AccelChoice;
+
+/// Reproducible lab for Linux memory behaviour of services: runs TOML scenarios in QEMU VMs
+/// on real kernels and writes one self-contained HTML report.
+#[derive(Debug, Parser)]
+#[command(name = "rsslab", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run scenarios (files or directories; default: scenarios/) and write a report.
+    Run {
+        /// Scenario files or directories of them.
+        paths: Vec<PathBuf>,
+        /// Only these kernels (catalogue ids, e.g. 6.1); repeatable.
+        #[arg(long = "kernel", value_name = "ID")]
+        kernels: Vec<String>,
+        /// Output directory. Default: reports/<UTC timestamp> (and reports/latest points to it).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// VMs run at once. Default: the number of cores.
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
+        /// KVM only if a probe boot works (auto), or force kvm / tcg.
+        #[arg(long, value_enum, default_value_t = AccelChoice::Auto)]
+        accel: AccelChoice,
+    },
+    /// Validate scenarios without running anything (exit 2 on bad input).
+    Check {
+        /// Scenario files or directories of them. Default: scenarios/.
+        paths: Vec<PathBuf>,
+    },
+    /// Rebuild results.json and index.html of a lab from its raw records.
+    Report {
+        /// A lab's output directory (reports/<id>).
+        dir: PathBuf,
+    },
+    /// Fetch and verify kernels and build guest images, without running.
+    Images {
+        /// Only these kernels; repeatable. Default: every kernel in the catalogue.
+        #[arg(long = "kernel", value_name = "ID")]
+        kernels: Vec<String>,
+    },
+    /// Check this host: QEMU, KVM, mkfs.ext4, the archive, the cache, the guest binaries.
+    Doctor,
+}
+
+fn default_paths(paths: Vec<PathBuf>) -> Vec<PathBuf> {
+    if paths.is_empty() {
+        vec![PathBuf::from("scenarios")]
+    } else {
+        paths
+    }
+}
+
+fn run(cli: Cli) -> Result<u8, Failure> {
+    match cli.command {
+        Command::Run {
+            paths,
+            kernels,
+            out,
+            jobs,
+            accel,
+        } => {
+            ctrlc::set_handler(|| {
+                eprintln!("\nrsslab: stopping: killing VMs, keeping finished runs");
+                rsslab::vm::request_stop();
+            })
+            .map_err(|error| {
+                Failure::infrastructure(anyhow!("installing the signal handler: {error}"))
+            })?;
+            let jobs =
+                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let options = LabOptions {
+                inputs: default_paths(paths),
+                kernels,
+                out,
+                jobs,
+                accel,
+            };
+            let summary = lab::run_lab(&options)?;
+            eprintln!(
+                "rsslab: report: {}",
+                summary.out_dir.join("index.html").display()
+            );
+            if rsslab::vm::stop_requested() {
+                return Err(Failure::infrastructure(anyhow!(
+                    "interrupted; finished runs are kept in {}",
+                    summary.out_dir.display()
+                )));
+            }
+            let failures = summary.infra_failures();
+            if failures > 0 {
+                eprintln!(
+                    "rsslab: {failures} of {} runs failed for infrastructure reasons (see the report)",
+                    summary.outcomes.len()
+                );
+                return Ok(exit::INFRASTRUCTURE);
+            }
+            Ok(exit::OK)
+        }
+        Command::Check { paths } => {
+            let paths = default_paths(paths);
+            let (_, plan) = lab::load_plan(&paths, &[])?;
+            let scenarios: std::collections::BTreeSet<_> =
+                plan.runs.iter().map(|run| run.scenario.as_str()).collect();
+            println!(
+                "ok: {} scenarios, {} runs",
+                scenarios.len(),
+                plan.runs.len()
+            );
+            Ok(exit::OK)
+        }
+        Command::Report { dir } => {
+            if !dir.join(rsslab::record::RUNS_DIR).is_dir() {
+                return Err(Failure::bad_input(anyhow!(
+                    "{}: no runs/ directory: not a lab output directory",
+                    dir.display()
+                )));
+            }
+            let index = lab::write_outputs(&dir)?;
+            println!("{}", index.display());
+            Ok(exit::OK)
+        }
+        Command::Images { kernels } => {
+            rsslab::images::build_all(&kernels)?;
+            Ok(exit::OK)
+        }
+        Command::Doctor => Ok(if rsslab::doctor::doctor() {
+            exit::OK
+        } else {
+            exit::INFRASTRUCTURE
+        }),
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RSSLAB_LOG")
+                .unwrap_or_else(|_| "rsslab=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+    match run(Cli::parse()) {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            eprintln!("error: {failure}");
+            ExitCode::from(failure.code)
+        }
+    }
+}

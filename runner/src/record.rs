@@ -169,5 +169,8 @@ pub fn load_run(run_dir: &Path) -> Result<LoadedRun> {
 
 /// Loads every run under `out_dir`.
 pub fn load_all(out_dir: &Path) -> Result<Vec<LoadedRun>> {
-    find_run_dirs(out_dir)?.iter().map(|dir| load_run(dir)).collect()
+    find_run_dirs(out_dir)?
+        .iter()
+        .map(|dir| load_run(dir))
+        .collect()
 }

@@ -1,0 +1,48 @@
+# rsslab: `just lab` runs the default lab end to end, `just test` runs the tests.
+# Both install what they need first (QEMU 10 from Debian, the Rust guest binaries).
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+guest_target := "x86_64-unknown-linux-gnu"
+rsslab := "target/release/rsslab"
+
+# Run the default lab (every scenario in scenarios/ on every kernel) and write reports/<id>/index.html.
+lab *ARGS: deps build
+    {{rsslab}} run scenarios {{ARGS}}
+
+# Run every test: unit, CLI, and real-VM tests (serial, under TCG when KVM does not work).
+test: deps guest
+    cargo nextest run --workspace --no-fail-fast
+
+# Install host packages: QEMU 10+ (backports on bookworm) and e2fsprogs. Needs root or sudo.
+deps:
+    scripts/install-host-deps.sh
+
+# Build the static guest agent and workloads that go into every initramfs.
+guest:
+    RUSTFLAGS="-C target-feature=+crt-static" cargo build --profile guest --target {{guest_target}} -p rsslab-agent
+
+# Build the runner (and the guest binaries).
+build: guest
+    cargo build --release -p rsslab
+
+# Validate scenarios without running them.
+check *PATHS: build
+    {{rsslab}} check {{PATHS}}
+
+# Fetch and verify kernels and build guest images, no run.
+images *ARGS: build
+    {{rsslab}} images {{ARGS}}
+
+# Rebuild a lab's results.json and index.html from its raw records.
+report DIR: build
+    {{rsslab}} report {{DIR}}
+
+# What this host has and lacks.
+doctor: build
+    {{rsslab}} doctor
+
+# Formatting and lints, as CI wants them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings

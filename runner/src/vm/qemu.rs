@@ -1,0 +1,213 @@
+//! The QEMU command line, built from typed settings by small pure functions.
+//!
+//! Every VM is `qemu-system-x86_64 -kernel -initrd` with no firmware disk and no default
+//! devices: serial 0 (the console) on QEMU's stdout, serial 1 (the agent's JSON Lines channel)
+//! on a Unix socket the host listens on, and a raw virtio-blk disk only when the scenario asks
+//! for one. The kernel command line never carries `mem=` (the guest would take it as a limit).
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use rsslab_wire::Bytes;
+
+/// The QEMU binary, overridable for tests and unusual hosts with `RSSLAB_QEMU`. Hand it to
+/// duct as an `OsStr` (a `Path` would be taken relative to the working directory).
+pub fn qemu_binary() -> PathBuf {
+    std::env::var_os("RSSLAB_QEMU")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("qemu-system-x86_64"))
+}
+
+/// How QEMU runs guest code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Accel {
+    /// Hardware virtualisation: near-native speed.
+    Kvm,
+    /// Software emulation: every guest instruction translated; 10-50x slower, same memory
+    /// behaviour.
+    Tcg,
+}
+
+impl Accel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
+        }
+    }
+}
+
+/// Everything that varies between VMs.
+#[derive(Debug, Clone)]
+pub struct QemuCommand {
+    pub binary: PathBuf,
+    pub accel: Accel,
+    /// Guest RAM.
+    pub memory: Bytes,
+    pub cpus: u32,
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+    /// Unix socket (already listening) that serial 1 connects to.
+    pub channel_socket: PathBuf,
+    /// Raw ext4 image attached as virtio-blk (`/dev/vda`), if any.
+    pub disk: Option<PathBuf>,
+}
+
+/// The kernel command line: console on ttyS0, reboot at once on panic (QEMU then exits, since
+/// it runs with `-no-reboot`), an oops is a panic (an infrastructure fault we retry), and no
+/// probing of hardware the VM does not have.
+pub fn kernel_cmdline() -> String {
+    [
+        "console=ttyS0",
+        "panic=-1",
+        "oops=panic",
+        "8250.nr_uarts=2",
+        "i8042.noaux",
+        "i8042.nokbd",
+        "i8042.nopnp",
+        "random.trust_cpu=on",
+        "rdinit=/init",
+    ]
+    .join(" ")
+}
+
+fn machine_args(accel: Accel) -> Vec<String> {
+    match accel {
+        Accel::Kvm => vec![
+            "-machine".into(),
+            "pc,accel=kvm".into(),
+            "-cpu".into(),
+            "host".into(),
+        ],
+        Accel::Tcg => vec!["-machine".into(), "pc,accel=tcg".into()],
+    }
+}
+
+fn resource_args(memory: Bytes, cpus: u32) -> Vec<String> {
+    let mib = memory.0.div_ceil(1 << 20);
+    vec![
+        "-m".into(),
+        format!("{mib}M"),
+        "-smp".into(),
+        cpus.to_string(),
+    ]
+}
+
+/// No display, no monitor, no default devices, exit instead of rebooting.
+fn quiet_args() -> Vec<String> {
+    [
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-no-reboot",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+fn serial_args(channel_socket: &std::path::Path) -> Vec<OsString> {
+    let mut chardev = OsString::from("socket,id=channel,path=");
+    chardev.push(channel_socket);
+    vec![
+        "-serial".into(),
+        "stdio".into(),
+        "-chardev".into(),
+        chardev,
+        "-serial".into(),
+        "chardev:channel".into(),
+    ]
+}
+
+fn disk_args(disk: Option<&std::path::Path>) -> Vec<OsString> {
+    let Some(disk) = disk else { return Vec::new() };
+    let mut drive = OsString::from("file=");
+    drive.push(disk);
+    drive.push(",if=virtio,format=raw,cache=unsafe");
+    vec!["-drive".into(), drive]
+}
+
+impl QemuCommand {
+    /// The full argument list (without the binary).
+    pub fn args(&self) -> Vec<OsString> {
+        let mut args: Vec<OsString> = Vec::new();
+        args.extend(machine_args(self.accel).into_iter().map(OsString::from));
+        args.extend(
+            resource_args(self.memory, self.cpus)
+                .into_iter()
+                .map(OsString::from),
+        );
+        args.extend(quiet_args().into_iter().map(OsString::from));
+        args.push("-kernel".into());
+        args.push(self.kernel.clone().into());
+        args.push("-initrd".into());
+        args.push(self.initrd.clone().into());
+        args.push("-append".into());
+        args.push(kernel_cmdline().into());
+        args.extend(serial_args(&self.channel_socket));
+        args.extend(disk_args(self.disk.as_deref()));
+        args
+    }
+
+    /// The command as one line, for logs and error messages.
+    pub fn display(&self) -> String {
+        let mut line = self.binary.display().to_string();
+        for arg in self.args() {
+            line.push(' ');
+            let arg = arg.to_string_lossy();
+            if arg.contains(' ') {
+                line.push_str(&format!("'{arg}'"));
+            } else {
+                line.push_str(&arg);
+            }
+        }
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command(accel: Accel, disk: Option<PathBuf>) -> QemuCommand {
+        QemuCommand {
+            binary: "qemu-system-x86_64".into(),
+            accel,
+            memory: Bytes::mib(1024),
+            cpus: 2,
+            kernel: "/k/vmlinuz".into(),
+            initrd: "/k/initrd.gz".into(),
+            channel_socket: "/tmp/x/channel.sock".into(),
+            disk,
+        }
+    }
+
+    #[test]
+    fn tcg_command_has_console_on_stdio_and_channel_on_the_socket() {
+        let line = command(Accel::Tcg, None).display();
+        assert!(line.contains("-machine pc,accel=tcg"), "{line}");
+        assert!(line.contains("-m 1024M -smp 2"), "{line}");
+        assert!(line.contains("-serial stdio -chardev socket,id=channel,path=/tmp/x/channel.sock -serial chardev:channel"), "{line}");
+        assert!(!line.contains("-drive"), "{line}");
+        assert!(!line.contains("-cpu host"), "{line}");
+        assert!(line.contains("-no-reboot"), "{line}");
+    }
+
+    #[test]
+    fn kvm_uses_the_host_cpu_and_a_disk_is_raw_virtio() {
+        let line = command(Accel::Kvm, Some("/tmp/x/scratch.img".into())).display();
+        assert!(line.contains("accel=kvm -cpu host"), "{line}");
+        assert!(
+            line.contains("-drive file=/tmp/x/scratch.img,if=virtio,format=raw"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn the_kernel_never_gets_a_memory_limit() {
+        let cmdline = kernel_cmdline();
+        assert!(!cmdline.contains("mem="), "{cmdline}");
+        assert!(cmdline.contains("panic=-1"), "{cmdline}");
+    }
+}

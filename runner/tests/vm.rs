@@ -1,0 +1,126 @@
+//! Tests that boot real Debian kernels in QEMU (KVM when it works, else TCG) through the
+//! `rsslab` binary, and read what the guests measured. They run one at a time (nextest group
+//! `vm`) and need the network once to fetch the kernels into the cache, and `just guest`.
+
+mod support;
+
+use std::path::Path;
+
+use serde_json::Value;
+use support::{rsslab, samples_of};
+
+const MIB: f64 = 1048576.0;
+
+fn run_lab(scenario: &str, out: &Path, extra: &[&str]) -> std::process::Output {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/vm")
+        .join(scenario);
+    let mut args = vec![
+        "run".to_owned(),
+        fixture.display().to_string(),
+        "--out".into(),
+        out.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    rsslab(&args)
+}
+
+/// The last sample of a process before `t_ms` (the settled value of a phase).
+fn before<'a>(samples: &'a [Value], t_ms: u64, process: &str) -> &'a Value {
+    samples
+        .iter()
+        .filter(|s| s["t_ms"].as_u64().unwrap() < t_ms && !s["process"][process].is_null())
+        .last()
+        .unwrap_or_else(|| panic!("no sample of {process} before {t_ms}ms"))
+}
+
+fn event_time(run: &Value, label: &str) -> u64 {
+    run["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| {
+            let what = e
+                .get("phase")
+                .and_then(Value::as_str)
+                .unwrap_or_else(|| e["event"].as_str().unwrap());
+            format!("{}:{}", e["process"].as_str().unwrap_or(""), what) == label
+        })
+        .unwrap_or_else(|| panic!("no event {label}"))["t_ms"]
+        .as_u64()
+        .unwrap()
+}
+
+#[test]
+fn madv_free_keeps_rss_until_the_balloon_and_dontneed_drops_it_on_every_kernel() {
+    let out = tempfile::tempdir().unwrap();
+    let output = run_lab("heap-churn-short.toml", out.path(), &["--jobs", "2"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "rsslab run failed: {stderr}");
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("results.json")).unwrap())
+            .unwrap();
+    let runs = results["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 8, "4 kernels x 2 variants");
+    for result in runs {
+        let dir = out.path().join(result["dir"].as_str().unwrap());
+        let run: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
+        let samples = samples_of(&dir);
+        let name = result["dir"].as_str().unwrap();
+        assert_eq!(result["outcome"], "ok", "{name}: {}", run["reason"]);
+        assert!(
+            result["kernel_release"]
+                .as_str()
+                .unwrap()
+                .contains(result["kernel"].as_str().unwrap()),
+            "{name}"
+        );
+
+        let balloon_started = event_time(&run, "balloon:started");
+        let settled = before(&samples, balloon_started, "service");
+        let rss = settled["process"]["service"]["rss"].as_u64().unwrap() as f64 / MIB;
+        let lazyfree = settled["process"]["service"]["lazyfree"]
+            .as_u64()
+            .unwrap_or(0) as f64
+            / MIB;
+        let end = samples
+            .iter()
+            .rev()
+            .find(|s| !s["process"]["service"].is_null())
+            .unwrap();
+        let rss_end = end["process"]["service"]["rss"].as_u64().unwrap() as f64 / MIB;
+        match result["variant"]["process.service.args.release"]
+            .as_str()
+            .unwrap()
+        {
+            "free" => {
+                assert!(
+                    rss > 150.0,
+                    "{name}: MADV_FREE keeps RSS near the 160MiB peak, saw {rss:.0}MiB"
+                );
+                assert!(
+                    lazyfree > 110.0,
+                    "{name}: ~128MiB lazily freed, saw {lazyfree:.0}MiB"
+                );
+                assert!(
+                    rss_end < rss - 64.0,
+                    "{name}: the balloon reclaims lazyfree pages: {rss:.0} -> {rss_end:.0}MiB"
+                );
+            }
+            "dontneed" => {
+                assert!(
+                    rss < 48.0,
+                    "{name}: MADV_DONTNEED drops RSS to the 32MiB live set, saw {rss:.0}MiB"
+                );
+                assert!(
+                    lazyfree < 1.0,
+                    "{name}: nothing lazily freed, saw {lazyfree:.0}MiB"
+                );
+            }
+            other => panic!("unexpected variant {other}"),
+        }
+    }
+    let html = std::fs::read_to_string(out.path().join("index.html")).unwrap();
+    assert_eq!(html.matches("<svg").count(), 8, "one chart per run");
+}
