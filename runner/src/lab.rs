@@ -24,7 +24,9 @@ use crate::exit::Failure;
 use crate::image::{GuestBinaries, Image, build_image, locate_guest_binaries};
 use crate::kernel::{KernelFiles, prepare_kernel};
 use crate::plan::{Plan, PlanFilter, RunPlan, plan};
-use crate::record::{CONSOLE_LOG, PackageProvenance, Provenance, RunRecord, Timing};
+use crate::record::{
+    CONSOLE_LOG, PackageProvenance, Provenance, RUNS_DIR, RunRecord, SCENARIO_TOML, Timing,
+};
 use crate::scenario::load_scenarios;
 use crate::vm::accel::{AccelChoice, AccelDecision, PROBE_TIMEOUT, choose_accel};
 use crate::vm::{Accel, LineAction, QemuCommand, VmExit, qemu::qemu_binary, run_vm};
@@ -106,20 +108,27 @@ pub fn load_plan(inputs: &[PathBuf], kernels: &[String]) -> Result<(Catalogue, P
     Ok((catalogue, plan))
 }
 
-/// Fetches and unpacks every kernel the plan needs.
+/// Fetches and unpacks every kernel the plan needs. The archive's address is only needed for
+/// what is not cached yet, so a warm cache works on a host without apt sources.
 pub fn prepare_kernels(
     cache: &Cache,
     catalogue: &Catalogue,
     ids: &[String],
 ) -> Result<BTreeMap<String, KernelFiles>> {
-    let base_url = fetch::archive_base_url()?;
+    let base_url = fetch::archive_base_url();
     let mut prepared = BTreeMap::new();
     for id in ids {
         let kernel = catalogue
             .get(id)
             .ok_or_else(|| anyhow!("kernel {id} is not in the catalogue"))?;
-        let files = prepare_kernel(cache, &base_url, kernel)
-            .with_context(|| format!("preparing kernel {id}"))?;
+        let files = prepare_kernel(cache, base_url.as_deref().unwrap_or_default(), kernel)
+            .map_err(|error| {
+                match &base_url {
+                    Err(no_archive) => error.context(format!("{no_archive:#}")),
+                    Ok(_) => error,
+                }
+                .context(format!("preparing kernel {id}"))
+            })?;
         prepared.insert(id.clone(), files);
     }
     Ok(prepared)
@@ -290,6 +299,13 @@ fn execute_plan(context: &LabContext, plan: &Plan, jobs: usize) -> BTreeMap<Stri
 fn execute_run(context: &LabContext, run: &RunPlan) -> Result<RunRecord> {
     let run_dir = context.out_dir.join(&run.dir);
     fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    let scenario_copy = context
+        .out_dir
+        .join(RUNS_DIR)
+        .join(&run.scenario)
+        .join(SCENARIO_TOML);
+    fs::write(&scenario_copy, &run.scenario_source)
+        .with_context(|| format!("writing {}", scenario_copy.display()))?;
     let record = attempt_run(context, run, &run_dir).unwrap_or_else(|error| {
         let mut record = empty_record(context, run);
         record.reason = Some(format!("{error:#}"));
@@ -304,6 +320,7 @@ fn empty_record(context: &LabContext, run: &RunPlan) -> RunRecord {
     RunRecord {
         scenario: run.scenario.clone(),
         title: run.title.clone(),
+        story: run.story.clone(),
         kernel: run.kernel.clone(),
         kernel_release: None,
         variant: run.variant.clone(),

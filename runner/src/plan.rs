@@ -30,6 +30,11 @@ pub struct RunPlan {
     /// Scenario id.
     pub scenario: String,
     pub title: String,
+    /// The scenario's story (Markdown), kept with every run so a report rebuilt from raw
+    /// records alone still tells it.
+    pub story: String,
+    /// The scenario file's text as it was when planned (saved beside the runs).
+    pub scenario_source: String,
     pub scenario_path: PathBuf,
     pub scenario_sha256: String,
     /// Catalogue id.
@@ -80,6 +85,8 @@ fn run_plan(scenario: &Scenario, kernel: &str, variant: &Variant) -> RunPlan {
     RunPlan {
         scenario: scenario.id.clone(),
         title: scenario.title.clone(),
+        story: scenario.story.clone(),
+        scenario_source: scenario.source.clone(),
         scenario_path: scenario.path.clone(),
         scenario_sha256: scenario.sha256.clone(),
         kernel: kernel.to_string(),

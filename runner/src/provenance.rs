@@ -1,6 +1,7 @@
 //! Facts about the host recorded with every run: QEMU version, host name, git revision.
 
 use std::path::Path;
+use std::time::Duration;
 
 use crate::vm::qemu::qemu_binary;
 
@@ -23,13 +24,24 @@ pub fn host_provenance() -> HostProvenance {
     }
 }
 
-/// `qemu-system-x86_64 --version`, first line.
+/// How long `qemu-system-x86_64 --version` may take.
+const VERSION_DEADLINE: Duration = Duration::from_secs(10);
+
+/// `qemu-system-x86_64 --version`, first line; `None` if it fails or hangs past its deadline.
 pub fn qemu_version() -> Option<String> {
-    let output = duct::cmd(qemu_binary().into_os_string(), ["--version"])
+    let handle = duct::cmd(qemu_binary().into_os_string(), ["--version"])
+        .stdin_null()
+        .stdout_capture()
         .stderr_null()
-        .read()
+        .unchecked()
+        .start()
         .ok()?;
-    output.lines().next().map(str::to_owned)
+    let Ok(Some(output)) = handle.wait_timeout(VERSION_DEADLINE) else {
+        let _ = handle.kill();
+        return None;
+    };
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.lines().next().map(str::to_owned)
 }
 
 /// The source tree's `git describe`, when rsslab runs from a checkout.

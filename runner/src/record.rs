@@ -21,6 +21,8 @@ pub const SAMPLES_JSONL: &str = "samples.jsonl";
 pub const CONSOLE_LOG: &str = "console.log";
 /// The directory under the output directory that holds one directory per run.
 pub const RUNS_DIR: &str = "runs";
+/// The scenario file as it ran, saved once per scenario in `runs/<scenario>/`.
+pub const SCENARIO_TOML: &str = "scenario.toml";
 
 /// `run.json`: one VM run, as the host saw it end.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +31,9 @@ pub struct RunRecord {
     pub scenario: String,
     /// Scenario title, for the report.
     pub title: String,
+    /// Scenario story (Markdown), for the report.
+    #[serde(default)]
+    pub story: String,
     /// Kernel catalogue id (`6.1`).
     pub kernel: String,
     /// `uname -r` in the guest, when the guest got far enough to say.

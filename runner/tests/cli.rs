@@ -104,6 +104,7 @@ fn fake_record(out: &Path) {
     let record = RunRecord {
         scenario: "good".into(),
         title: "good".into(),
+        story: "A *story*.".into(),
         kernel: "6.1".into(),
         kernel_release: Some("6.1.0-50-cloud-amd64".into()),
         variant: BTreeMap::new(),

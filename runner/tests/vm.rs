@@ -29,8 +29,8 @@ fn run_lab(scenario: &str, out: &Path, extra: &[&str]) -> std::process::Output {
 fn before<'a>(samples: &'a [Value], t_ms: u64, process: &str) -> &'a Value {
     samples
         .iter()
-        .filter(|s| s["t_ms"].as_u64().unwrap() < t_ms && !s["process"][process].is_null())
-        .last()
+        .rev()
+        .find(|s| s["t_ms"].as_u64().unwrap() < t_ms && !s["process"][process].is_null())
         .unwrap_or_else(|| panic!("no sample of {process} before {t_ms}ms"))
 }
 

@@ -49,7 +49,6 @@ use anyhow::{Context, Result};
 use minijinja::{Environment, UndefinedBehavior};
 use rsslab_wire::{EventKind, ProcessOutcome, Release, RunOutcome, Workload};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use self::phases::{PhaseTable, format_mib, phase_table};
 use self::plot::{Axes, process_names, run_chart, seconds};
@@ -78,45 +77,14 @@ pub fn render_report(out_dir: &Path, runs: &[LoadedRun], results: &Results) -> R
     Ok(path)
 }
 
-/// Stories by scenario id, read from the scenario files the runs' provenance names (the path
-/// as given to `rsslab run`, so relative to where it ran). A file whose sha256 differs from
-/// the one recorded still gives its story, with a note; a missing file gives a note only.
+/// Stories by scenario id, from the runs' records (each record carries its scenario's story,
+/// so a report rebuilt from raw files alone still tells it).
 pub fn scenario_stories(runs: &[LoadedRun]) -> BTreeMap<String, Story> {
     let mut stories = BTreeMap::new();
     for run in runs {
-        let record = &run.record;
-        if stories.contains_key(&record.scenario) {
-            continue;
-        }
-        let path = Path::new(&record.provenance.scenario_path);
-        let story = match fs::read(path) {
-            Ok(bytes) => {
-                let text = String::from_utf8_lossy(&bytes);
-                let story = toml::from_str::<toml::Value>(&text).ok().and_then(|value| {
-                    value
-                        .get("scenario")?
-                        .get("story")?
-                        .as_str()
-                        .map(str::to_owned)
-                });
-                let mut story = Story::from_markdown(story.as_deref().unwrap_or_default());
-                let digest = hex::encode(Sha256::digest(&bytes));
-                if !record.provenance.scenario_sha256.is_empty()
-                    && digest != record.provenance.scenario_sha256
-                {
-                    story.note = Some(format!(
-                        "{} changed since this lab ran; the story is from the file as it is now.",
-                        path.display()
-                    ));
-                }
-                story
-            }
-            Err(_) => Story {
-                blocks: Vec::new(),
-                note: Some(format!("(story not shown: {} not found)", path.display())),
-            },
-        };
-        stories.insert(record.scenario.clone(), story);
+        stories
+            .entry(run.record.scenario.clone())
+            .or_insert_with(|| Story::from_markdown(&run.record.story));
     }
     stories
 }

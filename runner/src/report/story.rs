@@ -12,8 +12,6 @@ use serde::Serialize;
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Story {
     pub blocks: Vec<Block>,
-    /// A remark about where the story came from, when it may not match the runs.
-    pub note: Option<String>,
 }
 
 /// A paragraph (one item) or a list (one item per entry).
@@ -72,7 +70,7 @@ impl Story {
             flush_paragraph(&mut paragraph, &mut blocks);
             flush_list(&mut items, &mut blocks);
         }
-        Story { blocks, note: None }
+        Story { blocks }
     }
 
     /// The story as plain text, one block a line (for tests and summaries).

@@ -242,6 +242,7 @@ pub fn fake_run_named(
     let record = RunRecord {
         scenario: scenario.to_owned(),
         title: "Go 1.12-1.15 keeps RSS high after GC until the kernel needs the memory".into(),
+        story: String::new(),
         kernel: kernel.to_owned(),
         kernel_release: Some(format!("{kernel}.0-28-cloud-amd64")),
         variant: BTreeMap::from([("process.service.args.release".into(), release.to_owned())]),

@@ -5,18 +5,11 @@ use super::*;
 use crate::record::load_all;
 use crate::results::build_results;
 
-/// Writes `runs` as raw records under `out_dir`, with a scenario file per scenario (whose
-/// story is `story`), then rebuilds everything from the files, as `rsslab report` does.
+/// Writes `runs` as raw records under `out_dir`, each carrying `story`, then rebuilds
+/// everything from the files, as `rsslab report` does.
 fn render_lab(out_dir: &Path, runs: &mut [LoadedRun], story: &str) -> String {
     for run in runs.iter_mut() {
-        let path = out_dir.join(format!("{}.toml", slug(&run.record.scenario)));
-        let toml = format!(
-            "[scenario]\nid = \"x\"\ntitle = \"t\"\nstory = {}\n",
-            toml::Value::String(story.to_owned())
-        );
-        fs::write(&path, &toml).unwrap();
-        run.record.provenance.scenario_path = path.display().to_string();
-        run.record.provenance.scenario_sha256 = hex::encode(Sha256::digest(toml.as_bytes()));
+        run.record.story = story.to_owned();
         write_run(out_dir, run, &console_log(100));
     }
     let loaded = load_all(out_dir).unwrap();
@@ -218,9 +211,6 @@ fn hostile_console_lines_are_escaped_and_cleaned() {
     let mut run = hostile_run();
     run.record.scenario = "c".into();
     let console = format!("boot\n\u{1b}[31m{HOSTILE}\u{1b}[0m\u{7}\n");
-    let path = dir.path().join("c.toml");
-    fs::write(&path, "[scenario]\nstory = \"s\"\n").unwrap();
-    run.record.provenance.scenario_path = path.display().to_string();
     write_run(dir.path(), &run, &console);
     let runs = load_all(dir.path()).unwrap();
     let html = render_html(
@@ -235,17 +225,15 @@ fn hostile_console_lines_are_escaped_and_cleaned() {
         "{html}"
     );
     assert!(!html.contains('\u{1b}') && !html.contains('\u{7}'));
-    // The story came with a note: the file's sha256 is not the recorded one.
-    assert!(html.contains("changed since this lab ran"));
 }
 
 #[test]
-fn missing_scenario_file_is_a_note() {
-    let run = fake_run("demo", "6.1", "free");
+fn the_story_comes_from_the_record() {
+    let mut run = fake_run("demo", "6.1", "free");
+    run.record.story = "MADV_FREE keeps **RSS** high.".into();
     let stories = scenario_stories(&[run]);
     let story = &stories["demo"];
-    assert!(story.blocks.is_empty());
-    assert!(story.note.as_deref().unwrap().contains("not found"));
+    assert_eq!(story.blocks.len(), 1);
 }
 
 #[test]

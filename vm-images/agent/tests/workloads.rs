@@ -112,7 +112,6 @@ fn called_through_a_link_named_after_the_workload() {
         link,
         &[r#"{"step":"8MiB","every":"20ms","until_available":"0B","max":"20MiB"}"#],
     );
-    balloon.until("started");
     let full = balloon.until("full");
     assert_eq!(
         full.metrics["balloon"],

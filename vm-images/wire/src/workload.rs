@@ -46,11 +46,13 @@ impl Workload {
     ///
     /// - `heap-churn`: `allocated` (heap touched), `released` (the part above `live` handed
     ///   back; once per cycle), `done` (last cycle's hold over; it stays alive unless `exit`);
-    /// - `balloon`: `started`, `full` (MemAvailable fell below the floor, or `max` reached).
+    /// - `balloon`: `full` (MemAvailable fell below the floor, or `max` reached).
+    ///
+    /// Every process also has the agent's own events `<name>:started` and `<name>:ended`.
     pub fn phases(&self) -> &'static [&'static str] {
         match self {
             Workload::HeapChurn(_) => &["allocated", "released", "done"],
-            Workload::Balloon(_) => &["started", "full"],
+            Workload::Balloon(_) => &["full"],
         }
     }
 

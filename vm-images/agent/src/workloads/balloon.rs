@@ -1,7 +1,7 @@
 //! `balloon`: the story's balloon. Every `every` it maps `step` bytes and memsets them, until
 //! the guest's MemAvailable is below `until_available` or `max` is reached (then `full`, once),
-//! and holds what it has until killed. It reports `started`, then `balloon` = bytes held after
-//! each step. A refused mmap is reported (stderr, and `full`) and the balloon holds.
+//! and holds what it has until killed. It reports `balloon` = bytes held after each step (its
+//! start is the agent's own `balloon:started` event). A refused mmap is reported (stderr, and `full`) and the balloon holds.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -46,7 +46,6 @@ pub fn run<W: Write>(args: &BalloonArgs, reporter: &mut Reporter<W>) -> Result<(
     if args.step.0 == 0 {
         return Err("step must be more than 0 bytes".into());
     }
-    reporter.phase("started", &[]);
     let mut regions: Vec<Region> = Vec::new();
     let mut held = 0u64;
     let mut next = Instant::now();
