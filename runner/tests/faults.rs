@@ -10,11 +10,13 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use support::rsslab_with_env;
 
-/// Writes an executable stand-in for qemu-system-x86_64 into `dir`.
+/// Writes an executable stand-in for qemu-system-x86_64 into `dir`: it answers `--version`
+/// like QEMU and runs `body` for a boot.
 fn fake_qemu(dir: &Path, body: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join("fake-qemu");
-    std::fs::write(&path, format!("#!/bin/bash\n{body}\n")).unwrap();
+    let version = "if [ \"$1\" = --version ]; then echo 'QEMU emulator version 10.0.0 (stand-in)'; exit 0; fi";
+    std::fs::write(&path, format!("#!/bin/bash\n{version}\n{body}\n")).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     path
 }
@@ -114,5 +116,124 @@ fn a_guest_that_never_speaks_is_an_infra_error() {
         run["reason"].as_str().unwrap().contains("no verdict"),
         "{}",
         run["reason"]
+    );
+}
+
+/// Waits until `path` exists, up to `deadline`.
+fn wait_for_file(path: &Path, deadline: std::time::Duration) -> bool {
+    let until = std::time::Instant::now() + deadline;
+    while std::time::Instant::now() < until {
+        if path.exists() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
+}
+
+/// Whether a process is gone (or a zombie waiting for its parent).
+fn gone(pid: &str) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status.is_empty() || status.contains("State:\tZ")
+}
+
+/// Starts `rsslab run` on the tiny scenario with a stand-in QEMU that hangs, and waits until the
+/// stand-in runs; returns the runner and the stand-in's pid.
+fn start_hanging_lab(scratch: &Path) -> (std::process::Child, String) {
+    let pid_file = scratch.join("pid");
+    let qemu = fake_qemu(
+        scratch,
+        &format!(
+            "echo $$ > {}.tmp && mv {0}.tmp {0}\necho 'hanging'\nexec sleep 600",
+            pid_file.display()
+        ),
+    );
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vm/tiny.toml");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_rsslab"))
+        .args([
+            "run",
+            fixture.to_str().unwrap(),
+            "--out",
+            scratch.join("out").to_str().unwrap(),
+            "--accel",
+            "tcg",
+        ])
+        .env("RSSLAB_QEMU", &qemu)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for_file(&pid_file, std::time::Duration::from_secs(60)),
+        "the stand-in QEMU never started"
+    );
+    let pid = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    (child, pid)
+}
+
+/// Waits for `child` to exit, up to `deadline`, killing it past that.
+fn wait_child(
+    child: &mut std::process::Child,
+    deadline: std::time::Duration,
+) -> Option<std::process::ExitStatus> {
+    let until = std::time::Instant::now() + deadline;
+    while std::time::Instant::now() < until {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    None
+}
+
+#[test]
+fn sigint_stops_the_lab_kills_qemu_and_keeps_the_record() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (mut runner, qemu_pid) = start_hanging_lab(scratch.path());
+    // SAFETY: sending a signal to a child we own.
+    unsafe { libc::kill(runner.id() as i32, libc::SIGINT) };
+    let status = wait_child(&mut runner, std::time::Duration::from_secs(30))
+        .expect("the runner stopped after SIGINT");
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "interrupted is an infrastructure exit"
+    );
+    assert!(gone(&qemu_pid), "QEMU (pid {qemu_pid}) outlived the runner");
+    let run: Value = serde_json::from_str(
+        &std::fs::read_to_string(scratch.path().join("out/runs/tiny/5.10/run.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(run["outcome"], "infra-error");
+    assert!(
+        run["reason"].as_str().unwrap().contains("interrupted"),
+        "{}",
+        run["reason"]
+    );
+    assert!(
+        scratch
+            .path()
+            .join("out/runs/tiny/5.10/console.log")
+            .is_file()
+    );
+}
+
+#[test]
+fn qemu_dies_with_a_runner_killed_by_sigkill() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (mut runner, qemu_pid) = start_hanging_lab(scratch.path());
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !gone(&qemu_pid) && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        gone(&qemu_pid),
+        "QEMU (pid {qemu_pid}) outlived a SIGKILLed runner"
     );
 }
