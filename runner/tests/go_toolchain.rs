@@ -1,0 +1,57 @@
+//! The real Go 1.15 toolchain from Debian's archive (network on the first run, then cached)
+//! builds the go-heap-churn workload statically, and the program, run briefly on the host,
+//! reports its phases with the runtime's figures.
+//!
+//! Set RSSLAB_SKIP_NETWORK_TESTS=1 to skip it on hosts without the archive.
+
+use std::time::Instant;
+
+use rsslab::cache::Cache;
+use rsslab::gobuild::{build_go_workload, go_source_dir};
+use rsslab::toolchain::{go_catalogue, prepare_toolchain};
+use rsslab_wire::WorkloadReport;
+
+#[test]
+fn go_1_15_builds_heap_churn_which_reports_released_memory() {
+    if std::env::var_os("RSSLAB_SKIP_NETWORK_TESTS").is_some_and(|v| !v.is_empty() && v != "0") {
+        eprintln!("RSSLAB_SKIP_NETWORK_TESTS is set: skipping the real-toolchain test");
+        return;
+    }
+    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+    let cache = Cache::default_location().unwrap();
+    let base_url = rsslab::fetch::archive_base_url().unwrap();
+    let toolchain = go_catalogue().get("1.15").unwrap();
+    let goroot = prepare_toolchain(&cache, &base_url, toolchain).unwrap();
+    assert!(goroot.root.join("src/runtime/malloc.go").is_file());
+
+    let source = go_source_dir("heap-churn");
+    let started = Instant::now();
+    let binary = build_go_workload(&cache, &goroot, &source).unwrap();
+    eprintln!("build took {:.1}s", started.elapsed().as_secs_f64());
+    // Warm: the same binary, nothing built.
+    let started = Instant::now();
+    assert_eq!(build_go_workload(&cache, &goroot, &source).unwrap(), binary);
+    assert!(started.elapsed().as_secs() < 5);
+    let data = std::fs::read(&binary).unwrap();
+    assert_eq!(&data[..4], b"\x7fELF");
+
+    let args = r#"{"heap":67108864,"live":8388608,"free_os_memory":true,"hold_allocated":"100ms","hold":"100ms","exit":true}"#;
+    let output = duct::cmd!(&binary, args)
+        .env("GODEBUG", "madvdontneed=0")
+        .stdout_capture()
+        .run()
+        .unwrap();
+    let reports: Vec<WorkloadReport> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}")))
+        .collect();
+    let phases: Vec<&str> = reports.iter().filter_map(|r| r.phase.as_deref()).collect();
+    assert_eq!(phases, ["allocated", "released", "done"]);
+    let released = reports
+        .iter()
+        .find(|r| r.phase.as_deref() == Some("released"))
+        .unwrap();
+    assert!(released.metrics["heap_released"] > 32 << 20, "{released:?}");
+    assert!(released.metrics["heap_inuse"] < 32 << 20, "{released:?}");
+}

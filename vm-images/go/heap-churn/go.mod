@@ -1,0 +1,3 @@
+module rsslab/heap-churn
+
+go 1.15
