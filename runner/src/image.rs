@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use rsslab_wire::workload::WORKLOAD_NAMES;
+use rsslab_wire::workload::{WORKLOAD_NAMES, is_go_workload_name};
 use rsslab_wire::{BIN_DIR, MODULES_DIR, RUN_SPEC_PATH, RunSpec};
 use sha2::{Digest, Sha256};
 
@@ -47,6 +47,9 @@ pub struct GuestBinaries {
     pub agent: PathBuf,
     /// The multi-call workload program, `/bin/rsslab-workload`.
     pub workload: PathBuf,
+    /// Built Go workloads by guest path (`/bin/go-heap-churn-1.15`); an image holds the ones
+    /// its spec's processes run.
+    pub go_programs: std::collections::BTreeMap<String, PathBuf>,
 }
 
 /// What QEMU boots for one run.
@@ -72,7 +75,11 @@ pub fn locate_guest_binaries() -> Result<GuestBinaries> {
     for path in [&agent, &workload] {
         check_guest_binary(path)?;
     }
-    Ok(GuestBinaries { agent, workload })
+    Ok(GuestBinaries {
+        agent,
+        workload,
+        go_programs: Default::default(),
+    })
 }
 
 fn guest_bin_dir() -> PathBuf {
@@ -141,12 +148,14 @@ pub fn build_image(
         fs::read(&bins.agent).with_context(|| format!("reading {}", bins.agent.display()))?;
     let workload =
         fs::read(&bins.workload).with_context(|| format!("reading {}", bins.workload.display()))?;
+    let go_programs = go_programs_of(&spec, bins)?;
     let spec_json = serde_json::to_string_pretty(&spec)? + "\n";
     let mount = spec.disk.as_ref().map(|disk| disk.mount.as_str());
     let contents = ImageContents {
         agent: &agent,
         workload: &workload,
         spec_json: &spec_json,
+        go_programs: &go_programs,
         mount,
         modules: &modules,
     };
@@ -172,6 +181,29 @@ pub fn build_image(
     })
 }
 
+/// The Go programs `spec`'s processes run, read from `bins.go_programs`, sorted by path.
+fn go_programs_of(spec: &RunSpec, bins: &GuestBinaries) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut paths: Vec<String> = spec
+        .processes
+        .iter()
+        .filter(|process| process.workload.is_go())
+        .map(|process| process.program())
+        .collect();
+    paths.sort();
+    paths.dedup();
+    paths
+        .into_iter()
+        .map(|path| {
+            let host = bins.go_programs.get(&path).with_context(|| {
+                format!("the Go program {path} was not built (no toolchain prepared for it)")
+            })?;
+            check_guest_binary(host)?;
+            let data = fs::read(host).with_context(|| format!("reading {}", host.display()))?;
+            Ok((path, data))
+        })
+        .collect()
+}
+
 /// Module names the run needs, without duplicates, in order.
 fn wanted_modules(spec: &RunSpec) -> Vec<String> {
     let mut wanted: Vec<String> = Vec::new();
@@ -193,6 +225,8 @@ struct ImageContents<'a> {
     agent: &'a [u8],
     workload: &'a [u8],
     spec_json: &'a str,
+    /// Go programs: guest path, contents.
+    go_programs: &'a [(String, Vec<u8>)],
     mount: Option<&'a str>,
     modules: &'a [crate::modules::ModuleBlob],
 }
@@ -216,7 +250,12 @@ fn write_cpio(contents: &ImageContents) -> Result<Vec<u8>> {
         contents.workload,
     )?;
     for name in WORKLOAD_NAMES {
-        cpio.symlink(&format!("{BIN_DIR}/{name}"), WORKLOAD_NAME)?;
+        if !is_go_workload_name(name) {
+            cpio.symlink(&format!("{BIN_DIR}/{name}"), WORKLOAD_NAME)?;
+        }
+    }
+    for (path, data) in contents.go_programs {
+        cpio.file(path, 0o755, data)?;
     }
     cpio.file(RUN_SPEC_PATH, 0o644, contents.spec_json.as_bytes())?;
     for module in contents.modules {
@@ -306,6 +345,7 @@ mod tests {
         let bins = GuestBinaries {
             agent: dir.path().join("agent"),
             workload: dir.path().join("workload"),
+            go_programs: Default::default(),
         };
         fs::write(&bins.agent, b"agent binary").unwrap();
         fs::write(&bins.workload, b"workload binary").unwrap();
@@ -359,7 +399,10 @@ mod tests {
             (0o100755, &b"agent binary"[..])
         );
         assert_eq!(by_name["bin/rsslab-workload"].data, b"workload binary");
-        for name in WORKLOAD_NAMES {
+        for name in WORKLOAD_NAMES
+            .iter()
+            .filter(|name| !is_go_workload_name(name))
+        {
             let link = by_name[format!("bin/{name}").as_str()];
             assert_eq!(
                 (link.mode, link.data.as_slice()),

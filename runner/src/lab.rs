@@ -15,7 +15,7 @@ use std::time::SystemTime;
 
 use anyhow::{Context, Result, anyhow};
 use indicatif::{ProgressBar, ProgressStyle};
-use rsslab_wire::{Millis, RunOutcome, RunSpec};
+use rsslab_wire::RunOutcome;
 
 use crate::cache::Cache;
 use crate::catalog::{Catalogue, Kernel, default_catalogue_path, load_catalogue};
@@ -52,6 +52,8 @@ pub struct LabSummary {
     pub out_dir: PathBuf,
     pub accel: AccelDecision,
     pub outcomes: BTreeMap<String, RunOutcome>,
+    /// Expectations that failed, over every run of the output directory.
+    pub failed_expectations: usize,
 }
 
 impl LabSummary {
@@ -147,7 +149,9 @@ fn plan_kernels(catalogue: &Catalogue, plan: &Plan) -> Vec<String> {
 pub fn run_lab(options: &LabOptions) -> Result<LabSummary, Failure> {
     let (catalogue, plan) = load_plan(&options.inputs, &options.kernels)?;
     let cache = Cache::default_location()?;
-    let bins = locate_guest_binaries()?;
+    let mut bins = locate_guest_binaries()?;
+    bins.go_programs =
+        crate::gobuild::build_go_programs(&cache, plan.runs.iter().map(|run| &run.spec))?;
     let kernel_ids = plan_kernels(&catalogue, &plan);
     eprintln!(
         "rsslab: {} runs on kernels {}",
@@ -180,11 +184,12 @@ pub fn run_lab(options: &LabOptions) -> Result<LabSummary, Failure> {
         host: provenance::host_provenance(),
     };
     let outcomes = execute_plan(&context, &plan, options.jobs.max(1));
-    write_outputs(&out_dir)?;
+    let outputs = write_outputs(&out_dir)?;
     Ok(LabSummary {
         out_dir,
         accel,
         outcomes,
+        failed_expectations: outputs.failed_expectations,
     })
 }
 
@@ -209,12 +214,25 @@ fn link_latest(out_dir: &Path) {
     let _ = std::os::unix::fs::symlink(name, latest);
 }
 
+/// What [`write_outputs`] wrote and found.
+#[derive(Debug, Clone)]
+pub struct Outputs {
+    /// `index.html`.
+    pub index: PathBuf,
+    /// Expectations that failed, over every run (evaluated from the records).
+    pub failed_expectations: usize,
+}
+
 /// Rebuilds `results.json` and `index.html` from the raw records under `out_dir`.
-pub fn write_outputs(out_dir: &Path) -> Result<PathBuf> {
+pub fn write_outputs(out_dir: &Path) -> Result<Outputs> {
     let runs = crate::record::load_all(out_dir)?;
     let results = results::build_results(&runs);
     results::write_results(out_dir, &results)?;
-    report::render_report(out_dir, &runs, &results)
+    let index = report::render_report(out_dir, &runs, &results)?;
+    Ok(Outputs {
+        index,
+        failed_expectations: results.failed_expectations(),
+    })
 }
 
 /// Runs every planned VM, `jobs` at a time; returns each run's outcome by directory.
@@ -337,6 +355,11 @@ fn empty_record(context: &LabContext, run: &RunPlan) -> RunRecord {
         provenance: run_provenance(context, run, ""),
         spec: run.spec.clone(),
         dir: run.dir.clone(),
+        expectations: run.expectations.clone(),
+        kernel_facts: context
+            .catalogue
+            .get(&run.kernel)
+            .map(|kernel| kernel.facts),
     }
 }
 
@@ -483,17 +506,7 @@ fn run_provenance(context: &LabContext, run: &RunPlan, image_digest: &str) -> Pr
 
 /// Boots a VM with no processes under KVM: the guest must say hello within [`PROBE_TIMEOUT`].
 fn probe_kvm(cache: &Cache, kernel: &KernelFiles, bins: &GuestBinaries) -> Result<(), String> {
-    let spec = RunSpec {
-        run_id: "kvm-probe".into(),
-        sample_every: Millis(100),
-        duration: Millis(0),
-        sysctl: BTreeMap::new(),
-        sysfs: BTreeMap::new(),
-        cgroup: None,
-        modules: Vec::new(),
-        disk: None,
-        processes: Vec::new(),
-    };
+    let spec = crate::images::empty_spec("kvm-probe");
     let image = build_image(cache, kernel, &spec, bins).map_err(|error| format!("{error:#}"))?;
     let scratch = tempfile::tempdir().map_err(|error| error.to_string())?;
     let command = QemuCommand {

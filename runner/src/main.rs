@@ -43,7 +43,8 @@ enum Command {
         /// Scenario files or directories of them. Default: scenarios/.
         paths: Vec<PathBuf>,
     },
-    /// Rebuild results.json and index.html of a lab from its raw records.
+    /// Rebuild results.json and index.html of a lab from its raw records, re-evaluating its
+    /// expectations (exit 1 when one failed).
     Report {
         /// A lab's output directory (reports/<id>).
         dir: PathBuf,
@@ -110,6 +111,13 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 );
                 return Ok(exit::INFRASTRUCTURE);
             }
+            if summary.failed_expectations > 0 {
+                eprintln!(
+                    "rsslab: {} failed (see the report)",
+                    expectations(summary.failed_expectations)
+                );
+                return Ok(exit::EXPECTATION_FAILED);
+            }
             Ok(exit::OK)
         }
         Command::Check { paths } => {
@@ -131,8 +139,15 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                     dir.display()
                 )));
             }
-            let index = lab::write_outputs(&dir)?;
-            println!("{}", index.display());
+            let outputs = lab::write_outputs(&dir)?;
+            println!("{}", outputs.index.display());
+            if outputs.failed_expectations > 0 {
+                eprintln!(
+                    "rsslab: {} failed (see the report)",
+                    expectations(outputs.failed_expectations)
+                );
+                return Ok(exit::EXPECTATION_FAILED);
+            }
             Ok(exit::OK)
         }
         Command::Images { kernels } => {
@@ -144,6 +159,15 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         } else {
             exit::INFRASTRUCTURE
         }),
+    }
+}
+
+/// `1 expectation`, `2 expectations`.
+fn expectations(count: usize) -> String {
+    if count == 1 {
+        "1 expectation".to_string()
+    } else {
+        format!("{count} expectations")
     }
 }
 

@@ -49,6 +49,8 @@ pub struct RunPlan {
     /// What the guest agent runs; `run_id` is `dir` without `runs/`, `modules` is left for
     /// the image stage to fill.
     pub spec: RunSpec,
+    /// The scenario's expectations, all of them (`when` is decided when they are evaluated).
+    pub expectations: Vec<crate::expect::Expectation>,
 }
 
 /// Which runs to keep.
@@ -105,6 +107,7 @@ fn run_plan(scenario: &Scenario, kernel: &str, variant: &Variant) -> RunPlan {
             disk: setup.vm.disk.map(|_| scratch_disk()),
             processes: setup.processes.clone(),
         },
+        expectations: scenario.expectations.clone(),
     }
 }
 

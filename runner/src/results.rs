@@ -123,8 +123,42 @@ pub struct ExpectationResult {
     pub name: String,
     /// Whether it held.
     pub passed: bool,
-    /// What was measured and compared, in words (`service rss max 402MiB >= 380MiB`).
+    /// What was measured and compared, in words (`last process.service.rss from
+    /// service:released+1s to balloon:started = 401.2MiB, above 380.0MiB: passed`); for a
+    /// failure that could not measure, why (`run did not complete: vm-timeout`).
     pub detail: String,
+}
+
+/// The run's expectations evaluated on it (see [`crate::expect`]); the kernel's facts come from
+/// the record, or from the catalogue for records written before they were kept.
+fn evaluate_expectations(run: &LoadedRun) -> Vec<ExpectationResult> {
+    let record = &run.record;
+    if record.expectations.is_empty() {
+        return Vec::new();
+    }
+    let facts = record.kernel_facts.or_else(|| {
+        static CATALOGUE: std::sync::OnceLock<Option<crate::catalog::Catalogue>> =
+            std::sync::OnceLock::new();
+        CATALOGUE
+            .get_or_init(|| {
+                crate::catalog::load_catalogue(&crate::catalog::default_catalogue_path()).ok()
+            })
+            .as_ref()?
+            .get(&record.kernel)
+            .map(|kernel| kernel.facts)
+    });
+    crate::expect::evaluate_with(&record.expectations, run, facts.as_ref())
+}
+
+impl Results {
+    /// Expectations that failed, over every run.
+    pub fn failed_expectations(&self) -> usize {
+        self.runs
+            .iter()
+            .flat_map(|run| &run.expectations)
+            .filter(|expectation| !expectation.passed)
+            .count()
+    }
 }
 
 /// Summarises loaded runs into [`Results`], sorted (see [`Results::runs`]).
@@ -271,7 +305,7 @@ fn run_result(run: &LoadedRun) -> RunResult {
         attempts: record.attempts,
         processes,
         cgroup_peak,
-        expectations: Vec::new(),
+        expectations: evaluate_expectations(run),
         dir: record.dir.clone(),
         boot_to_first_sample_ms: record.timing.boot_to_first_sample_ms,
         wall_ms: record.timing.wall_ms,

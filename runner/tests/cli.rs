@@ -136,6 +136,8 @@ fn fake_record(out: &Path) {
         provenance: Default::default(),
         spec,
         dir: dir.into(),
+        expectations: Vec::new(),
+        kernel_facts: None,
     };
     record.write(&run_dir).unwrap();
     let samples: Vec<String> = (0..20)
@@ -192,4 +194,64 @@ fn help_lists_every_command() {
     for command in ["run", "check", "report", "images", "doctor"] {
         assert!(help.contains(command), "{help}");
     }
+}
+
+#[test]
+fn report_evaluates_expectations_from_the_records_and_exits_1_on_a_failure() {
+    use rsslab::expect::{Check, Comparison, Expectation, Measure, Operand, Stat};
+    let out = tempfile::tempdir().unwrap();
+    fake_record(out.path());
+    let run_json = out.path().join("runs/good/6.1/run.json");
+    let mut record: RunRecord =
+        serde_json::from_str(&std::fs::read_to_string(&run_json).unwrap()).unwrap();
+    let rss_max = |compare, mib| Check::Metric {
+        measure: Measure {
+            metric: "process.service.rss".into(),
+            stat: Stat::Max,
+            from: Some("service:released".into()),
+            after: Default::default(),
+            to: None,
+        },
+        compare,
+        against: Operand::Size(rsslab_wire::Bytes::mib(mib)),
+    };
+    record.expectations = vec![
+        Expectation {
+            name: "RSS <stays> under 100MiB".into(),
+            when: Default::default(),
+            check: rss_max(Comparison::Below, 100),
+        },
+        Expectation {
+            name: "RSS reaches 200MiB".into(),
+            when: Default::default(),
+            check: rss_max(Comparison::AtLeast, 200),
+        },
+    ];
+    record.write(run_json.parent().unwrap()).unwrap();
+
+    let output = rsslab(&["report", out.path().to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("1 expectation failed"), "{stderr}");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("results.json")).unwrap())
+            .unwrap();
+    let listed = results["runs"][0]["expectations"].as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0]["passed"], true);
+    assert_eq!(listed[1]["passed"], false);
+    let detail = listed[1]["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("max process.service.rss from service:released to end = ")
+            && detail.ends_with("at least 200.0MiB: failed"),
+        "{detail}"
+    );
+    let html = std::fs::read_to_string(out.path().join("index.html")).unwrap();
+    assert!(html.contains("1 of 2 expectations failed"), "matrix cell");
+    assert!(html.contains("RSS reaches 200MiB"));
+    assert!(
+        html.contains("RSS &lt;stays&gt; under 100MiB"),
+        "names are escaped"
+    );
+    assert!(html.contains(&detail.replace('>', "&gt;")));
 }

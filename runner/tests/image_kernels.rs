@@ -121,6 +121,7 @@ fn check_kernel(id: &str, expected_disk_modules: &[&str]) {
     let bins = GuestBinaries {
         agent: dir.path().join("agent"),
         workload: dir.path().join("workload"),
+        go_programs: Default::default(),
     };
     fs::write(&bins.agent, b"agent").unwrap();
     fs::write(&bins.workload, b"workload").unwrap();

@@ -69,6 +69,19 @@ fn madv_free_keeps_rss_until_the_balloon_and_dontneed_drops_it_on_every_kernel()
         let samples = samples_of(&dir);
         let name = result["dir"].as_str().unwrap();
         assert_eq!(result["outcome"], "ok", "{name}: {}", run["reason"]);
+        let expectations = result["expectations"].as_array().unwrap();
+        assert_eq!(
+            expectations.len(),
+            if name.ends_with("release=free") { 3 } else { 1 },
+            "{name}: the fixture's expectations whose `when` matches: {expectations:#?}"
+        );
+        for expectation in expectations {
+            assert_eq!(
+                expectation["passed"], true,
+                "{name}: {}: {}",
+                expectation["name"], expectation["detail"]
+            );
+        }
         assert!(
             result["kernel_release"]
                 .as_str()
@@ -123,4 +136,55 @@ fn madv_free_keeps_rss_until_the_balloon_and_dontneed_drops_it_on_every_kernel()
     }
     let html = std::fs::read_to_string(out.path().join("index.html")).unwrap();
     assert_eq!(html.matches("<svg").count(), 8, "one chart per run");
+}
+
+#[test]
+fn file_io_page_cache_shows_in_the_cgroup_and_vsz_startup_is_refused_under_strict_overcommit() {
+    let out = tempfile::tempdir().unwrap();
+    let output = run_lab("file-io-vsz.toml", out.path(), &["--kernel", "6.1"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "rsslab run failed: {stderr}");
+    let dir = out.path().join("runs/file-io-vsz/6.1");
+    let run: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["outcome"], "ok", "{}", run["reason"]);
+    assert_eq!(
+        run["processes"]["jvm"]["outcome"], "enomem-at-start",
+        "2x MemTotal is above CommitLimit under vm.overcommit_memory = 2"
+    );
+    assert_eq!(run["processes"]["batch"]["outcome"], "running-at-end");
+    event_time(&run, "batch:done");
+    let samples = samples_of(&dir);
+    let cgroup = |metric: &str| {
+        samples
+            .iter()
+            .filter_map(|s| s["cgroup"][metric].as_u64())
+            .max()
+            .unwrap_or(0) as f64
+            / MIB
+    };
+    // 160MiB written and 64MiB re-read through a 128MiB limit: the page cache is charged
+    // to the cgroup (reclaimed, not OOM-killed), the re-read working set becomes active.
+    assert!(
+        cgroup("file") > 64.0,
+        "cgroup file: {:.0}MiB",
+        cgroup("file")
+    );
+    assert!(
+        cgroup("active_file") > 48.0,
+        "cgroup active_file: {:.0}MiB",
+        cgroup("active_file")
+    );
+    assert!(cgroup("usage") <= 128.0, "usage within memory.max");
+    assert_eq!(cgroup("oom_kill"), 0.0, "nothing OOM-killed");
+    let rss = run["processes"]["batch"]["peak"]["rss"].as_u64().unwrap() as f64 / MIB;
+    assert!(
+        rss < 32.0,
+        "read() page cache is not in RSS: {rss:.0}MiB (16MiB anon)"
+    );
+    assert!(
+        cgroup("working_set") > rss + 32.0,
+        "the working set counts the active page cache, RSS does not: {:.0} vs {rss:.0}MiB",
+        cgroup("working_set")
+    );
 }

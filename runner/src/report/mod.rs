@@ -47,7 +47,7 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result};
 use minijinja::{Environment, UndefinedBehavior};
-use rsslab_wire::{EventKind, ProcessOutcome, Release, RunOutcome, Workload};
+use rsslab_wire::{EventKind, Mapping, ProcessOutcome, ReadMode, Release, RunOutcome, Workload};
 use serde::Serialize;
 
 use self::phases::{PhaseTable, format_mib, phase_table};
@@ -168,6 +168,8 @@ struct MatrixCell {
 struct ProcessNumbers {
     name: String,
     workload: String,
+    /// Run with MADV_FREE refused (seccomp), emulating kernels before 4.5.
+    no_madv_free: bool,
     outcome: String,
     class: &'static str,
     started: String,
@@ -635,12 +637,14 @@ fn process_numbers(result: &RunResult, run: Option<&LoadedRun>) -> Vec<ProcessNu
                 .into_iter()
                 .chain(summary.peak.get("lazyfree").copied())
                 .max();
-            let workload = run
-                .and_then(|run| run.record.spec.processes.iter().find(|p| p.name == name))
+            let spec =
+                run.and_then(|run| run.record.spec.processes.iter().find(|p| p.name == name));
+            let workload = spec
                 .map(|process| workload_text(&process.workload))
                 .unwrap_or_default();
             ProcessNumbers {
                 workload,
+                no_madv_free: spec.is_some_and(|process| process.emulate_no_madv_free),
                 outcome: summary.outcome.to_string(),
                 class: process_class(&summary.outcome),
                 started: summary
@@ -674,6 +678,30 @@ fn workload_text(workload: &Workload) -> String {
             format!("heap-churn {}, live {}, {release}", args.heap, args.live)
         }
         Workload::Balloon(args) => format!("balloon {} every {}", args.step, args.every),
+        Workload::FileIo(args) => {
+            let mode = match args.mode {
+                ReadMode::Read => "read",
+                ReadMode::Mmap => "mmap",
+            };
+            format!("file-io {} x {}, {mode}", args.files, args.file_size)
+        }
+        Workload::Hog(args) => format!("hog {}", args.size),
+        Workload::VszStartup(args) => {
+            let mapping = match args.mapping {
+                Mapping::Private => "private",
+                Mapping::Noreserve => "noreserve",
+                Mapping::ReserveThenCommit => "reserve-then-commit",
+            };
+            format!("vsz-startup {} {mapping}", args.size)
+        }
+        Workload::GoHeapChurn(args) => {
+            let free = if args.free_os_memory {
+                ", FreeOSMemory"
+            } else {
+                ""
+            };
+            format!("go-heap-churn {}, live {}{free}", args.heap, args.live)
+        }
     }
 }
 

@@ -220,6 +220,8 @@ pub fn fake_run_named(
                 env: BTreeMap::new(),
                 cgroup: true,
                 start: Start::default(),
+                emulate_no_madv_free: false,
+                go: None,
             },
             ProcessSpec {
                 name: balloon.to_owned(),
@@ -236,6 +238,8 @@ pub fn fake_run_named(
                     phase: Some("released".into()),
                     delay: Millis::secs(3),
                 },
+                emulate_no_madv_free: false,
+                go: None,
             },
         ],
     };
@@ -284,6 +288,8 @@ pub fn fake_run_named(
         },
         spec,
         dir,
+        expectations: Vec::new(),
+        kernel_facts: None,
     };
     LoadedRun { record, samples }
 }

@@ -407,12 +407,7 @@ fn resolve_process(
             steps.extend([key("start"), key(field)])
         }
         ["cgroup"] => steps.push(key("cgroup")),
-        ["go"] => {
-            return Err(Unresolved::new(
-                "Go toolchains are not available yet",
-                "Go workloads come with a later release; go applies only to go-* workloads",
-            ));
-        }
+        ["go"] => steps.push(key("go")),
         ["name" | "workload"] => {
             return Err(Unresolved::new(
                 "a matrix cannot rename a process or change its workload",

@@ -16,11 +16,9 @@
 //! | `[sysfs]` | `"/sys/kernel/mm/transparent_hugepage/enabled" = "always"`: absolute paths under /sys/, integer or string values |
 //! | `[cgroup]` | [`CgroupSpec`]: `version` (1 or 2, default 2), `memory_max`, `memory_high` (v2 only, below `memory_max`), `swap_max`; limits may not exceed `vm.memory` |
 //! | `[sample]` | `every` (default 250ms, ≥ 10ms, < duration), `duration` (required) |
-//! | `[[process]]` | `name` (`[a-z0-9_-]`, unique), `workload` (one of [`WORKLOAD_NAMES`]) and `args` (default: all defaults), `env`, `cgroup` (default true), `start = { after, phase, delay }` ([`Start`]); `go` is read but refused until Go workloads exist |
+//! | `[[process]]` | `name` (`[a-z0-9_-]`, unique), `workload` (one of [`WORKLOAD_NAMES`]) and `args` (default: all defaults), `env`, `cgroup` (default true), `start = { after, phase, delay }` ([`Start`]); `go` (a Go toolchain id of `vm-images/go-toolchains.toml`; required by `go-*` workloads, refused by the others) |
 //! | `[matrix]` | setting path -> array of values; see [`matrix`] for the path syntax |
-//!
-//! `[[expect]]` is refused with an error until expectations are evaluated: a check that is
-//! written but never run must not look like one that passed.
+//! | `[[expect]]` | `name`, optional `when`, one check (a metric over a window compared with a size or another metric, a process `outcome`, or `run_outcome`); see [`crate::expect`] |
 //!
 //! Sizes and durations take human units ("512MiB", "250ms"; [`rsslab_wire::units`]). Every
 //! table denies unknown keys. Paths in messages are dotted, arrays indexed from 0:
@@ -79,6 +77,8 @@ pub struct Scenario {
     pub kernels: Vec<String>,
     /// Every variant (one, unlabelled, without a matrix), first axis outermost.
     pub variants: Vec<Variant>,
+    /// `[[expect]]`, in file order; each run evaluates those whose `when` matches it.
+    pub expectations: Vec<crate::expect::Expectation>,
 }
 
 /// The VM a scenario's runs boot.
@@ -224,6 +224,12 @@ fn parse_with_id_span(
         Some((_, trees)) => check_variants(trees, known_kernels, &mut diags),
         None => Vec::new(),
     };
+    let expectations = match (&document.expect, &expanded, variants.is_empty()) {
+        (Some(node), Some((axes, _)), false) => {
+            read_expectations(node, &variants, axes, known_kernels, &mut diags)
+        }
+        _ => Vec::new(),
+    };
     let (Some(header), Some((axes, _)), true) = (document.header, expanded, diags.is_empty())
     else {
         diags.sort_by_key(|d| d.span().map_or(0, |span| span.start));
@@ -247,8 +253,34 @@ fn parse_with_id_span(
         matrix: axes,
         kernels: first.kernels,
         variants,
+        expectations,
     };
     Ok((scenario, header.id.span()))
+}
+
+/// Reads `[[expect]]` against the processes of every variant and the matrix.
+fn read_expectations(
+    node: &raw::Node<'_>,
+    variants: &[Variant],
+    axes: &[MatrixAxis],
+    known_kernels: &[String],
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<crate::expect::Expectation> {
+    let mut processes: BTreeMap<String, Vec<&'static str>> = BTreeMap::new();
+    for process in variants.iter().flat_map(|variant| &variant.setup.processes) {
+        let phases = processes.entry(process.name.clone()).or_default();
+        for phase in process.workload.phases() {
+            if !phases.contains(phase) {
+                phases.push(phase);
+            }
+        }
+    }
+    let context = crate::expect::ExpectContext {
+        kernels: known_kernels,
+        processes,
+        matrix: axes,
+    };
+    crate::expect::read_expectations(node, &context, diags)
 }
 
 /// Reads and validates every variant; the problems of all of them go to `diags`, once each.

@@ -19,7 +19,9 @@ use serde_spanned::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use rsslab_wire::units::{Bytes, Millis};
-use rsslab_wire::workload::{BalloonArgs, HeapChurnArgs, WORKLOAD_NAMES, Workload};
+use rsslab_wire::workload::{
+    BalloonArgs, FileIoArgs, HeapChurnArgs, HogArgs, VszStartupArgs, WORKLOAD_NAMES, Workload,
+};
 
 use super::diag::{Diagnostic, from_toml_error, join, suggest, table_name};
 
@@ -37,6 +39,8 @@ pub struct Document<'i> {
     pub header: Option<RawHeader>,
     /// `[matrix]`, unchecked.
     pub matrix: Option<Node<'i>>,
+    /// `[[expect]]`, unchecked (read by [`crate::expect::read_expectations`]).
+    pub expect: Option<Node<'i>>,
     /// Everything else (`vm`, `sysctl` with flat dotted names, `sysfs`, `cgroup`, `sample`,
     /// `process`).
     pub body: DeTable<'i>,
@@ -100,6 +104,9 @@ pub struct RawProcess {
     pub start: Option<Spanned<RawStart>>,
     #[serde(default)]
     pub go: Option<Spanned<String>>,
+    /// Emulates kernels before 4.5: madvise(MADV_FREE) fails with EINVAL.
+    #[serde(default)]
+    pub no_madv_free: Option<bool>,
 }
 
 /// `start = { after, phase, delay }`.
@@ -171,6 +178,31 @@ pub const WORKLOADS: &[WorkloadSchema] = &[
         args: fields_of::<BalloonArgs>,
         read: |node| BalloonArgs::deserialize(ValueDeserializer::from(node)).map(Workload::Balloon),
     },
+    WorkloadSchema {
+        name: "file-io",
+        args: fields_of::<FileIoArgs>,
+        read: |node| FileIoArgs::deserialize(ValueDeserializer::from(node)).map(Workload::FileIo),
+    },
+    WorkloadSchema {
+        name: "hog",
+        args: fields_of::<HogArgs>,
+        read: |node| HogArgs::deserialize(ValueDeserializer::from(node)).map(Workload::Hog),
+    },
+    WorkloadSchema {
+        name: "vsz-startup",
+        args: fields_of::<VszStartupArgs>,
+        read: |node| {
+            VszStartupArgs::deserialize(ValueDeserializer::from(node)).map(Workload::VszStartup)
+        },
+    },
+    WorkloadSchema {
+        name: "go-heap-churn",
+        args: fields_of::<rsslab_wire::workload::GoHeapChurnArgs>,
+        read: |node| {
+            rsslab_wire::workload::GoHeapChurnArgs::deserialize(ValueDeserializer::from(node))
+                .map(Workload::GoHeapChurn)
+        },
+    },
 ];
 
 /// The schema of a workload name.
@@ -199,6 +231,7 @@ pub fn read_document<'i>(source: &'i str, diags: &mut Vec<Diagnostic>) -> Option
         }
     };
     let matrix = root.get("matrix").cloned();
+    let expect = root.get("expect").cloned();
     let mut body = root;
     for key in ["scenario", "matrix", "expect"] {
         body.remove(key);
@@ -207,24 +240,19 @@ pub fn read_document<'i>(source: &'i str, diags: &mut Vec<Diagnostic>) -> Option
     Some(Document {
         header,
         matrix,
+        expect,
         body,
     })
 }
 
-/// Unknown top-level tables, `[[expect]]`, and `[process]` written with one pair of brackets.
+/// Unknown top-level tables.
 fn check_top_level(root: &DeTable<'_>, diags: &mut Vec<Diagnostic>) {
-    for (key, value) in root.iter() {
+    for (key, _) in root.iter() {
         let name = key.get_ref().as_ref();
-        if name == "expect" {
-            diags.push(
-                Diagnostic::at(value.span(), "expect", "expectations ([[expect]]) are not supported yet")
-                    .label("rsslab would not evaluate this")
-                    .help("remove the [[expect]] tables: an unevaluated check must not pass for a passing one"),
-            );
-        } else if !TOP_LEVEL.contains(&name) {
+        if !TOP_LEVEL.contains(&name) {
             diags.push(
                 Diagnostic::at(key.span(), name, format!("unknown table `{name}`"))
-                    .help(suggest(name, &TOP_LEVEL[..TOP_LEVEL.len() - 1])),
+                    .help(suggest(name, TOP_LEVEL)),
             );
         }
     }
@@ -446,7 +474,7 @@ fn read_workload(
     deserialize(body, node, &args_path, schema.read, diags)
 }
 
-/// An unknown workload name, with a did-you-mean; Go workloads get their own message.
+/// An unknown workload name, with a did-you-mean.
 fn unknown_workload(path: &str, name: &Spanned<String>) -> Diagnostic {
     let key = format!("{path}.workload");
     let text = name.get_ref();
@@ -455,16 +483,7 @@ fn unknown_workload(path: &str, name: &Spanned<String>) -> Diagnostic {
         &key,
         format!("unknown workload `{text}` in `{key}`"),
     );
-    if text.starts_with("go-") {
-        diagnostic
-            .label("Go workloads are not available yet")
-            .help(format!(
-                "Go workloads come with a later release; use one of {}",
-                WORKLOAD_NAMES.join(", ")
-            ))
-    } else {
-        diagnostic.help(suggest(text, WORKLOAD_NAMES))
-    }
+    diagnostic.help(suggest(text, WORKLOAD_NAMES))
 }
 
 /// `[sysctl]` or `[sysfs]` entries; values are integers or strings, stored as text.

@@ -249,11 +249,11 @@ fn syntax_errors_have_a_position() {
 }
 
 #[test]
-fn expectations_are_refused() {
+fn an_expectation_without_a_check_is_refused() {
     assert_error(
         &edit(&[], "[[expect]]\nname = \"x\"\n"),
-        "expect",
-        "not supported yet",
+        "expect[0]",
+        "checks nothing",
     );
 }
 
@@ -544,6 +544,59 @@ fn process_names_unique_and_charset() {
 }
 
 #[test]
+fn go_workloads_need_a_catalogue_toolchain_and_others_refuse_one() {
+    let go = |line: &str| {
+        edit(
+            &[(
+                "workload = \"heap-churn\"\n",
+                &format!("workload = \"go-heap-churn\"\n{line}"),
+            )],
+            "[matrix]\n\"process.service.go\" = [\"1.15\", \"1.24\"]\n",
+        )
+    };
+    let scenario = parse(&go("go = \"1.15\"\n")).unwrap();
+    let programs: Vec<String> = scenario
+        .variants
+        .iter()
+        .map(|variant| variant.setup.processes[0].program())
+        .collect();
+    assert_eq!(
+        programs,
+        ["/bin/go-heap-churn-1.15", "/bin/go-heap-churn-1.24"]
+    );
+    let no_go = edit(
+        &[(
+            "workload = \"heap-churn\"\n",
+            "workload = \"go-heap-churn\"\n",
+        )],
+        "",
+    );
+    assert_error(&no_go, "process[0]", "names no Go toolchain");
+    assert_error(
+        &edit(
+            &[(
+                "workload = \"heap-churn\"\n",
+                "workload = \"go-heap-churn\"\ngo = \"1.16\"\n",
+            )],
+            "",
+        ),
+        "process[0].go",
+        "unknown Go toolchain `1.16`",
+    );
+    assert_error(
+        &edit(
+            &[(
+                "workload = \"heap-churn\"\n",
+                "workload = \"heap-churn\"\ngo = \"1.15\"\n",
+            )],
+            "",
+        ),
+        "process[0].go",
+        "applies only to Go workloads",
+    );
+}
+
+#[test]
 fn unknown_workload_suggests() {
     assert_error(
         &edit(&[("workload = \"balloon\"", "workload = \"baloon\"")], ""),
@@ -552,11 +605,11 @@ fn unknown_workload_suggests() {
     );
     assert_error(
         &edit(
-            &[("workload = \"balloon\"", "workload = \"go-heap-churn\"")],
+            &[("workload = \"balloon\"", "workload = \"go-heap-chrun\"")],
             "",
         ),
         "process[1].workload",
-        "later release",
+        "did you mean `go-heap-churn`?",
     );
 }
 
@@ -812,7 +865,6 @@ fn matrix_keys_must_name_settings() {
         ("\"vm.kernels\" = [[\"6.1\"]]", "dimension"),
         ("\"vm.memroy\" = [\"1GiB\"]", "did you mean `memory`?"),
         ("\"scenario.id\" = [\"x\"]", "same in every variant"),
-        ("\"process.service.go\" = [\"1.15\"]", "go-* workloads"),
         (
             "\"process.service.workload\" = [\"balloon\"]",
             "cannot rename",
@@ -942,4 +994,113 @@ fn missing_files_and_empty_directories_are_errors() {
         error.to_string().contains("cannot read scenario file"),
         "{error}"
     );
+}
+
+const FILE_IO: &str = r#"
+[[process]]
+name = "batch"
+workload = "file-io"
+args = { files = 16, file_size = "8MiB", working_set = "64MiB", mode = "mmap" }
+"#;
+
+#[test]
+fn file_io_needs_a_disk_that_holds_its_files() {
+    let with_disk = |disk: &str| {
+        edit(
+            &[(
+                "memory = \"1GiB\"",
+                &format!("memory = \"1GiB\"\ndisk = \"{disk}\""),
+            )],
+            FILE_IO,
+        )
+    };
+    let scenario = ok(&with_disk("256MiB"));
+    let Workload::FileIo(args) = &scenario.processes[2].workload else {
+        panic!("{:?}", scenario.processes[2]);
+    };
+    assert_eq!(args.dir, "/scratch/fileio");
+    assert_eq!(args.working_set, Some(Bytes::mib(64)));
+    let source = edit(&[], FILE_IO);
+    let error = assert_error(&source, "process[2].workload", "needs a scratch disk");
+    assert!(
+        error
+            .help
+            .iter()
+            .any(|help| help.contains("disk = \"256MiB\""))
+    );
+    let rendered = ScenarioError::new(errors(&source)).to_string();
+    assert!(rendered.contains("x.toml:24:12"), "{rendered}");
+    assert_error(
+        &with_disk("128MiB"),
+        "process[2].args.file_size",
+        "does not fit",
+    );
+    let bigger = with_disk("1GiB").replace("\"64MiB\"", "\"200MiB\"");
+    assert_error(
+        &bigger,
+        "process[2].args.working_set",
+        "larger than files x file_size",
+    );
+    let elsewhere = with_disk("1GiB").replace("mode = \"mmap\"", "dir = \"/tmp/x\"");
+    assert_error(&elsewhere, "process[2].args.dir", "not on the scratch disk");
+}
+
+#[test]
+fn hog_and_vsz_startup_read_absolute_and_relative_sizes() {
+    let scenario = ok(&edit(
+        &[],
+        r#"
+[[process]]
+name = "hog"
+workload = "hog"
+args = { size = "60% of mem_total" }
+
+[[process]]
+name = "jvm"
+workload = "vsz-startup"
+args = { size = "200% of commit_limit", mapping = "reserve-then-commit", commit = "64MiB", touch = "32MiB" }
+"#,
+    ));
+    assert_eq!(scenario.processes[2].workload.name(), "hog");
+    assert_eq!(
+        scenario.processes[3].workload.phases(),
+        ["mapped", "touched"]
+    );
+    assert_error(
+        &edit(
+            &[],
+            "[[process]]\nname = \"h\"\nworkload = \"hog\"\nargs = { size = \"60% of ram\" }\n",
+        ),
+        "process[2].args.size",
+        "60% of mem_total",
+    );
+    assert_error(
+        &edit(
+            &[],
+            "[[process]]\nname = \"v\"\nworkload = \"vsz-startup\"\nargs = { size = \"1GiB\", commit = \"1MiB\" }\n",
+        ),
+        "process[2].args.commit",
+        "reserve-then-commit",
+    );
+    assert_error(
+        &edit(
+            &[],
+            "[[process]]\nname = \"v\"\nworkload = \"vsz-startup\"\nargs = { size = \"1GiB\", touch = \"2GiB\" }\n",
+        ),
+        "process[2].args.touch",
+        "writable part",
+    );
+}
+
+#[test]
+fn no_madv_free_emulation_is_per_process() {
+    let scenario = ok(&edit(
+        &[(
+            "name = \"service\"",
+            "name = \"service\"\nno_madv_free = true",
+        )],
+        "",
+    ));
+    assert!(scenario.processes[0].emulate_no_madv_free);
+    assert!(!scenario.processes[1].emulate_no_madv_free);
 }

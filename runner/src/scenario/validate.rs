@@ -16,9 +16,12 @@ use std::ops::Range;
 
 use serde_spanned::Spanned;
 
+use rsslab_wire::amount::Amount;
 use rsslab_wire::spec::{CgroupSpec, ProcessSpec, Start};
 use rsslab_wire::units::{Bytes, Millis};
-use rsslab_wire::workload::{BalloonArgs, HeapChurnArgs, Workload};
+use rsslab_wire::workload::{
+    BalloonArgs, FileIoArgs, HeapChurnArgs, HogArgs, Mapping, VszStartupArgs, Workload,
+};
 
 use super::VmConfig;
 use super::diag::{Diagnostic, did_you_mean, suggest};
@@ -128,7 +131,7 @@ pub fn validate(
     let processes = raw
         .processes
         .iter()
-        .filter_map(|entry| check_process(entry, vm.memory, diags))
+        .filter_map(|entry| check_process(entry, &vm, diags))
         .collect();
     (diags.len() == before).then_some(Setup {
         vm,
@@ -579,17 +582,12 @@ fn report_cycle(processes: &[ProcessEntry], chain: &[usize], diags: &mut Vec<Dia
 /// One process: `go`, env names, workload arguments; into the wire's [`ProcessSpec`].
 fn check_process(
     entry: &ProcessEntry,
-    memory: Bytes,
+    vm: &VmConfig,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<ProcessSpec> {
+    let memory = vm.memory;
     let key = format!("process[{}]", entry.index);
-    if let Some(go) = &entry.raw.go {
-        diags.push(
-            Diagnostic::at(go.span(), format!("{key}.go"), format!("`{key}.go`: Go toolchains are not supported yet"))
-                .label("go applies only to go-* workloads")
-                .help("Go workloads come with a later release; go applies only to go-* workloads: remove this key"),
-        );
-    }
+    let go = check_go(entry, &key, diags);
     for (name, span) in &entry.env_spans {
         if name.is_empty() || name.contains(['=', '\0']) {
             diags.push(
@@ -602,9 +600,27 @@ fn check_process(
     match &workload {
         Workload::HeapChurn(args) => check_heap_churn(entry, args, memory, diags),
         Workload::Balloon(args) => check_balloon(entry, args, diags),
+        Workload::FileIo(args) => check_file_io(entry, args, vm, diags),
+        Workload::Hog(args) => check_hog(entry, args, diags),
+        Workload::VszStartup(args) => check_vsz_startup(entry, args, memory, diags),
+        Workload::GoHeapChurn(args) => {
+            // The same sizes and counts as heap-churn, checked the same way.
+            let native = HeapChurnArgs {
+                heap: args.heap,
+                live: args.live,
+                release: rsslab_wire::workload::Release::Free,
+                chunk: args.chunk,
+                cycles: args.cycles,
+                hold_allocated: args.hold_allocated,
+                hold: args.hold,
+                exit: args.exit,
+            };
+            check_heap_churn(entry, &native, memory, diags)
+        }
     }
     let start = entry.raw.start.as_ref().map(|start| start.get_ref());
     Some(ProcessSpec {
+        go,
         name: entry.raw.name.get_ref().clone(),
         workload,
         env: entry.raw.env.clone(),
@@ -614,7 +630,58 @@ fn check_process(
             phase: start.and_then(|s| s.phase.as_ref().map(|p| p.get_ref().clone())),
             delay: start.map_or(Millis(0), |s| s.delay),
         },
+        emulate_no_madv_free: entry.raw.no_madv_free.unwrap_or(false),
     })
+}
+
+/// `go`: a Go toolchain catalogue id, required by go-* workloads and refused by the others.
+fn check_go(entry: &ProcessEntry, key: &str, diags: &mut Vec<Diagnostic>) -> Option<String> {
+    let is_go = entry.workload.as_ref().map(Workload::is_go);
+    let ids = crate::toolchain::go_catalogue().ids();
+    let names: Vec<&str> = ids.iter().map(String::as_str).collect();
+    match (&entry.raw.go, is_go) {
+        (Some(go), Some(false)) => {
+            diags.push(
+                Diagnostic::at(
+                    go.span(),
+                    format!("{key}.go"),
+                    format!("`{key}.go` applies only to Go workloads"),
+                )
+                .label("this workload is not a Go program")
+                .help("go applies only to go-* workloads (go-heap-churn): remove this key"),
+            );
+            None
+        }
+        (Some(go), _) if !names.contains(&go.get_ref().as_str()) => {
+            diags.push(
+                Diagnostic::at(
+                    go.span(),
+                    format!("{key}.go"),
+                    format!("unknown Go toolchain `{}` in `{key}.go`", go.get_ref()),
+                )
+                .label("not in the Go toolchain catalogue (vm-images/go-toolchains.toml)")
+                .help(suggest(go.get_ref(), &names)),
+            );
+            None
+        }
+        (Some(go), _) => Some(go.get_ref().clone()),
+        (None, Some(true)) => {
+            diags.push(
+                Diagnostic::at(
+                    entry.raw.name.span(),
+                    key,
+                    format!("`{key}` runs a Go workload but names no Go toolchain"),
+                )
+                .help(format!(
+                    "add go = \"{}\" (one of {})",
+                    names[0],
+                    names.join(", ")
+                )),
+            );
+            None
+        }
+        (None, _) => None,
+    }
 }
 
 /// Where an argument was written (the args table when it was left at its default).
@@ -691,6 +758,170 @@ fn check_balloon(entry: &ProcessEntry, args: &BalloonArgs, diags: &mut Vec<Diagn
     }
     if args.every.0 == 0 {
         diags.push(arg_error(entry, "every", "is 0".into()).help("write e.g. every = \"500ms\""));
+    }
+}
+
+/// The share of `vm.disk` file-io may fill (the rest is ext4's journal, inode tables, reserve).
+const DISK_USABLE_PERCENT: u64 = 90;
+
+/// file-io: it needs the scratch disk, files that fit on it, a working set among them, an
+/// anonymous heap the guest can hold.
+fn check_file_io(
+    entry: &ProcessEntry,
+    args: &FileIoArgs,
+    vm: &VmConfig,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let key = format!("process[{}]", entry.index);
+    let total = Bytes(u64::from(args.files).saturating_mul(args.file_size.0));
+    match vm.disk {
+        None => diags.push(
+            Diagnostic::at(
+                entry.raw.workload.span(),
+                format!("{key}.workload"),
+                format!("`{key}`: file-io needs a scratch disk, and `[vm]` has no `disk`"),
+            )
+            .label("writes its files to the scratch disk")
+            .help(format!(
+                "add disk = \"{}\" (or more) to [vm]: files x file_size plus room for the file system",
+                Bytes((total.0 * 100 / DISK_USABLE_PERCENT).max(MIN_DISK.0).next_power_of_two())
+            )),
+        ),
+        Some(disk) if total.0 > disk.0 / 100 * DISK_USABLE_PERCENT => diags.push(
+            arg_error(
+                entry,
+                "file_size",
+                format!(
+                    "x files ({} x {} = {total}) does not fit on `vm.disk` ({disk})",
+                    args.files, args.file_size
+                ),
+            )
+            .label(format!("at most {DISK_USABLE_PERCENT}% of the disk holds files"))
+            .help("fewer or smaller files, or a larger vm.disk"),
+        ),
+        Some(_) => {}
+    }
+    if args.files == 0 {
+        diags.push(arg_error(entry, "files", "is 0".into()).help("write files = 1 or more"));
+    }
+    if args.file_size.0 == 0 {
+        diags.push(
+            arg_error(entry, "file_size", "is 0".into()).help("write e.g. file_size = \"4MiB\""),
+        );
+    }
+    if let Some(working_set) = args.working_set.filter(|ws| *ws > total) {
+        diags.push(
+            arg_error(
+                entry,
+                "working_set",
+                format!("({working_set}) is larger than files x file_size ({total})"),
+            )
+            .label("the working set is re-read from the files written")
+            .help("make working_set at most files x file_size, or omit it to re-read every file"),
+        );
+    }
+    if !(args.dir == "/scratch" || args.dir.starts_with("/scratch/")) {
+        diags.push(
+            arg_error(
+                entry,
+                "dir",
+                format!("(`{}`) is not on the scratch disk", args.dir),
+            )
+            .label("anywhere else is the initramfs, in memory")
+            .help("write a directory under /scratch, or omit dir for /scratch/fileio"),
+        );
+    }
+    if args.anon > vm.memory {
+        diags.push(
+            arg_error(
+                entry,
+                "anon",
+                format!("({}) is larger than `vm.memory` ({})", args.anon, vm.memory),
+            )
+            .help("lower anon, or raise vm.memory"),
+        );
+    }
+    if args.repeat == 0 {
+        diags.push(arg_error(entry, "repeat", "is 0".into()).help("write repeat = 1 or more"));
+    }
+}
+
+/// hog: it must take something.
+fn check_hog(entry: &ProcessEntry, args: &HogArgs, diags: &mut Vec<Diagnostic>) {
+    if args.size.is_zero() {
+        diags.push(
+            arg_error(entry, "size", "is 0".into())
+                .help("write e.g. size = \"600MiB\" or size = \"60% of mem_total\""),
+        );
+    }
+}
+
+/// vsz-startup: a region; `commit` only with reserve-then-commit and within the region; a
+/// touched part within what is writable and what the guest can hold.
+fn check_vsz_startup(
+    entry: &ProcessEntry,
+    args: &VszStartupArgs,
+    memory: Bytes,
+    diags: &mut Vec<Diagnostic>,
+) {
+    if args.size.is_zero() {
+        diags.push(
+            arg_error(entry, "size", "is 0".into())
+                .help("write e.g. size = \"4GiB\" or size = \"200% of mem_total\""),
+        );
+    }
+    let writable = match (args.mapping, args.commit) {
+        (Mapping::ReserveThenCommit, Some(commit)) => {
+            if let (Amount::Bytes(commit), Amount::Bytes(size)) = (commit, args.size)
+                && commit > size
+            {
+                diags.push(
+                    arg_error(
+                        entry,
+                        "commit",
+                        format!("({commit}) is larger than `size` ({size})"),
+                    )
+                    .help("commit at most size"),
+                );
+            }
+            commit
+        }
+        (_, Some(_)) => {
+            diags.push(
+                arg_error(
+                    entry,
+                    "commit",
+                    "applies only to mapping = \"reserve-then-commit\"".into(),
+                )
+                .help("remove commit, or write mapping = \"reserve-then-commit\""),
+            );
+            args.size
+        }
+        (_, None) => args.size,
+    };
+    if let Amount::Bytes(touch) = args.touch {
+        if let Amount::Bytes(writable) = writable
+            && touch > writable
+        {
+            diags.push(
+                arg_error(
+                    entry,
+                    "touch",
+                    format!("({touch}) is larger than the writable part ({writable})"),
+                )
+                .help("touch at most size (or commit with reserve-then-commit)"),
+            );
+        } else if touch > memory {
+            diags.push(
+                arg_error(
+                    entry,
+                    "touch",
+                    format!("({touch}) is larger than `vm.memory` ({memory})"),
+                )
+                .label("the guest cannot hold it")
+                .help("lower touch, or raise vm.memory"),
+            );
+        }
     }
 }
 

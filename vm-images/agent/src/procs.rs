@@ -229,6 +229,12 @@ impl Table {
                 });
             }
         }
+        if proc.spec.emulate_no_madv_free {
+            // SAFETY: deny_madv_free only makes raw system calls on a static filter. pre_exec
+            // closures run in the order added: after joining the cgroup, so that write is not
+            // filtered (it would not be anyway).
+            unsafe { command.pre_exec(crate::seccomp::deny_madv_free) };
+        }
         let child = match command.spawn() {
             Ok(child) => child,
             Err(error) if error.raw_os_error() == Some(libc::ENOMEM) => {
@@ -482,6 +488,8 @@ mod tests {
                 phase: phase.map(Into::into),
                 delay: Millis(delay),
             },
+            emulate_no_madv_free: false,
+            go: None,
         }
     }
 

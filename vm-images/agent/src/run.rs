@@ -123,9 +123,10 @@ impl Run {
 
     fn start_process(&mut self, i: usize, now: u64) -> Result<(), Failure> {
         let proc = &self.table.procs[i];
+        let program = proc.spec.program();
         let program = match &self.ctx.bin_dir {
-            Some(dir) => format!("{dir}/{}", proc.spec.workload.name()),
-            None => proc.spec.workload.program(),
+            Some(dir) => format!("{dir}/{}", program.rsplit('/').next().unwrap_or(&program)),
+            None => program,
         };
         let procs_file = match &self.ctx.cgroup {
             Some(cgroup) if proc.spec.cgroup => {

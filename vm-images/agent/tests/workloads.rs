@@ -170,3 +170,82 @@ fn heap_churn_falls_back_to_dontneed_where_madv_free_is_refused() {
     std::io::Read::read_to_string(&mut churn.child.stderr.take().unwrap(), &mut stderr).unwrap();
     assert!(stderr.contains("falling back to MADV_DONTNEED"), "{stderr}");
 }
+
+#[test]
+fn file_io_writes_then_rereads_its_working_set() {
+    let dir = std::env::temp_dir().join(format!("rsslab-file-io-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let args = format!(
+        r#"{{"files":4,"file_size":"2MiB","dir":"{}","fsync":true,"working_set":"3MiB","mode":"mmap","repeat":2,"every":"10ms","anon":"8MiB"}}"#,
+        dir.display()
+    );
+    let mut io = Workload::start(binary(), &["file-io", &args]);
+    let written = io.until("written");
+    assert_eq!(written.metrics["file_bytes_written"], 8 * MIB);
+    let done = io.until("done");
+    assert_eq!(
+        done.metrics["file_bytes_read"],
+        6 * MIB,
+        "two rounds of 3MiB"
+    );
+    // The mmap-ed working set stays mapped, so it shows as file-backed RSS; the heap as anon.
+    let rss_file = io.kib("status", "RssFile");
+    assert!(
+        rss_file >= 3 * MIB,
+        "RssFile with 3MiB mapped and read: {rss_file}"
+    );
+    let rss_anon = io.kib("status", "RssAnon");
+    assert!(rss_anon >= 8 * MIB, "RssAnon with an 8MiB heap: {rss_anon}");
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 4);
+    drop(io);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn vsz_startup_reports_enomem_at_start_and_exits_12() {
+    // 1TiB private read-write: more than RAM + swap, refused under the heuristic overcommit
+    // (mode 0) and strict accounting (2); with mode 1 only more than the address space is.
+    let always = std::fs::read_to_string("/proc/sys/vm/overcommit_memory")
+        .is_ok_and(|mode| mode.trim() == "1");
+    let size = if always { "1000000TiB" } else { "1TiB" };
+    let output = Command::new(binary())
+        .args([
+            "vsz-startup",
+            &format!(r#"{{"size":"{size}","mapping":"private"}}"#),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(12), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(stdout, "{\"phase\":\"enomem-at-start\"}\n");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("refused"));
+}
+
+#[test]
+fn vsz_startup_reserves_much_and_commits_little() {
+    let mut vsz = Workload::start(
+        binary(),
+        &[
+            "vsz-startup",
+            r#"{"size":"64GiB","mapping":"reserve-then-commit","commit":"16MiB","touch":"8MiB"}"#,
+        ],
+    );
+    let mapped = vsz.until("mapped");
+    assert_eq!(mapped.metrics["vsz_mapped"], 64 << 30);
+    assert_eq!(mapped.metrics["committed"], 16 * MIB);
+    vsz.until("touched");
+    assert!(vsz.kib("status", "VmSize") >= 64 << 30);
+    let rss = vsz.kib("status", "RssAnon");
+    assert!((8 * MIB..=12 * MIB).contains(&rss), "RssAnon: {rss}");
+}
+
+#[test]
+fn hog_takes_and_holds_its_size() {
+    let mut hog = Workload::start(binary(), &["hog", r#"{"size":"24MiB"}"#]);
+    let holding = hog.until("holding");
+    assert_eq!(holding.metrics["hog"], 24 * MIB);
+    let rss = hog.kib("status", "RssAnon");
+    assert!(rss >= 24 * MIB, "RssAnon: {rss}");
+    let mut relative = Workload::start(binary(), &["hog", r#"{"size":"0.1% of mem_total"}"#]);
+    assert!(relative.until("holding").metrics["hog"] > 0);
+}

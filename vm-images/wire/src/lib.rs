@@ -9,17 +9,22 @@
 //!   hello, samples, events, and exactly one verdict;
 //! - [`units`]: byte sizes and durations that read human units ("512MiB", "250ms").
 
+pub mod amount;
 pub mod message;
 pub mod outcome;
 pub mod spec;
 pub mod units;
 pub mod workload;
 
+pub use amount::{Amount, Base};
 pub use message::{Event, EventKind, GuestMessage, Hello, Metrics, Sample, Verdict};
 pub use outcome::{ProcessOutcome, RunOutcome};
 pub use spec::{CgroupSpec, DiskMount, ProcessSpec, RunSpec, Start};
 pub use units::{Bytes, Millis};
-pub use workload::{BalloonArgs, HeapChurnArgs, Release, Workload, WorkloadReport};
+pub use workload::{
+    BalloonArgs, FileIoArgs, HeapChurnArgs, HogArgs, Mapping, ReadMode, Release, VszStartupArgs,
+    Workload, WorkloadReport,
+};
 
 /// Path of the run spec inside the guest's initramfs.
 pub const RUN_SPEC_PATH: &str = "/rsslab/run.json";

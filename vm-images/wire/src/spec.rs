@@ -94,6 +94,27 @@ pub struct ProcessSpec {
     /// When it starts.
     #[serde(default)]
     pub start: Start,
+    /// Emulates kernels before 4.5: madvise(MADV_FREE) fails with EINVAL (a seccomp filter
+    /// installed before exec, inherited by children). In scenarios: `no_madv_free = true`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub emulate_no_madv_free: bool,
+    /// The Go toolchain (catalogue id, `1.15`) a Go workload is built with; `None` for native
+    /// workloads. In scenarios: `go = "1.15"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub go: Option<String>,
+}
+
+impl ProcessSpec {
+    /// The program the agent executes: the workload's [`Workload::program`], or for a Go
+    /// workload the build for this process's toolchain (`/bin/go-heap-churn-1.15`).
+    pub fn program(&self) -> String {
+        match &self.go {
+            Some(go) if self.workload.is_go() => {
+                crate::workload::go_program(self.workload.name(), go)
+            }
+            _ => self.workload.program(),
+        }
+    }
 }
 
 fn default_true() -> bool {
@@ -153,6 +174,8 @@ mod tests {
                     phase: Some("released".into()),
                     delay: Millis(3000),
                 },
+                emulate_no_madv_free: true,
+                go: None,
             }],
         };
         let json = serde_json::to_string_pretty(&spec).unwrap();

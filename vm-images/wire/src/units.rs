@@ -24,7 +24,7 @@ pub struct Millis(pub u64);
 /// Why a size or duration string did not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct UnitError(String);
+pub struct UnitError(pub(crate) String);
 
 const SIZE_UNITS: &[(&str, u64)] = &[
     ("B", 1),

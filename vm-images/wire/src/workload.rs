@@ -10,6 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::amount::Amount;
 use crate::message::Metrics;
 use crate::units::{Bytes, Millis};
 
@@ -21,10 +22,27 @@ pub enum Workload {
     HeapChurn(HeapChurnArgs),
     /// Allocate and touch a step each interval until guest MemAvailable falls below a floor.
     Balloon(BalloonArgs),
+    /// Write files, then re-read a working set of them (read() or mmap) in rounds: page cache.
+    FileIo(FileIoArgs),
+    /// Take and touch a size (absolute or a share of the guest's memory) and hold it.
+    Hog(HogArgs),
+    /// Map a large region at start-up (private, MAP_NORESERVE, or reserve-then-commit), touch
+    /// part of it, hold; ENOMEM at start-up is reported as `enomem-at-start` (exit 12).
+    VszStartup(VszStartupArgs),
+    /// A real Go program (vm-images/go/heap-churn) built with the process's Go toolchain:
+    /// allocate a heap of []byte, keep a live set, drop the rest, GC, optionally FreeOSMemory.
+    GoHeapChurn(GoHeapChurnArgs),
 }
 
 /// Every workload name, for messages.
-pub const WORKLOAD_NAMES: &[&str] = &["heap-churn", "balloon"];
+pub const WORKLOAD_NAMES: &[&str] = &[
+    "heap-churn",
+    "balloon",
+    "file-io",
+    "hog",
+    "vsz-startup",
+    "go-heap-churn",
+];
 
 impl Workload {
     /// The workload's name as written in scenarios (`heap-churn`).
@@ -32,13 +50,24 @@ impl Workload {
         match self {
             Workload::HeapChurn(_) => "heap-churn",
             Workload::Balloon(_) => "balloon",
+            Workload::FileIo(_) => "file-io",
+            Workload::Hog(_) => "hog",
+            Workload::VszStartup(_) => "vsz-startup",
+            Workload::GoHeapChurn(_) => "go-heap-churn",
         }
     }
 
     /// The program the agent executes: `/bin/<name>` (a link to the multi-call workload binary,
     /// so the kernel's task name, shown in OOM-kill lines, is the workload's name).
+    /// Go workloads are built once per toolchain: their program is
+    /// [`ProcessSpec::program`](crate::ProcessSpec::program), `/bin/<name>-<go id>`.
     pub fn program(&self) -> String {
         format!("{}/{}", crate::BIN_DIR, self.name())
+    }
+
+    /// A Go program (`go-*`), built with the process's Go toolchain, rather than a native one.
+    pub fn is_go(&self) -> bool {
+        is_go_workload_name(self.name())
     }
 
     /// The phases the workload reports, in the order it reports them; triggers and
@@ -46,13 +75,27 @@ impl Workload {
     ///
     /// - `heap-churn`: `allocated` (heap touched), `released` (the part above `live` handed
     ///   back; once per cycle), `done` (last cycle's hold over; it stays alive unless `exit`);
-    /// - `balloon`: `full` (MemAvailable fell below the floor, or `max` reached).
+    /// - `balloon`: `full` (MemAvailable fell below the floor, or `max` reached);
+    /// - `file-io`: `written` (files written, and `anon` touched), `round` (after each re-read
+    ///   of the working set), `done` (after the last round; it stays alive unless `exit`);
+    /// - `hog`: `holding` (all of `size` touched);
+    /// - `vsz-startup`: `mapped` (the region mapped, and committed), `touched` (`touch` bytes
+    ///   written); a refused mmap or mprotect is reported as `enomem-at-start` instead, with
+    ///   exit code 12 (ENOMEM), which the agent records as the outcome `enomem-at-start`
+    ///   (`hog` does the same when its mapping is refused).
+    ///
+    /// - `go-heap-churn`: like `heap-churn`; `released` comes after `runtime.GC()` (and
+    ///   `debug.FreeOSMemory()` with `free_os_memory`).
     ///
     /// Every process also has the agent's own events `<name>:started` and `<name>:ended`.
     pub fn phases(&self) -> &'static [&'static str] {
         match self {
             Workload::HeapChurn(_) => &["allocated", "released", "done"],
             Workload::Balloon(_) => &["full"],
+            Workload::FileIo(_) => &["written", "round", "done"],
+            Workload::Hog(_) => &["holding"],
+            Workload::VszStartup(_) => &["mapped", "touched"],
+            Workload::GoHeapChurn(_) => &["allocated", "released", "done"],
         }
     }
 
@@ -61,6 +104,47 @@ impl Workload {
         let value = serde_json::to_value(self).expect("workload arguments serialize");
         value["args"].to_string()
     }
+}
+
+/// Whether a workload name is a Go program's (`go-heap-churn`).
+pub fn is_go_workload_name(name: &str) -> bool {
+    name.starts_with("go-")
+}
+
+/// The guest path of a Go workload built with toolchain `go`: `/bin/go-heap-churn-1.15`.
+pub fn go_program(name: &str, go: &str) -> String {
+    format!("{}/{name}-{go}", crate::BIN_DIR)
+}
+
+/// Arguments of `go-heap-churn` (vm-images/go/heap-churn/main.go reads them as JSON).
+/// GODEBUG, GOGC and GOMEMLIMIT come from the process's `env`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoHeapChurnArgs {
+    /// Bytes to allocate as `chunk`-sized []byte, every page touched. Required.
+    pub heap: Bytes,
+    /// Bytes that stay referenced after release (the live set). Default: 0.
+    #[serde(default)]
+    pub live: Bytes,
+    /// Size of each []byte. Default: 1MiB.
+    #[serde(default = "default_chunk")]
+    pub chunk: Bytes,
+    /// Allocate-release cycles. Default: 1.
+    #[serde(default = "default_cycles")]
+    pub cycles: u32,
+    /// Pause after allocating, before releasing. Default: 1s.
+    #[serde(default = "default_hold_allocated")]
+    pub hold_allocated: Millis,
+    /// Pause after releasing. Default: 2s.
+    #[serde(default = "default_hold")]
+    pub hold: Millis,
+    /// Call `debug.FreeOSMemory()` after the GC, so the runtime returns the freed spans at
+    /// once instead of leaving them to the background scavenger. Default: false.
+    #[serde(default)]
+    pub free_os_memory: bool,
+    /// Exit after the last cycle's hold instead of staying alive. Default: false.
+    #[serde(default)]
+    pub exit: bool,
 }
 
 /// How `heap-churn` hands freed memory back to the kernel.
@@ -147,6 +231,107 @@ fn default_every() -> Millis {
 }
 fn default_until_available() -> Bytes {
     Bytes::mib(64)
+}
+
+/// How `file-io` re-reads its working set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReadMode {
+    /// read(2) each file into a buffer.
+    Read,
+    /// mmap(2) each file (shared, read-only, kept mapped for the whole run) and read a byte of
+    /// every page: the page cache also shows in the process's RSS (RssFile).
+    Mmap,
+}
+
+/// Arguments of `file-io`: the image-batch service. It writes `files` files of `file_size`
+/// incompressible bytes under `dir`, then re-reads the first `working_set` bytes of them
+/// `repeat` times, `every` apart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileIoArgs {
+    /// How many files to write. Required.
+    pub files: u32,
+    /// The size of each file. Required.
+    pub file_size: Bytes,
+    /// Where (on the scratch disk: needs `[vm] disk`). Default: `/scratch/fileio`.
+    #[serde(default = "default_fileio_dir")]
+    pub dir: String,
+    /// fsync each file after writing it. Default: false.
+    #[serde(default)]
+    pub fsync: bool,
+    /// Bytes re-read each round, from the first file on. Default: all files.
+    #[serde(default)]
+    pub working_set: Option<Bytes>,
+    /// `read` (read(2) into a buffer) or `mmap` (map and touch every page). Default: `read`.
+    #[serde(default = "default_read_mode")]
+    pub mode: ReadMode,
+    /// Rounds of re-reading. Default: 1.
+    #[serde(default = "default_cycles")]
+    pub repeat: u32,
+    /// Pause between rounds. Default: 1s.
+    #[serde(default = "default_every")]
+    pub every: Millis,
+    /// Anonymous heap allocated and touched at start and kept. Default: 0.
+    #[serde(default)]
+    pub anon: Bytes,
+    /// Exit after the last round instead of staying alive. Default: false.
+    #[serde(default)]
+    pub exit: bool,
+}
+
+/// The default `file-io` directory, on the scratch disk.
+pub const DEFAULT_FILEIO_DIR: &str = "/scratch/fileio";
+
+fn default_fileio_dir() -> String {
+    DEFAULT_FILEIO_DIR.to_owned()
+}
+fn default_read_mode() -> ReadMode {
+    ReadMode::Read
+}
+
+/// Arguments of `hog`: take and touch `size`, hold it until killed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HogArgs {
+    /// `"600MiB"`, or a share of a guest memory figure: `"60% of mem_total"`,
+    /// `"50% of mem_available"`, `"90% of commit_limit"` (resolved in the guest at start).
+    /// Required.
+    pub size: Amount,
+}
+
+/// How `vsz-startup` maps its region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mapping {
+    /// Private read-write anonymous mapping: all of it counts against the commit limit.
+    Private,
+    /// The same with MAP_NORESERVE (ignored under `vm.overcommit_memory = 2`).
+    Noreserve,
+    /// A PROT_NONE reservation (not committed), then `commit` bytes mprotect-ed read-write.
+    ReserveThenCommit,
+}
+
+/// Arguments of `vsz-startup`: a service whose start-up maps a large virtual region.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VszStartupArgs {
+    /// The region's size, like hog's: `"4GiB"` or `"200% of mem_total"`. Required.
+    pub size: Amount,
+    /// `private`, `noreserve` or `reserve-then-commit`. Default: `private`.
+    #[serde(default = "default_mapping")]
+    pub mapping: Mapping,
+    /// With `reserve-then-commit`: bytes made writable (from the start of the region).
+    /// Default: all of `size`.
+    #[serde(default)]
+    pub commit: Option<Amount>,
+    /// Bytes written (one byte a page, from the start). Default: 0.
+    #[serde(default)]
+    pub touch: Amount,
+}
+
+fn default_mapping() -> Mapping {
+    Mapping::Private
 }
 
 /// One line a workload writes on stdout.

@@ -9,7 +9,10 @@
 //! region with touch and madvise, and sleeping.
 
 pub mod balloon;
+pub mod file_io;
 pub mod heap_churn;
+pub mod hog;
+pub mod vsz_startup;
 
 use std::io::Write;
 use std::ptr::NonNull;
@@ -55,6 +58,15 @@ pub fn dispatch(name: &str, json: &str) -> i32 {
         "balloon" => serde_json::from_str(json)
             .map_err(|error| format!("bad balloon arguments {json}: {error}"))
             .and_then(|args| balloon::run(&args, &mut reporter)),
+        "file-io" => serde_json::from_str(json)
+            .map_err(|error| format!("bad file-io arguments {json}: {error}"))
+            .and_then(|args| file_io::run(&args, &mut reporter)),
+        "hog" => serde_json::from_str(json)
+            .map_err(|error| format!("bad hog arguments {json}: {error}"))
+            .and_then(|args| exit_with(hog::run(&args, &mut reporter))),
+        "vsz-startup" => serde_json::from_str(json)
+            .map_err(|error| format!("bad vsz-startup arguments {json}: {error}"))
+            .and_then(|args| exit_with(vsz_startup::run(&args, &mut reporter))),
         other => Err(format!(
             "unknown workload `{other}` (known: {})",
             rsslab_wire::workload::WORKLOAD_NAMES.join(", ")
@@ -67,6 +79,26 @@ pub fn dispatch(name: &str, json: &str) -> i32 {
             1
         }
     }
+}
+
+/// The exit code of a workload whose start-up memory was refused (ENOMEM), after it reported
+/// the phase `enomem-at-start`.
+pub const ENOMEM_EXIT: i32 = libc::ENOMEM;
+
+/// Ends the process with `code` when a workload returned a nonzero one.
+fn exit_with(result: Result<i32, String>) -> Result<(), String> {
+    match result? {
+        0 => Ok(()),
+        code => std::process::exit(code),
+    }
+}
+
+/// The guest memory figure `base` from /proc/meminfo, in bytes (for relative sizes).
+pub fn meminfo_base(base: rsslab_wire::Base) -> Option<u64> {
+    crate::parse::kib_field(
+        &std::fs::read_to_string("/proc/meminfo").ok()?,
+        base.meminfo_field(),
+    )
 }
 
 /// Writes reports, one flushed JSON line each.
@@ -254,7 +286,8 @@ mod tests {
 
     #[test]
     fn unknown_workloads_and_bad_arguments_fail() {
-        assert_eq!(dispatch("hog", "{}"), 1);
+        assert_eq!(dispatch("no-such-workload", "{}"), 1);
+        assert_eq!(dispatch("hog", "{}"), 1, "size is required");
         assert_eq!(dispatch("heap-churn", "{\"heep\":1}"), 1);
         assert_eq!(dispatch("heap-churn", "{}"), 1, "heap is required");
     }
