@@ -369,15 +369,19 @@ impl Proc {
     }
 }
 
-/// How a process ended: stopped by the agent at the end -> running-at-end; said the kernel
-/// refused its start-up memory -> enomem-at-start; SIGKILL with an OOM kill on record ->
-/// oom-killed; otherwise its exit code or signal.
+/// How a process ended: SIGKILL with an OOM kill on record -> oom-killed (even when the
+/// agent reaped it only while stopping everything at the end: the kernel killed it first);
+/// stopped by the agent at the end -> running-at-end; said the kernel refused its start-up
+/// memory -> enomem-at-start; otherwise its exit code or signal.
 pub fn outcome(
     exit: Exit,
     stopping: bool,
     oom_killed: bool,
     enomem_reported: bool,
 ) -> ProcessOutcome {
+    if oom_killed && exit == Exit::Signal(libc::SIGKILL) {
+        return ProcessOutcome::OomKilled;
+    }
     if stopping {
         return ProcessOutcome::RunningAtEnd;
     }
@@ -591,6 +595,11 @@ mod tests {
         assert_eq!(
             outcome(Exit::Signal(15), true, false, false),
             ProcessOutcome::RunningAtEnd
+        );
+        assert_eq!(
+            outcome(Exit::Signal(9), true, true, false),
+            ProcessOutcome::OomKilled,
+            "an OOM kill reaped while the agent was stopping is still an OOM kill"
         );
         assert_eq!(
             outcome(Exit::Code(2), false, false, true),
