@@ -188,3 +188,51 @@ fn file_io_page_cache_shows_in_the_cgroup_and_vsz_startup_is_refused_under_stric
         cgroup("working_set")
     );
 }
+
+#[test]
+fn a_kernel_without_madv_free_is_emulated_and_go_falls_back_to_dontneed() {
+    let out = tempfile::tempdir().unwrap();
+    let scenario =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/no-madv-free-emulated.toml");
+    let output = rsslab(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--kernel",
+        "6.1",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "rsslab run failed: {stderr}");
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("results.json")).unwrap())
+            .unwrap();
+    let run = &results["runs"][0];
+    assert_eq!(run["outcome"], "ok");
+    let expectations = run["expectations"].as_array().unwrap();
+    assert!(!expectations.is_empty());
+    for expectation in expectations {
+        assert_eq!(expectation["passed"], true, "{}", expectation["detail"]);
+    }
+    // Read the guest's numbers ourselves, too: the emulated Go process ends near its live set,
+    // the control keeps its released heap as lazyfree.
+    let samples = samples_of(&out.path().join(run["dir"].as_str().unwrap()));
+    let last = samples
+        .iter()
+        .rev()
+        .find(|s| !s["process"]["go-nofree"].is_null())
+        .unwrap();
+    let nofree = last["process"]["go-nofree"]["rss"].as_u64().unwrap() as f64 / MIB;
+    let control_lazy = last["process"]["go-control"]["lazyfree"]
+        .as_u64()
+        .unwrap_or(0) as f64
+        / MIB;
+    assert!(
+        nofree < 100.0,
+        "Go 1.15 without MADV_FREE releases with DONTNEED: rss {nofree:.0}MiB"
+    );
+    assert!(
+        control_lazy > 100.0,
+        "Go 1.15 with MADV_FREE keeps lazyfree pages: {control_lazy:.0}MiB"
+    );
+}
