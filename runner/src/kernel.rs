@@ -4,20 +4,13 @@
 //! A warm [`prepare_kernel`] does no network and no unpacking: it finds the complete unpacked
 //! directory and returns its paths.
 
-use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use sha2::{Digest, Sha256};
 
-use crate::cache::{Cache, publish_dir, temp_dir_beside};
+use crate::cache::Cache;
 use crate::catalog::Kernel;
-use crate::deb::unpack_deb;
-use crate::fetch::fetch_verified;
-
-/// Written last into a kernel directory, before it is renamed into place.
-const COMPLETE_MARKER: &str = ".rsslab-complete";
+use crate::unpacked::unpacked_packages;
 
 /// The files of one unpacked kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,53 +27,17 @@ pub struct KernelFiles {
 
 /// Fetches, verifies and unpacks `kernel`'s packages (once; cached) and locates its files.
 pub fn prepare_kernel(cache: &Cache, base_url: &str, kernel: &Kernel) -> Result<KernelFiles> {
-    let dir = cache.kernels_dir()?.join(unpacked_dir_name(kernel));
-    if !dir.join(COMPLETE_MARKER).is_file() {
-        unpack_kernel(cache, base_url, kernel, &dir)?;
-    }
+    let dir = unpacked_packages(
+        cache,
+        base_url,
+        &cache.kernels_dir()?,
+        &kernel.release,
+        &kernel.packages,
+        |root| locate_files(root, &kernel.release).map(drop),
+    )
+    .with_context(|| format!("kernel {}", kernel.id))?;
     locate_files(&dir, &kernel.release)
         .with_context(|| format!("kernel {} in {}", kernel.id, dir.display()))
-}
-
-/// `<release>-<first 16 hex digits of sha256 over the packages' sha256s>`.
-fn unpacked_dir_name(kernel: &Kernel) -> String {
-    let mut hasher = Sha256::new();
-    for package in &kernel.packages {
-        hasher.update(package.sha256.as_bytes());
-        hasher.update(b"\n");
-    }
-    let key = hex::encode(hasher.finalize());
-    format!("{}-{}", kernel.release, &key[..16])
-}
-
-/// Fetches every package and unpacks them all into a temporary directory beside `dir`, which
-/// becomes `dir` once complete.
-fn unpack_kernel(cache: &Cache, base_url: &str, kernel: &Kernel, dir: &Path) -> Result<()> {
-    let mut debs = Vec::new();
-    for package in &kernel.packages {
-        debs.push(
-            fetch_verified(cache, base_url, package)
-                .with_context(|| format!("fetching {}", package.name))?,
-        );
-    }
-    let started = Instant::now();
-    let temp = temp_dir_beside(dir)?;
-    for deb in &debs {
-        unpack_deb(deb, temp.path())?;
-    }
-    // Fail before publishing if the packages do not hold a bootable kernel.
-    locate_files(temp.path(), &kernel.release).with_context(|| {
-        format!(
-            "kernel {}: the packages do not hold the expected files",
-            kernel.id
-        )
-    })?;
-    let marker = temp.path().join(COMPLETE_MARKER);
-    fs::write(&marker, format!("{}\n", kernel.release))
-        .with_context(|| format!("writing {}", marker.display()))?;
-    publish_dir(temp, dir)?;
-    tracing::info!(kernel = %kernel.id, "unpacked {} package(s) in {:.1}s", debs.len(), started.elapsed().as_secs_f64());
-    Ok(())
 }
 
 /// Finds vmlinuz, the modules directory and the config of `release` under `root`, in the
@@ -127,6 +84,10 @@ fn first_existing(
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
+    use sha2::{Digest, Sha256};
+
     use super::*;
     use crate::catalog::{KernelFacts, KernelPackage};
     use crate::deb::tests::{TarItem, data_tar, deb_bytes};

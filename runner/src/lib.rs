@@ -32,4 +32,5 @@ pub mod report;
 pub mod results;
 pub mod scenario;
 pub mod toolchain;
+pub mod unpacked;
 pub mod vm;

@@ -6,28 +6,21 @@
 //! with. A warm [`prepare_toolchain`] does no network and no unpacking.
 
 use std::collections::BTreeSet;
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::cache::{Cache, publish_dir, temp_dir_beside};
+use crate::cache::Cache;
 use crate::catalog::KernelPackage;
-use crate::deb::unpack_deb;
-use crate::fetch::fetch_verified;
+use crate::unpacked::unpacked_packages;
 
 /// The catalogue as shipped in the repository.
 const CATALOGUE_TEXT: &str = include_str!("../../vm-images/go-toolchains.toml");
 
 /// Cache subdirectory of unpacked toolchains.
 const TOOLCHAINS: &str = "go-toolchains";
-
-/// Written last into a toolchain directory, before it is renamed into place.
-const COMPLETE_MARKER: &str = ".rsslab-complete";
 
 /// Every Go toolchain, in catalogue order (oldest first).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,10 +134,15 @@ fn validate_toolchain(go: &GoToolchain) -> Result<()> {
 
 /// Fetches, verifies and unpacks `go`'s packages (once; cached) and checks its GOROOT.
 pub fn prepare_toolchain(cache: &Cache, base_url: &str, go: &GoToolchain) -> Result<GoRoot> {
-    let dir = cache.subdir(TOOLCHAINS)?.join(unpacked_dir_name(go));
-    if !dir.join(COMPLETE_MARKER).is_file() {
-        unpack_toolchain(cache, base_url, go, &dir)?;
-    }
+    let dir = unpacked_packages(
+        cache,
+        base_url,
+        &cache.subdir(TOOLCHAINS)?,
+        &format!("go-{}", go.id),
+        &go.packages,
+        |root| check_goroot(&root.join(&go.goroot)),
+    )
+    .with_context(|| format!("Go toolchain {}", go.id))?;
     let root = dir.join(&go.goroot);
     check_goroot(&root).with_context(|| format!("Go toolchain {} in {}", go.id, dir.display()))?;
     Ok(GoRoot {
@@ -152,44 +150,6 @@ pub fn prepare_toolchain(cache: &Cache, base_url: &str, go: &GoToolchain) -> Res
         root,
         package_sha256s: go.packages.iter().map(|p| p.sha256.clone()).collect(),
     })
-}
-
-/// `go-<id>-<first 16 hex digits of sha256 over the packages' sha256s>`.
-fn unpacked_dir_name(go: &GoToolchain) -> String {
-    let mut hasher = Sha256::new();
-    for package in &go.packages {
-        hasher.update(package.sha256.as_bytes());
-        hasher.update(b"\n");
-    }
-    let key = hex::encode(hasher.finalize());
-    format!("go-{}-{}", go.id, &key[..16])
-}
-
-fn unpack_toolchain(cache: &Cache, base_url: &str, go: &GoToolchain, dir: &Path) -> Result<()> {
-    let mut debs = Vec::new();
-    for package in &go.packages {
-        debs.push(
-            fetch_verified(cache, base_url, package)
-                .with_context(|| format!("fetching {}", package.name))?,
-        );
-    }
-    let started = Instant::now();
-    let temp = temp_dir_beside(dir)?;
-    for deb in &debs {
-        unpack_deb(deb, temp.path())?;
-    }
-    check_goroot(&temp.path().join(&go.goroot)).with_context(|| {
-        format!(
-            "Go toolchain {}: the packages do not hold a usable GOROOT",
-            go.id
-        )
-    })?;
-    let marker = temp.path().join(COMPLETE_MARKER);
-    fs::write(&marker, format!("{}\n", go.id))
-        .with_context(|| format!("writing {}", marker.display()))?;
-    publish_dir(temp, dir)?;
-    tracing::info!(go = %go.id, "unpacked {} package(s) in {:.1}s", debs.len(), started.elapsed().as_secs_f64());
-    Ok(())
 }
 
 /// A GOROOT has `bin/go`, the standard library's sources (`src/runtime`, through Debian's
@@ -214,6 +174,10 @@ fn check_goroot(root: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
+    use sha2::{Digest, Sha256};
+
     use super::*;
     use crate::deb::tests::{TarItem, data_tar, deb_bytes};
 
