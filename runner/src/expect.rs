@@ -35,8 +35,10 @@
 //!
 //! **Checks.** A *metric check* has `metric` and one comparison (`above` >, `below` <,
 //! `at_least` >=, `at_most` <=) against either a size (`"300MiB"`, or bytes) or another metric
-//! expression `{ metric, stat, from, to, after, times }` (its window defaults to the whole run,
-//! `times` to 1). An *outcome check* has `process` and `outcome`: the process's outcome as in
+//! expression `{ metric, stat, from, to, after, times, plus }`, meaning `times` × the metric's
+//! statistic + `plus` (its window defaults to the whole run, `times` to 1, `plus` to 0; e.g.
+//! `above = { metric = "guest.committed_as", to = "service:started", plus = "85MiB" }`: it rose
+//! by more than 85MiB). An *outcome check* has `process` and `outcome`: the process's outcome as in
 //! results.json (`exited(N)`, `killed(SIGNAL)`, `oom-killed`, `enomem-at-start`,
 //! `running-at-end`, `not-started`). A *run outcome check* has `run_outcome`: `ok`,
 //! `unsupported`, `kernel-panic`, `vm-timeout` or `infra-error` (or a list).
@@ -50,7 +52,8 @@
 //! **`when`.** Keys: `kernel` (a catalogue id or a list of them), kernel facts of
 //! `vm-images/kernels.toml` (`madv_free`, `cgroup_v1_memory`, `mglru`, `mglru_default`,
 //! `overcommit_heuristic_total_only` = true/false), and keys of `[matrix]` with one of their
-//! values. Every key must match; a run it does not match does not list the expectation.
+//! values, or a list of them (any one matches). Every key must match; a run it does not match
+//! does not list the expectation.
 //!
 //! **Runs that did not complete.** When a run's outcome is not `ok`, every expectation but a
 //! `run_outcome` check fails with "run did not complete: <outcome>".
@@ -95,9 +98,35 @@ pub struct When {
     /// Kernel fact name -> required value.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub facts: BTreeMap<String, bool>,
-    /// Matrix key (as written in `[matrix]`) -> value as text.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub matrix: BTreeMap<String, String>,
+    /// Matrix key (as written in `[matrix]`) -> the values (as text) of which the run's must
+    /// be one. Records written before lists were allowed hold one string.
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "one_or_many_values"
+    )]
+    pub matrix: BTreeMap<String, Vec<String>>,
+}
+
+/// `when.matrix` as serialized: each value a string or a list of strings.
+fn one_or_many_values<'de, D>(deserializer: D) -> Result<BTreeMap<String, Vec<String>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let map = BTreeMap::<String, OneOrMany>::deserialize(deserializer)?;
+    Ok(map
+        .into_iter()
+        .map(|(key, value)| match value {
+            OneOrMany::One(one) => (key, vec![one]),
+            OneOrMany::Many(many) => (key, many),
+        })
+        .collect())
 }
 
 impl When {
@@ -204,7 +233,13 @@ impl Comparison {
 #[serde(rename_all = "snake_case")]
 pub enum Operand {
     Size(Bytes),
-    Metric { measure: Measure, times: f64 },
+    /// `times` × the measure's value, `plus` a size.
+    Metric {
+        measure: Measure,
+        times: f64,
+        #[serde(default)]
+        plus: Bytes,
+    },
 }
 
 /// Cgroup and guest metrics an expectation may name (sizes in bytes; counters are left out).
@@ -287,6 +322,7 @@ struct RawOperand {
     after: Option<Spanned<Millis>>,
     to: Option<Spanned<String>>,
     times: Option<Spanned<f64>>,
+    plus: Option<Spanned<Bytes>>,
 }
 
 /// Reads and checks the `expect` node of a scenario file (an array of tables); every problem
@@ -405,24 +441,40 @@ impl<'i> Reader<'_, 'i> {
                     ),
                 }
             } else if let Some(axis) = self.context.matrix.iter().find(|axis| axis.key == name) {
-                let text = scalar_text(value.get_ref());
-                match text {
-                    Some(text) if axis.values.contains(&text) => {
-                        when.matrix.insert(name, text);
+                let items: Vec<&Node<'_>> = match value.get_ref() {
+                    DeValue::Array(array) if !array.is_empty() => array.iter().collect(),
+                    DeValue::Array(_) => {
+                        diags.push(
+                            Diagnostic::at(value.span(), key, format!("`{name}` lists no value"))
+                                .help(format!(
+                                    "write one of {} or a list of them",
+                                    axis.values.join(", ")
+                                )),
+                        );
+                        continue;
                     }
-                    _ => diags.push(
-                        Diagnostic::at(
-                            value.span(),
-                            key,
-                            format!("`{name}` never takes this value"),
-                        )
-                        .label(format!("the matrix gives it {}", axis.values.join(", ")))
-                        .help(suggest(
-                            &text.unwrap_or_default(),
-                            &axis.values.iter().map(String::as_str).collect::<Vec<_>>(),
-                        )),
-                    ),
+                    _ => vec![&value],
+                };
+                let mut values = Vec::new();
+                for item in items {
+                    let text = scalar_text(item.get_ref());
+                    match text {
+                        Some(text) if axis.values.contains(&text) => values.push(text),
+                        _ => diags.push(
+                            Diagnostic::at(
+                                item.span(),
+                                key.clone(),
+                                format!("`{name}` never takes this value"),
+                            )
+                            .label(format!("the matrix gives it {}", axis.values.join(", ")))
+                            .help(suggest(
+                                &text.unwrap_or_default(),
+                                &axis.values.iter().map(String::as_str).collect::<Vec<_>>(),
+                            )),
+                        ),
+                    }
                 }
+                when.matrix.insert(name, values);
             } else {
                 let mut known: Vec<&str> = vec!["kernel"];
                 known.extend(facts.iter().copied());
@@ -660,7 +712,12 @@ impl<'i> Reader<'_, 'i> {
                     raw.to.as_ref(),
                     diags,
                 )?;
-                Some(Operand::Metric { measure, times })
+                let plus = raw.plus.map(|plus| *plus.get_ref()).unwrap_or_default();
+                Some(Operand::Metric {
+                    measure,
+                    times,
+                    plus,
+                })
             }
             other => {
                 diags.push(
@@ -970,11 +1027,12 @@ fn applies(
     if !when.kernels.is_empty() && !when.kernels.contains(&record.kernel) {
         return Ok(false);
     }
-    if when
-        .matrix
-        .iter()
-        .any(|(key, value)| record.variant.get(key) != Some(value))
-    {
+    if when.matrix.iter().any(|(key, values)| {
+        !record
+            .variant
+            .get(key)
+            .is_some_and(|value| values.contains(value))
+    }) {
         return Ok(false);
     }
     for (fact, wanted) in &when.facts {
@@ -1050,18 +1108,29 @@ fn check(check: &Check, run: &LoadedRun) -> Result<(bool, String), String> {
             let value = measure_value(measure, run)?;
             let (bound, bound_text) = match against {
                 Operand::Size(bytes) => (bytes.0 as f64, mib(bytes.0 as f64)),
-                Operand::Metric { measure, times } => {
+                Operand::Metric {
+                    measure,
+                    times,
+                    plus,
+                } => {
                     let other = measure_value(measure, run)?;
-                    let bound = other * times;
-                    let text = if (*times - 1.0).abs() < f64::EPSILON {
-                        format!("{} ({})", mib(bound), describe(measure))
+                    let bound = other * times + plus.0 as f64;
+                    let unscaled = (*times - 1.0).abs() < f64::EPSILON;
+                    let scaled = if unscaled {
+                        describe(measure)
                     } else {
-                        format!(
-                            "{} ({times} × {} = {})",
+                        format!("{times} × {}", describe(measure))
+                    };
+                    let text = match (unscaled, plus.0) {
+                        (true, 0) => format!("{} ({scaled})", mib(bound)),
+                        (false, 0) => format!("{} ({scaled} = {})", mib(bound), mib(other)),
+                        (_, plus) => format!(
+                            "{} ({scaled} + {} = {} + {})",
                             mib(bound),
-                            describe(measure),
-                            mib(other)
-                        )
+                            mib(plus as f64),
+                            mib(other * times),
+                            mib(plus as f64)
+                        ),
                     };
                     (bound, text)
                 }

@@ -79,7 +79,7 @@ run_outcome = \"ok\"
     assert_eq!(read[0].name, "MADV_FREE keeps RSS");
     assert_eq!(
         read[0].when.matrix,
-        BTreeMap::from([("process.service.args.release".into(), "free".into())])
+        BTreeMap::from([("process.service.args.release".into(), vec!["free".into()])])
     );
     let Check::Metric {
         measure,
@@ -101,12 +101,17 @@ run_outcome = \"ok\"
     let Check::Metric { against, .. } = &read[1].check else {
         panic!()
     };
-    let Operand::Metric { measure, times } = against else {
+    let Operand::Metric {
+        measure,
+        times,
+        plus,
+    } = against
+    else {
         panic!("{against:?}")
     };
     assert_eq!(
-        (measure.stat, *times, measure.from.as_ref()),
-        (Stat::Max, 0.9, None)
+        (measure.stat, *times, *plus, measure.from.as_ref()),
+        (Stat::Max, 0.9, Bytes(0), None)
     );
     assert_eq!(
         read[2].check,
@@ -117,7 +122,7 @@ run_outcome = \"ok\"
     );
     assert_eq!(
         read[3].when.matrix["process.service.args.release"],
-        "dontneed"
+        ["dontneed"]
     );
     assert_eq!(
         read[3].check,
@@ -318,6 +323,100 @@ below = "1GiB"
             .detail
             .contains("mean guest.mem_total over the whole run = 1024.0MiB")
     );
+}
+
+#[test]
+fn a_metric_operand_can_add_a_size() {
+    let read = expectations(
+        r#"
+[[expect]]
+name = "RSS rose by more than 300MiB from the start to the release"
+metric = "process.service.rss"
+from = "service:released"
+to = "balloon:started"
+above = { metric = "process.service.rss", stat = "first", to = "service:allocated", plus = "300MiB" }
+
+[[expect]]
+name = "but not by twice its start and 400MiB"
+metric = "process.service.rss"
+from = "service:released"
+to = "balloon:started"
+above = { metric = "process.service.rss", stat = "first", times = 2, plus = "400MiB" }
+"#,
+    );
+    let Check::Metric { against, .. } = &read[0].check else {
+        panic!("{:?}", read[0].check)
+    };
+    assert!(
+        matches!(against, Operand::Metric { plus, times, .. } if *plus == Bytes::mib(300) && *times == 1.0),
+        "{against:?}"
+    );
+    let mut free = fake_run("demo", "6.1", "free");
+    let results = with(&read, &mut free);
+    assert_eq!(
+        results[0].detail,
+        "last process.service.rss from service:released to balloon:started = 400.0MiB, above 311.1MiB (first process.service.rss to service:allocated + 300.0MiB = 11.1MiB + 300.0MiB): passed"
+    );
+    assert!(results[0].passed);
+    assert!(!results[1].passed, "{results:?}");
+    assert!(
+        results[1]
+            .detail
+            .contains("(2 × first process.service.rss over the whole run + 400.0MiB"),
+        "{}",
+        results[1].detail
+    );
+    assert!(
+        errors(
+            "[[expect]]\nname = \"x\"\nmetric = \"process.service.rss\"\nabove = { metric = \"process.service.rss\", plus = \"lots\" }\n"
+        )
+        .contains("expect[0].above.plus"),
+    );
+}
+
+#[test]
+fn when_takes_a_list_of_matrix_values() {
+    let read = expectations(
+        r#"
+[[expect]]
+name = "either release"
+when = { "process.service.args.release" = ["free", "dontneed"] }
+run_outcome = "ok"
+
+[[expect]]
+name = "only free"
+when = { "process.service.args.release" = ["free"] }
+run_outcome = "ok"
+"#,
+    );
+    assert_eq!(
+        read[0].when.matrix["process.service.args.release"],
+        ["free", "dontneed"]
+    );
+    let names = |results: Vec<ExpectationResult>| -> Vec<String> {
+        results.into_iter().map(|r| r.name).collect()
+    };
+    assert_eq!(
+        names(with(&read, &mut fake_run("demo", "6.1", "free"))),
+        ["either release", "only free"]
+    );
+    assert_eq!(
+        names(with(&read, &mut fake_run("demo", "6.1", "dontneed"))),
+        ["either release"]
+    );
+    let error = errors(
+        "[[expect]]\nname = \"x\"\nwhen = { \"process.service.args.release\" = [\"free\", \"fre\"] }\nrun_outcome = \"ok\"\n",
+    );
+    assert!(error.contains("never takes this value"), "{error}");
+    assert!(error.contains("did you mean `free`?"), "{error}");
+    let error = errors(
+        "[[expect]]\nname = \"x\"\nwhen = { \"process.service.args.release\" = [] }\nrun_outcome = \"ok\"\n",
+    );
+    assert!(error.contains("lists no value"), "{error}");
+    // Records written when `when` held one value per key still load.
+    let old: When =
+        serde_json::from_str(r#"{"matrix":{"process.service.args.release":"free"}}"#).unwrap();
+    assert_eq!(old.matrix["process.service.args.release"], ["free"]);
 }
 
 #[test]
