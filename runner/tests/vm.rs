@@ -236,3 +236,40 @@ fn a_kernel_without_madv_free_is_emulated_and_go_falls_back_to_dontneed() {
         "Go 1.15 with MADV_FREE keeps lazyfree pages: {control_lazy:.0}MiB"
     );
 }
+
+#[test]
+fn strict_overcommit_refuses_go_1_15s_runtime_at_start_and_starts_go_1_24() {
+    let out = tempfile::tempdir().unwrap();
+    let output = run_lab("go-startup-strict.toml", out.path(), &["--jobs", "2"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "rsslab run failed: {stderr}");
+    let run_of = |go: &str| -> Value {
+        let dir = out
+            .path()
+            .join(format!("runs/go-startup-strict/6.1/go={go}"));
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap()
+    };
+    let old = run_of("1.15");
+    assert_eq!(old["outcome"], "ok", "{}", old["reason"]);
+    assert_eq!(old["processes"]["hog"]["outcome"], "running-at-end");
+    assert_eq!(
+        old["processes"]["service"]["outcome"], "enomem-at-start",
+        "Go 1.15's runtime maps ~100MiB read-write before main; ~85MiB of commit room is left"
+    );
+    let said = old["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["message"].as_str())
+        .any(|message| message.starts_with("fatal error: out of memory"));
+    assert!(said, "the runtime's own fatal error is kept as a log event");
+
+    let new = run_of("1.24");
+    assert_eq!(new["outcome"], "ok", "{}", new["reason"]);
+    assert_eq!(new["processes"]["service"]["outcome"], "running-at-end");
+    let vsz = new["processes"]["service"]["peak"]["vsz"].as_u64().unwrap() as f64 / MIB;
+    assert!(
+        vsz > 1024.0,
+        "Go 1.24 starts with a VSZ above the 512MiB guest's RAM: {vsz:.0}MiB"
+    );
+}

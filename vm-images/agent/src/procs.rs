@@ -25,6 +25,8 @@ const MAX_LOG_LINES: usize = 100;
 const MAX_LINE: usize = 4096;
 /// A phase a workload reports when the kernel refused its start-up memory (then it exits).
 pub const ENOMEM_PHASE: &str = "enomem-at-start";
+/// The exit code of a Go program that died in `runtime.throw` (a "fatal error").
+const GO_FATAL_EXIT: i32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -71,6 +73,11 @@ pub struct Proc {
     stdout: Option<LineReader>,
     stderr: Option<LineReader>,
     log_lines: usize,
+    /// A workload report arrived on stdout: a Go program reached `main`.
+    reported_any: bool,
+    /// A Go runtime "fatal error: ... out of memory" came before any report: the kernel
+    /// refused the runtime's start-up mappings (see [`is_go_runtime_enomem`]).
+    go_enomem_before_main: bool,
 }
 
 /// Every process of the run, in spec order.
@@ -99,6 +106,8 @@ impl Table {
                 stdout: None,
                 stderr: None,
                 log_lines: 0,
+                reported_any: false,
+                go_enomem_before_main: false,
             })
             .collect();
         Table { procs, end_ms }
@@ -316,7 +325,8 @@ impl Table {
     pub fn ended(&mut self, i: usize, exit: Exit, oom_killed: bool, max_rss: u64, now_ms: u64) {
         self.read_output_of(i, now_ms);
         let proc = &mut self.procs[i];
-        let enomem = proc.phases.contains_key(ENOMEM_PHASE);
+        let enomem = proc.phases.contains_key(ENOMEM_PHASE)
+            || (proc.go_enomem_before_main && exit == Exit::Code(GO_FATAL_EXIT));
         let outcome = outcome(exit, proc.stopping, oom_killed, enomem);
         crate::diag!(
             "{} (pid {:?}) ended: {exit:?} -> {outcome}",
@@ -349,6 +359,7 @@ impl Proc {
         }
         match serde_json::from_str::<WorkloadReport>(line) {
             Ok(report) => {
+                self.reported_any = true;
                 self.reported.extend(report.metrics);
                 if let Some(phase) = report.phase {
                     self.phases.entry(phase.clone()).or_insert(now_ms);
@@ -361,6 +372,9 @@ impl Proc {
 
     /// A stderr line becomes a log event (up to [`MAX_LOG_LINES`]) and a console line.
     fn stderr_line(&mut self, line: &str, now_ms: u64) {
+        if self.spec.workload.is_go() && !self.reported_any && is_go_runtime_enomem(line) {
+            self.go_enomem_before_main = true;
+        }
         self.log_lines += 1;
         if self.log_lines <= MAX_LOG_LINES {
             crate::diag!("{}: {line}", self.spec.name);
@@ -393,6 +407,18 @@ pub fn outcome(
         Exit::Signal(libc::SIGKILL) if oom_killed => ProcessOutcome::OomKilled,
         Exit::Signal(signal) => ProcessOutcome::Killed(signal_name(signal)),
     }
+}
+
+/// Whether `line` is the Go runtime's fatal error for a refused mapping. When `mmap` fails with
+/// ENOMEM the runtime throws `fatal error: runtime: out of memory` (sysMap),
+/// `fatal error: out of memory allocating heap arena map` (sysAlloc, Go 1.15 at start-up under
+/// `vm.overcommit_memory = 2`) or `... heap arena metadata`, `runtime: cannot allocate memory`
+/// (persistentalloc), and exits 2. Before the program's `main` has reported anything, that
+/// is a start-up the kernel refused: `enomem-at-start`, as for the native workloads.
+pub fn is_go_runtime_enomem(line: &str) -> bool {
+    line.strip_prefix("fatal error: ").is_some_and(|message| {
+        message.contains("out of memory") || message.contains("cannot allocate memory")
+    })
 }
 
 /// "SIGKILL" for 9; "SIG<n>" for numbers without a name.
@@ -606,6 +632,54 @@ mod tests {
             ProcessOutcome::EnomemAtStart
         );
         assert_eq!(signal_name(64), "SIG64");
+    }
+
+    #[test]
+    fn go_runtime_enomem_lines() {
+        for line in [
+            "fatal error: out of memory allocating heap arena map",
+            "fatal error: runtime: out of memory",
+            "fatal error: runtime: cannot allocate memory",
+        ] {
+            assert!(is_go_runtime_enomem(line), "{line}");
+        }
+        for line in [
+            "fatal error: all goroutines are asleep - deadlock!",
+            "runtime: out of memory: cannot allocate 4194304-byte block (67108864 in use)",
+            "panic: out of memory",
+        ] {
+            assert!(!is_go_runtime_enomem(line), "{line}");
+        }
+    }
+
+    #[test]
+    fn a_go_runtime_enomem_before_main_is_enomem_at_start() {
+        channel::use_stdout();
+        let mut go = spec("service", None, None, 0);
+        go.workload = Workload::GoHeapChurn(rsslab_wire::workload::GoHeapChurnArgs {
+            heap: Bytes::mib(4),
+            live: Bytes(0),
+            chunk: Bytes::mib(1),
+            cycles: 1,
+            hold_allocated: Millis(0),
+            hold: Millis(0),
+            free_os_memory: false,
+            exit: true,
+        });
+        let mut table = Table::new(&[go.clone(), go], 1000);
+        table.procs[0].stderr_line("fatal error: out of memory allocating heap arena map", 10);
+        table.ended(0, Exit::Code(2), false, 0, 20);
+        assert_eq!(table.procs[0].outcome, Some(ProcessOutcome::EnomemAtStart));
+
+        let after_main = &mut table.procs[1];
+        after_main.stdout_line(r#"{"metrics":{"heap_inuse":1}}"#, 10);
+        after_main.stderr_line("fatal error: runtime: out of memory", 20);
+        table.ended(1, Exit::Code(2), false, 0, 30);
+        assert_eq!(
+            table.procs[1].outcome,
+            Some(ProcessOutcome::Exited(2)),
+            "running out of memory after main is not a refused start-up"
+        );
     }
 
     #[test]

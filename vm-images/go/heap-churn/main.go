@@ -113,6 +113,9 @@ var sink [][]byte
 
 func main() {
 	a := parseArgs()
+	// The first report says the runtime started and main runs: a runtime that dies of ENOMEM
+	// before it (its start-up mappings refused) is recorded as enomem-at-start.
+	emit("")
 	holdAllocated := duration(a.HoldAllocated, time.Second)
 	hold := duration(a.Hold, 2*time.Second)
 	go func() {

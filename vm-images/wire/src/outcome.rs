@@ -18,7 +18,9 @@ pub enum ProcessOutcome {
     /// Killed by the kernel's OOM killer (seen in memory.events or the kernel log, not guessed
     /// from SIGKILL alone).
     OomKilled,
-    /// The kernel refused the process's start-up mapping (ENOMEM) and the workload said so.
+    /// The kernel refused the process's start-up memory (ENOMEM): a native workload said so
+    /// (phase `enomem-at-start`), the exec itself failed, or a Go program's runtime died with
+    /// its out-of-memory fatal error before `main` reported anything.
     EnomemAtStart,
     /// Still running when the run ended; the agent stopped it.
     RunningAtEnd,
