@@ -44,6 +44,10 @@ pub struct LabOptions {
     /// `--jobs`: VMs at once.
     pub jobs: usize,
     pub accel: AccelChoice,
+    /// `--repeat`: runs of each scenario, kernel and variant (at least 1).
+    pub repeat: u32,
+    /// `--baseline`: a lab to compare this one with.
+    pub baseline: Option<PathBuf>,
 }
 
 /// What a finished lab produced.
@@ -54,6 +58,8 @@ pub struct LabSummary {
     pub outcomes: BTreeMap<String, RunOutcome>,
     /// Expectations that failed, over every run of the output directory.
     pub failed_expectations: usize,
+    /// Regressions against the baseline (0 without one).
+    pub regressions: usize,
 }
 
 impl LabSummary {
@@ -148,6 +154,10 @@ fn plan_kernels(catalogue: &Catalogue, plan: &Plan) -> Vec<String> {
 /// Runs a lab: scenarios -> plan -> kernels and images -> VMs -> raw records -> outputs.
 pub fn run_lab(options: &LabOptions) -> Result<LabSummary, Failure> {
     let (catalogue, plan) = load_plan(&options.inputs, &options.kernels)?;
+    let plan = crate::plan::repeat(plan, options.repeat);
+    if let Some(baseline) = &options.baseline {
+        check_lab_dir(baseline, "--baseline")?;
+    }
     let cache = Cache::default_location()?;
     let mut bins = locate_guest_binaries()?;
     bins.go_programs =
@@ -184,13 +194,41 @@ pub fn run_lab(options: &LabOptions) -> Result<LabSummary, Failure> {
         host: provenance::host_provenance(),
     };
     let outcomes = execute_plan(&context, &plan, options.jobs.max(1));
+    if let Some(baseline) = &options.baseline {
+        compare_with_baseline(baseline, &out_dir, Some(&context.catalogue))?;
+    }
     let outputs = write_outputs(&out_dir)?;
     Ok(LabSummary {
         out_dir,
         accel,
         outcomes,
         failed_expectations: outputs.failed_expectations,
+        regressions: outputs.regressions,
     })
+}
+
+/// A lab output directory with runs in it, or bad input naming `flag` and the path.
+pub fn check_lab_dir(dir: &Path, flag: &str) -> Result<(), Failure> {
+    let runs = crate::record::find_run_dirs(dir).map_err(Failure::bad_input)?;
+    if runs.is_empty() {
+        return Err(Failure::bad_input(anyhow!(
+            "{flag} {}: no runs/**/run.json there: not a lab output directory (give the directory `rsslab run --out` wrote)",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Compares the runs of `out_dir` with `baseline`'s and keeps the comparison in
+/// `out_dir/comparison.json`, for [`write_outputs`].
+pub fn compare_with_baseline(
+    baseline: &Path,
+    out_dir: &Path,
+    catalogue: Option<&Catalogue>,
+) -> Result<crate::diff::Comparison> {
+    let comparison = crate::diff::compare_dirs(baseline, out_dir, catalogue)?;
+    crate::diff::write_comparison(out_dir, &comparison)?;
+    Ok(comparison)
 }
 
 /// `reports/<UTC timestamp>`.
@@ -221,17 +259,25 @@ pub struct Outputs {
     pub index: PathBuf,
     /// Expectations that failed, over every run (evaluated from the records).
     pub failed_expectations: usize,
+    /// Regressions against the baseline, when `comparison.json` holds a comparison.
+    pub regressions: usize,
 }
 
-/// Rebuilds `results.json` and `index.html` from the raw records under `out_dir`.
+/// Rebuilds `results.json` and `index.html` from the raw records under `out_dir` (and the
+/// baseline comparison in `comparison.json`, when there is one).
 pub fn write_outputs(out_dir: &Path) -> Result<Outputs> {
     let runs = crate::record::load_all(out_dir)?;
-    let results = results::build_results(&runs);
+    let mut results = results::build_results(&runs);
+    results.baseline = crate::diff::load_comparison(out_dir)?;
     results::write_results(out_dir, &results)?;
     let index = report::render_report(out_dir, &runs, &results)?;
     Ok(Outputs {
         index,
         failed_expectations: results.failed_expectations(),
+        regressions: results
+            .baseline
+            .as_ref()
+            .map_or(0, crate::diff::Comparison::regressions),
     })
 }
 
@@ -355,6 +401,7 @@ fn empty_record(context: &LabContext, run: &RunPlan) -> RunRecord {
         provenance: run_provenance(context, run, ""),
         spec: run.spec.clone(),
         dir: run.dir.clone(),
+        repeat: run.repeat,
         expectations: run.expectations.clone(),
         kernel_facts: context
             .catalogue

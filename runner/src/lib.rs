@@ -15,6 +15,7 @@ pub mod catalog;
 pub mod collect;
 pub mod cpio;
 pub mod deb;
+pub mod diff;
 pub mod doctor;
 pub mod exit;
 pub mod expect;

@@ -37,6 +37,13 @@ enum Command {
         /// KVM only if a probe boot works (auto), or force kvm / tcg.
         #[arg(long, value_enum, default_value_t = AccelChoice::Auto)]
         accel: AccelChoice,
+        /// Run every scenario, kernel and variant N times (repeats after the first go into
+        /// <run dir>/repeat-<r>), so comparisons can tell a change from noise.
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+        repeat: u32,
+        /// Compare with this earlier lab's output directory; exit 1 on a regression.
+        #[arg(long, value_name = "DIR")]
+        baseline: Option<PathBuf>,
     },
     /// Validate scenarios without running anything (exit 2 on bad input).
     Check {
@@ -48,6 +55,17 @@ enum Command {
     Report {
         /// A lab's output directory (reports/<id>).
         dir: PathBuf,
+        /// Compare with this earlier lab (kept in DIR/comparison.json); exit 1 on a regression.
+        #[arg(long, value_name = "BASE")]
+        baseline: Option<PathBuf>,
+    },
+    /// Compare two labs: outcome transitions, expectations that flipped and key numbers that
+    /// moved beyond run-to-run noise, as Markdown on stdout; exit 1 on a regression.
+    Diff {
+        /// The baseline lab's output directory.
+        base: PathBuf,
+        /// The new lab's output directory.
+        new: PathBuf,
     },
     /// Fetch and verify kernels and build guest images, without running.
     Images {
@@ -75,6 +93,8 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             out,
             jobs,
             accel,
+            repeat,
+            baseline,
         } => {
             ctrlc::set_handler(|| {
                 eprintln!("\nrsslab: stopping: killing VMs, keeping finished runs");
@@ -91,6 +111,8 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 out,
                 jobs,
                 accel,
+                repeat,
+                baseline,
             };
             let summary = lab::run_lab(&options)?;
             eprintln!(
@@ -111,14 +133,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 );
                 return Ok(exit::INFRASTRUCTURE);
             }
-            if summary.failed_expectations > 0 {
-                eprintln!(
-                    "rsslab: {} failed (see the report)",
-                    expectations(summary.failed_expectations)
-                );
-                return Ok(exit::EXPECTATION_FAILED);
-            }
-            Ok(exit::OK)
+            Ok(verdict(summary.failed_expectations, summary.regressions))
         }
         Command::Check { paths } => {
             let paths = default_paths(paths);
@@ -132,23 +147,27 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             );
             Ok(exit::OK)
         }
-        Command::Report { dir } => {
+        Command::Report { dir, baseline } => {
             if !dir.join(rsslab::record::RUNS_DIR).is_dir() {
                 return Err(Failure::bad_input(anyhow!(
                     "{}: no runs/ directory: not a lab output directory",
                     dir.display()
                 )));
             }
+            if let Some(baseline) = &baseline {
+                lab::check_lab_dir(baseline, "--baseline")?;
+                lab::compare_with_baseline(baseline, &dir, catalogue().as_ref())?;
+            }
             let outputs = lab::write_outputs(&dir)?;
             println!("{}", outputs.index.display());
-            if outputs.failed_expectations > 0 {
-                eprintln!(
-                    "rsslab: {} failed (see the report)",
-                    expectations(outputs.failed_expectations)
-                );
-                return Ok(exit::EXPECTATION_FAILED);
-            }
-            Ok(exit::OK)
+            Ok(verdict(outputs.failed_expectations, outputs.regressions))
+        }
+        Command::Diff { base, new } => {
+            lab::check_lab_dir(&base, "BASE")?;
+            lab::check_lab_dir(&new, "NEW")?;
+            let comparison = rsslab::diff::compare_dirs(&base, &new, catalogue().as_ref())?;
+            print!("{}", rsslab::diff::markdown(&comparison));
+            Ok(verdict(0, comparison.regressions()))
         }
         Command::Images { kernels } => {
             rsslab::images::build_all(&kernels)?;
@@ -159,6 +178,36 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         } else {
             exit::INFRASTRUCTURE
         }),
+    }
+}
+
+/// The kernel catalogue for known behaviour changes; a comparison without it still works.
+fn catalogue() -> Option<rsslab::catalog::Catalogue> {
+    rsslab::catalog::load_catalogue(&rsslab::catalog::default_catalogue_path())
+        .inspect_err(|error| {
+            eprintln!("rsslab: no known kernel behaviour changes (catalogue: {error:#})")
+        })
+        .ok()
+}
+
+/// Exit 1 when an expectation failed or something regressed, saying which; else 0.
+fn verdict(failed_expectations: usize, regressions: usize) -> u8 {
+    if failed_expectations > 0 {
+        eprintln!(
+            "rsslab: {} failed (see the report)",
+            expectations(failed_expectations)
+        );
+    }
+    if regressions > 0 {
+        eprintln!(
+            "rsslab: {regressions} regression{} against the baseline",
+            if regressions == 1 { "" } else { "s" }
+        );
+    }
+    if failed_expectations > 0 || regressions > 0 {
+        exit::EXPECTATION_FAILED
+    } else {
+        exit::OK
     }
 }
 

@@ -47,9 +47,13 @@ pub struct Results {
     /// Version of the rsslab that wrote the file (not necessarily the one that ran the VMs:
     /// see each run's `run.json` provenance for that).
     pub rsslab_version: String,
-    /// Every run, sorted by scenario, kernel (numerically: 5.10 before 6.1 before 6.12) and
-    /// variant label.
+    /// Every run, sorted by scenario, kernel (numerically: 5.10 before 6.1 before 6.12),
+    /// variant label and repeat.
     pub runs: Vec<RunResult>,
+    /// The comparison with a baseline lab (`rsslab run --baseline DIR`, `rsslab report DIR
+    /// --baseline BASE`), when one was made: see [`crate::diff::Comparison`]. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<crate::diff::Comparison>,
 }
 
 /// One run: one scenario on one kernel in one variant (one VM).
@@ -91,6 +95,10 @@ pub struct RunResult {
     /// (`runs/<scenario>/<kernel>[/<variant>]`), holding `run.json`, `samples.jsonl` and
     /// `console.log`.
     pub dir: String,
+    /// Which repetition of its scenario, kernel and variant this run is (1-based): with
+    /// `rsslab run --repeat N` each appears N times, repeat `r > 1` in `<dir>/repeat-<r>`.
+    #[serde(default = "first_repeat")]
+    pub repeat: u32,
     /// QEMU start to the first sample, in ms (boot and set-up); `null` without samples.
     pub boot_to_first_sample_ms: Option<u64>,
     /// QEMU start to QEMU exit, in ms, as measured on the host.
@@ -169,12 +177,14 @@ pub fn build_results(runs: &[LoadedRun]) -> Results {
             .cmp(&b.scenario)
             .then_with(|| compare_kernels(&a.kernel, &b.kernel))
             .then_with(|| a.variant_label.cmp(&b.variant_label))
+            .then_with(|| a.repeat.cmp(&b.repeat))
             .then_with(|| a.dir.cmp(&b.dir))
     });
     Results {
         generated_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         rsslab_version: env!("CARGO_PKG_VERSION").to_owned(),
         runs: results,
+        baseline: None,
     }
 }
 
@@ -307,9 +317,14 @@ fn run_result(run: &LoadedRun) -> RunResult {
         cgroup_peak,
         expectations: evaluate_expectations(run),
         dir: record.dir.clone(),
+        repeat: record.repeat,
         boot_to_first_sample_ms: record.timing.boot_to_first_sample_ms,
         wall_ms: record.timing.wall_ms,
     }
+}
+
+fn first_repeat() -> u32 {
+    1
 }
 
 fn raise_peaks(peaks: &mut Metrics, metrics: &Metrics) {

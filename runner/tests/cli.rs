@@ -136,6 +136,7 @@ fn fake_record(out: &Path) {
         provenance: Default::default(),
         spec,
         dir: dir.into(),
+        repeat: 1,
         expectations: Vec::new(),
         kernel_facts: None,
     };
@@ -191,7 +192,7 @@ fn report_of_a_directory_without_runs_is_bad_input() {
 fn help_lists_every_command() {
     let output = rsslab(&["--help"]);
     let help = String::from_utf8_lossy(&output.stdout);
-    for command in ["run", "check", "report", "images", "doctor"] {
+    for command in ["run", "check", "report", "diff", "images", "doctor"] {
         assert!(help.contains(command), "{help}");
     }
 }
@@ -254,4 +255,83 @@ fn report_evaluates_expectations_from_the_records_and_exits_1_on_a_failure() {
         "names are escaped"
     );
     assert!(html.contains(&detail.replace('>', "&gt;")));
+}
+
+/// Rewrites the fake record's service outcome in `out`.
+fn set_service_outcome(out: &Path, outcome: ProcessOutcome) {
+    let run_json = out.join("runs/good/6.1/run.json");
+    let mut record: RunRecord =
+        serde_json::from_str(&std::fs::read_to_string(&run_json).unwrap()).unwrap();
+    record.processes.get_mut("service").unwrap().outcome = outcome;
+    record.write(run_json.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn diff_prints_markdown_and_exits_1_on_a_regression() {
+    let (base, new) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    fake_record(base.path());
+    fake_record(new.path());
+    let diff = |a: &Path, b: &Path| rsslab(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
+
+    let same = diff(base.path(), new.path());
+    let stdout = String::from_utf8_lossy(&same.stdout);
+    assert_eq!(same.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("Nothing changed beyond run-to-run noise."),
+        "{stdout}"
+    );
+
+    set_service_outcome(new.path(), ProcessOutcome::OomKilled);
+    let worse = diff(base.path(), new.path());
+    let stdout = String::from_utf8_lossy(&worse.stdout);
+    assert_eq!(worse.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(
+            "| **regression** | good | 6.1 | — | process.service.outcome | survived | oom-killed |"
+        ),
+        "{stdout}"
+    );
+    assert!(String::from_utf8_lossy(&worse.stderr).contains("1 regression against the baseline"));
+
+    // The other way round it is an improvement: exit 0.
+    assert_eq!(diff(new.path(), base.path()).status.code(), Some(0));
+
+    let empty = tempfile::tempdir().unwrap();
+    let bad = diff(empty.path(), new.path());
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a lab output directory"));
+}
+
+#[test]
+fn report_with_a_baseline_keeps_the_comparison_in_the_outputs() {
+    let (base, new) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    fake_record(base.path());
+    fake_record(new.path());
+    set_service_outcome(new.path(), ProcessOutcome::EnomemAtStart);
+    let output = rsslab(&[
+        "report",
+        new.path().to_str().unwrap(),
+        "--baseline",
+        base.path().to_str().unwrap(),
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(new.path().join("results.json")).unwrap())
+            .unwrap();
+    let change = &results["baseline"]["changes"][0];
+    assert_eq!(change["verdict"], "regression");
+    assert_eq!(change["what"], "process.service.outcome");
+    assert_eq!(change["new"], "enomem-at-start");
+    // A later `rsslab report DIR` keeps it (comparison.json), and still exits 1.
+    let again = rsslab(&["report", new.path().to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(1));
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(new.path().join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(results["baseline"]["compared"], 1);
 }
