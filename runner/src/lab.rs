@@ -3,8 +3,8 @@
 //!
 //! Raw records come first: each run writes `run.json`, `samples.jsonl` and `console.log` as it
 //! ends, so a failed or interrupted lab keeps every finished run; the summary outputs
-//! (`results.json`, `index.html`) are then rebuilt from those files by [`write_outputs`], the
-//! same function `rsslab report DIR` calls.
+//! (`results.json`, `index.html`, `junit.xml`, `summary.md`) are then rebuilt from those files
+//! by [`write_outputs`], the same function `rsslab report DIR` calls.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -30,7 +30,7 @@ use crate::record::{
 use crate::scenario::load_scenarios;
 use crate::vm::accel::{AccelChoice, AccelDecision, PROBE_TIMEOUT, choose_accel};
 use crate::vm::{Accel, LineAction, QemuCommand, VmExit, qemu::qemu_binary, run_vm};
-use crate::{fetch, provenance, report, results};
+use crate::{export, fetch, provenance, report, results};
 
 /// What `rsslab run` was asked to do.
 #[derive(Debug, Clone)]
@@ -223,12 +223,14 @@ pub struct Outputs {
     pub failed_expectations: usize,
 }
 
-/// Rebuilds `results.json` and `index.html` from the raw records under `out_dir`.
+/// Rebuilds `results.json`, `index.html`, `junit.xml` and `summary.md` from the raw records
+/// under `out_dir`.
 pub fn write_outputs(out_dir: &Path) -> Result<Outputs> {
     let runs = crate::record::load_all(out_dir)?;
     let results = results::build_results(&runs);
     results::write_results(out_dir, &results)?;
     let index = report::render_report(out_dir, &runs, &results)?;
+    export::write_exports(out_dir, &runs, &results, None)?;
     Ok(Outputs {
         index,
         failed_expectations: results.failed_expectations(),

@@ -5,7 +5,7 @@
 //! ```text
 //! scenario (parse + validate) -> plan (matrix x kernels) -> kernel + image (fetch, initramfs)
 //!   -> vm (QEMU, deadline, console) -> collect (channel -> RunRecord, raw files first)
-//!   -> results (results.json) -> report (index.html)
+//!   -> results (results.json) -> report (index.html), export (junit.xml, summary.md)
 //! ```
 //!
 //! [`lab::run_lab`] drives it top to bottom; the CLI in `main.rs` is a thin layer over it.
@@ -18,6 +18,7 @@ pub mod deb;
 pub mod doctor;
 pub mod exit;
 pub mod expect;
+pub mod export;
 pub mod fetch;
 pub mod gobuild;
 pub mod image;

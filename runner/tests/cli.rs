@@ -178,6 +178,13 @@ fn report_rebuilds_results_and_html_from_raw_records_alone() {
     );
     let html = std::fs::read_to_string(out.path().join("index.html")).unwrap();
     assert!(html.contains("<svg"));
+    let junit = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
+    assert!(
+        junit.contains(r#"<testcase name="run" classname="good/6.1""#),
+        "{junit}"
+    );
+    let summary = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
+    assert!(summary.contains("| good | — | service |"), "{summary}");
 }
 
 #[test]
