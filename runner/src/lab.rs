@@ -4,7 +4,7 @@
 //! Raw records come first: each run writes `run.json`, `samples.jsonl` and `console.log` as it
 //! ends, so a failed or interrupted lab keeps every finished run; the summary outputs
 //! (`results.json`, `index.html`, `junit.xml`, `summary.md`) are then rebuilt from those files
-//! by [`write_outputs`], the same function `rsslab report DIR` calls.
+//! by [`write_outputs`], the same function `rsslab report DIR` and `rsslab merge` call.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -28,6 +28,7 @@ use crate::record::{
     CONSOLE_LOG, PackageProvenance, Provenance, RUNS_DIR, RunRecord, SCENARIO_TOML, Timing,
 };
 use crate::scenario::load_scenarios;
+use crate::shard::{Shard, shard_plan};
 use crate::vm::accel::{AccelChoice, AccelDecision, PROBE_TIMEOUT, choose_accel};
 use crate::vm::{Accel, LineAction, QemuCommand, VmExit, qemu::qemu_binary, run_vm};
 use crate::{export, fetch, provenance, report, results};
@@ -44,13 +45,16 @@ pub struct LabOptions {
     /// `--jobs`: VMs at once.
     pub jobs: usize,
     pub accel: AccelChoice,
+    /// `--shard I/N`: only this slice of the plan.
+    pub shard: Option<Shard>,
 }
 
 /// What a finished lab produced.
 #[derive(Debug, Clone)]
 pub struct LabSummary {
     pub out_dir: PathBuf,
-    pub accel: AccelDecision,
+    /// `None` when there was nothing to run (a shard of a plan smaller than its shards).
+    pub accel: Option<AccelDecision>,
     pub outcomes: BTreeMap<String, RunOutcome>,
     /// Expectations that failed, over every run of the output directory.
     pub failed_expectations: usize,
@@ -148,6 +152,21 @@ fn plan_kernels(catalogue: &Catalogue, plan: &Plan) -> Vec<String> {
 /// Runs a lab: scenarios -> plan -> kernels and images -> VMs -> raw records -> outputs.
 pub fn run_lab(options: &LabOptions) -> Result<LabSummary, Failure> {
     let (catalogue, plan) = load_plan(&options.inputs, &options.kernels)?;
+    let plan = match options.shard {
+        Some(shard) => {
+            let total = plan.runs.len();
+            let plan = shard_plan(plan, shard);
+            eprintln!(
+                "rsslab: shard {shard}: {} of the plan's {total} runs",
+                plan.runs.len()
+            );
+            if plan.runs.is_empty() {
+                return empty_lab(options);
+            }
+            plan
+        }
+        None => plan,
+    };
     let cache = Cache::default_location()?;
     let mut bins = locate_guest_binaries()?;
     bins.go_programs =
@@ -187,8 +206,23 @@ pub fn run_lab(options: &LabOptions) -> Result<LabSummary, Failure> {
     let outputs = write_outputs(&out_dir)?;
     Ok(LabSummary {
         out_dir,
-        accel,
+        accel: Some(accel),
         outcomes,
+        failed_expectations: outputs.failed_expectations,
+    })
+}
+
+/// A shard without runs still leaves a lab output directory (an empty `runs/` and outputs
+/// that say so), so the merge of every shard's directory needs no special case.
+fn empty_lab(options: &LabOptions) -> Result<LabSummary, Failure> {
+    let out_dir = options.out.clone().unwrap_or_else(default_out_dir);
+    let runs = out_dir.join(RUNS_DIR);
+    fs::create_dir_all(&runs).with_context(|| format!("creating {}", runs.display()))?;
+    let outputs = write_outputs(&out_dir)?;
+    Ok(LabSummary {
+        out_dir,
+        accel: None,
+        outcomes: BTreeMap::new(),
         failed_expectations: outputs.failed_expectations,
     })
 }

@@ -8,6 +8,7 @@ use anyhow::anyhow;
 use clap::{Parser, Subcommand};
 use rsslab::exit::{self, Failure};
 use rsslab::lab::{self, LabOptions};
+use rsslab::shard::Shard;
 use rsslab::vm::accel::AccelChoice;
 
 /// Reproducible lab for Linux memory behaviour of services: runs TOML scenarios in QEMU VMs
@@ -37,6 +38,10 @@ enum Command {
         /// KVM only if a probe boot works (auto), or force kvm / tcg.
         #[arg(long, value_enum, default_value_t = AccelChoice::Auto)]
         accel: AccelChoice,
+        /// Run only slice I of N of the plan (1 <= I <= N), e.g. one CI runner's share;
+        /// `rsslab merge` joins the shards' output directories.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<Shard>,
     },
     /// Validate scenarios without running anything (exit 2 on bad input).
     Check {
@@ -48,6 +53,16 @@ enum Command {
     Report {
         /// A lab's output directory (reports/<id>).
         dir: PathBuf,
+    },
+    /// Join the raw records of several labs' output directories (the shards of one plan) into
+    /// one and write all outputs (exit 1 when an expectation failed).
+    Merge {
+        /// Output directories of `rsslab run` (e.g. one per --shard).
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// The merged output directory: new, or without runs yet.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
     },
     /// Fetch and verify kernels and build guest images, without running.
     Images {
@@ -75,6 +90,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             out,
             jobs,
             accel,
+            shard,
         } => {
             ctrlc::set_handler(|| {
                 eprintln!("\nrsslab: stopping: killing VMs, keeping finished runs");
@@ -91,6 +107,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 out,
                 jobs,
                 accel,
+                shard,
             };
             let summary = lab::run_lab(&options)?;
             eprintln!(
@@ -140,15 +157,18 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 )));
             }
             let outputs = lab::write_outputs(&dir)?;
-            println!("{}", outputs.index.display());
-            if outputs.failed_expectations > 0 {
-                eprintln!(
-                    "rsslab: {} failed (see the report)",
-                    expectations(outputs.failed_expectations)
-                );
-                return Ok(exit::EXPECTATION_FAILED);
-            }
-            Ok(exit::OK)
+            Ok(outputs_exit(&outputs))
+        }
+        Command::Merge { dirs, out } => {
+            let merged = rsslab::merge::merge_raw_records(&dirs, &out)?;
+            eprintln!(
+                "rsslab: merged {} runs of {} directories into {}",
+                merged.runs,
+                dirs.len(),
+                out.display()
+            );
+            let outputs = lab::write_outputs(&out)?;
+            Ok(outputs_exit(&outputs))
         }
         Command::Images { kernels } => {
             rsslab::images::build_all(&kernels)?;
@@ -160,6 +180,19 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             exit::INFRASTRUCTURE
         }),
     }
+}
+
+/// Prints the report's path; exit 1 when an expectation failed (`report`, `merge`).
+fn outputs_exit(outputs: &lab::Outputs) -> u8 {
+    println!("{}", outputs.index.display());
+    if outputs.failed_expectations > 0 {
+        eprintln!(
+            "rsslab: {} failed (see the report)",
+            expectations(outputs.failed_expectations)
+        );
+        return exit::EXPECTATION_FAILED;
+    }
+    exit::OK
 }
 
 /// `1 expectation`, `2 expectations`.
