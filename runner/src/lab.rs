@@ -11,10 +11,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, anyhow};
-use indicatif::{ProgressBar, ProgressStyle};
 use rsslab_wire::RunOutcome;
 
 use crate::cache::Cache;
@@ -24,6 +23,7 @@ use crate::exit::Failure;
 use crate::image::{GuestBinaries, Image, build_image, locate_guest_binaries};
 use crate::kernel::{KernelFiles, prepare_kernel};
 use crate::plan::{Plan, PlanFilter, RunPlan, plan};
+use crate::progress::LabProgress;
 use crate::record::{
     CONSOLE_LOG, PackageProvenance, Provenance, RUNS_DIR, RunRecord, SCENARIO_TOML, Timing,
 };
@@ -271,18 +271,12 @@ pub fn write_outputs(out_dir: &Path) -> Result<Outputs> {
     })
 }
 
-/// Runs every planned VM, `jobs` at a time; returns each run's outcome by directory.
+/// Runs every planned VM, `jobs` at a time, showing progress; returns each run's outcome by
+/// directory.
 fn execute_plan(context: &LabContext, plan: &Plan, jobs: usize) -> BTreeMap<String, RunOutcome> {
-    let progress = ProgressBar::new(plan.runs.len() as u64).with_style(
-        ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] {pos}/{len} runs, ETA {eta} {wide_msg}",
-        )
-        .expect("progress template")
-        .progress_chars("=> "),
-    );
+    let progress = LabProgress::new(plan, jobs, context.accel);
     let next = AtomicUsize::new(0);
     let outcomes = Mutex::new(BTreeMap::new());
-    let running = Mutex::new(BTreeMap::<usize, String>::new());
     std::thread::scope(|scope| {
         for _ in 0..jobs.min(plan.runs.len()) {
             scope.spawn(|| {
@@ -294,14 +288,9 @@ fn execute_plan(context: &LabContext, plan: &Plan, jobs: usize) -> BTreeMap<Stri
                     if crate::vm::stop_requested() {
                         break;
                     }
+                    progress.run_started(index);
                     let label = run.dir.trim_start_matches("runs/").to_owned();
-                    {
-                        let mut running = running.lock().expect("progress lock");
-                        running.insert(index, label.clone());
-                        progress
-                            .set_message(running.values().cloned().collect::<Vec<_>>().join(" | "));
-                    }
-                    let (outcome, line) = match execute_run(context, run) {
+                    let (outcome, line, wall) = match execute_run(context, run) {
                         Ok(record) => {
                             let reason = record
                                 .reason
@@ -322,29 +311,25 @@ fn execute_plan(context: &LabContext, plan: &Plan, jobs: usize) -> BTreeMap<Stri
                                     record.outcome,
                                     record.timing.wall_ms as f64 / 1000.0
                                 ),
+                                Some(Duration::from_millis(record.timing.wall_ms)),
                             )
                         }
                         Err(error) => (
                             RunOutcome::InfraError,
                             format!("{label}: infra-error: {error:#}"),
+                            None,
                         ),
                     };
-                    if progress.is_hidden() {
-                        eprintln!("{line}");
-                    } else {
-                        progress.println(line);
-                    }
-                    progress.inc(1);
+                    progress.run_finished(index, &line, wall, outcome == RunOutcome::Ok);
                     outcomes
                         .lock()
                         .expect("outcomes lock")
                         .insert(run.dir.clone(), outcome);
-                    running.lock().expect("progress lock").remove(&index);
                 }
             });
         }
     });
-    progress.finish_and_clear();
+    progress.finish();
     outcomes.into_inner().expect("outcomes lock")
 }
 

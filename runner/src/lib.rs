@@ -28,6 +28,7 @@ pub mod lab;
 pub mod merge;
 pub mod modules;
 pub mod plan;
+pub mod progress;
 pub mod provenance;
 pub mod record;
 pub mod report;
