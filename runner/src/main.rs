@@ -204,6 +204,9 @@ fn expectations(count: usize) -> String {
     }
 }
 
+#[cfg(test)]
+mod workflow_tests;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
