@@ -8,6 +8,7 @@ use anyhow::anyhow;
 use clap::{Parser, Subcommand};
 use rsslab::exit::{self, Failure};
 use rsslab::lab::{self, LabOptions};
+use rsslab::shard::Shard;
 use rsslab::vm::accel::AccelChoice;
 
 /// Reproducible lab for Linux memory behaviour of services: runs TOML scenarios in QEMU VMs
@@ -44,6 +45,10 @@ enum Command {
         /// Compare with this earlier lab's output directory; exit 1 on a regression.
         #[arg(long, value_name = "DIR")]
         baseline: Option<PathBuf>,
+        /// Run only slice I of N of the plan (1 <= I <= N), e.g. one CI runner's share;
+        /// `rsslab merge` joins the shards' output directories.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<Shard>,
     },
     /// Validate scenarios without running anything (exit 2 on bad input).
     Check {
@@ -66,6 +71,16 @@ enum Command {
         base: PathBuf,
         /// The new lab's output directory.
         new: PathBuf,
+    },
+    /// Join the raw records of several labs' output directories (the shards of one plan) into
+    /// one and write all outputs (exit 1 when an expectation failed).
+    Merge {
+        /// Output directories of `rsslab run` (e.g. one per --shard).
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// The merged output directory: new, or without runs yet.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
     },
     /// Fetch and verify kernels and build guest images, without running.
     Images {
@@ -95,6 +110,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             accel,
             repeat,
             baseline,
+            shard,
         } => {
             ctrlc::set_handler(|| {
                 eprintln!("\nrsslab: stopping: killing VMs, keeping finished runs");
@@ -113,6 +129,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 accel,
                 repeat,
                 baseline,
+                shard,
             };
             let summary = lab::run_lab(&options)?;
             eprintln!(
@@ -159,8 +176,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 lab::compare_with_baseline(baseline, &dir, catalogue().as_ref())?;
             }
             let outputs = lab::write_outputs(&dir)?;
-            println!("{}", outputs.index.display());
-            Ok(verdict(outputs.failed_expectations, outputs.regressions))
+            Ok(outputs_exit(&outputs))
         }
         Command::Diff { base, new } => {
             lab::check_lab_dir(&base, "BASE")?;
@@ -168,6 +184,17 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             let comparison = rsslab::diff::compare_dirs(&base, &new, catalogue().as_ref())?;
             print!("{}", rsslab::diff::markdown(&comparison));
             Ok(verdict(0, comparison.regressions()))
+        }
+        Command::Merge { dirs, out } => {
+            let merged = rsslab::merge::merge_raw_records(&dirs, &out)?;
+            eprintln!(
+                "rsslab: merged {} runs of {} directories into {}",
+                merged.runs,
+                dirs.len(),
+                out.display()
+            );
+            let outputs = lab::write_outputs(&out)?;
+            Ok(outputs_exit(&outputs))
         }
         Command::Images { kernels } => {
             rsslab::images::build_all(&kernels)?;
@@ -211,6 +238,13 @@ fn verdict(failed_expectations: usize, regressions: usize) -> u8 {
     }
 }
 
+/// Prints the report's path; exit 1 when an expectation failed or something regressed
+/// (`report`, `merge`).
+fn outputs_exit(outputs: &lab::Outputs) -> u8 {
+    println!("{}", outputs.index.display());
+    verdict(outputs.failed_expectations, outputs.regressions)
+}
+
 /// `1 expectation`, `2 expectations`.
 fn expectations(count: usize) -> String {
     if count == 1 {
@@ -219,6 +253,9 @@ fn expectations(count: usize) -> String {
         format!("{count} expectations")
     }
 }
+
+#[cfg(test)]
+mod workflow_tests;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()

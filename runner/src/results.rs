@@ -1,8 +1,9 @@
 //! `results.json`: the machine-readable summary of a lab, built from the raw run records alone.
 //!
 //! The shape is a contract (DESIGN.md, "Contracts"): CI jobs, `rsslab diff` and people's
-//! scripts read it. Every field is documented on the structs below; sizes are bytes, times
-//! milliseconds. Fields are only ever added, never renamed or removed.
+//! scripts read it, and `junit.xml` and `summary.md` ([`crate::export`]) are rendered from it.
+//! Every field is documented on the structs below; sizes are bytes, times milliseconds. Fields
+//! are only ever added, never renamed or removed.
 //!
 //! ```json
 //! {
@@ -14,14 +15,32 @@
 //!       "kernel_release": "6.1.0-28-cloud-amd64",
 //!       "variant": { "process.service.go": "1.15" }, "variant_label": "go=1.15",
 //!       "accel": "kvm", "outcome": "ok", "reason": null, "attempts": 1,
-//!       "processes": { "service": { "outcome": "running-at-end", "peak": { "rss": 423624704 } } },
-//!       "cgroup_peak": {}, "expectations": [],
+//!       "processes": {
+//!         "service": {
+//!           "outcome": "running-at-end", "peak": { "rss": 423624704, "lazyfree": 367001600 },
+//!           "started_ms": 180, "ended_ms": 30100
+//!         }
+//!       },
+//!       "cgroup_peak": { "usage": 442499072 },
+//!       "expectations": [
+//!         { "name": "RSS stays at the peak after release", "passed": true,
+//!           "detail": "last process.service.rss from service:released+1s to balloon:started = 401.2MiB, above 380.0MiB: passed" }
+//!       ],
 //!       "dir": "runs/go-madvfree-balloon/6.1/go=1.15",
 //!       "boot_to_first_sample_ms": 2100, "wall_ms": 45000
 //!     }
 //!   ]
 //! }
 //! ```
+//!
+//! - `runs` is sorted by scenario, kernel (as versions) and variant label; a merged lab
+//!   (`rsslab merge`) lists the runs of every shard.
+//! - `outcome` is the run's (`ok`, `unsupported`, `kernel-panic`, `vm-timeout`,
+//!   `infra-error`, with `reason` when not `ok`); each process has its own `outcome`.
+//! - `expectations` lists those whose `when` matched the run, evaluated from the raw records
+//!   (re-evaluated by `rsslab report`); `passed` false on any of them makes the lab exit 1.
+//! - `dir` is relative to the output directory; `run.json` there has what this file leaves
+//!   out (events, the spec the guest ran, provenance).
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;

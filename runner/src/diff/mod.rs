@@ -39,6 +39,7 @@ use rsslab_wire::{ProcessOutcome, RunOutcome};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalogue;
+use crate::export::summary::escape as cell;
 use crate::record::LoadedRun;
 use crate::results::{RunResult, build_results};
 
@@ -707,15 +708,19 @@ fn mib_bare(bytes: f64) -> String {
     format!("{:.1}", bytes / 1048576.0)
 }
 
-/// The comparison as Markdown: a headline and a table of the changes (for `rsslab diff`'s
-/// output, `summary.md` and a CI job summary).
+/// The comparison as Markdown, for `rsslab diff`'s output and a CI job summary: a heading
+/// and [`markdown_body`].
 pub fn markdown(comparison: &Comparison) -> String {
+    format!(
+        "## Changes against the baseline `{}`\n\n{}",
+        comparison.baseline.replace('`', "'"),
+        markdown_body(comparison)
+    )
+}
+
+/// The counts and the table of the changes (`summary.md` puts them under its own heading).
+pub fn markdown_body(comparison: &Comparison) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "## Changes against the baseline `{}`\n",
-        comparison.baseline.replace('`', "'")
-    );
     let counts: Vec<String> = [
         Verdict::Regression,
         Verdict::Expected,
@@ -796,15 +801,6 @@ pub fn markdown(comparison: &Comparison) -> String {
         );
     }
     out
-}
-
-/// Text for a Markdown table cell: pipes escaped, no line breaks, no HTML.
-fn cell(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace(['\n', '\r'], " ")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 #[cfg(test)]

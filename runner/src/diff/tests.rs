@@ -258,7 +258,7 @@ fn markdown_escapes_cells() {
 
     | verdict | scenario | kernel | variant | what | baseline | new | detail |
     |---|---|---|---|---|---|---|---|
-    | **regression** | demo | 6.1 | — | expect: a \| b &lt;script&gt; | passed | failed | line break |
+    | **regression** | demo | 6.1 | — | expect: a \| b \<script\> | passed | failed | line break |
     ");
 }
 
