@@ -110,6 +110,22 @@ fn write_line(sink: &mut Option<Sink>, message: &GuestMessage) {
     }
 }
 
+/// Writes raw bytes on the channel, bypassing the message types: only for injected faults
+/// ([`crate::fault`]), which exist to break the protocol.
+pub fn write_raw(bytes: &[u8]) {
+    let result = match lock().as_mut() {
+        Some(Sink::Tty(file)) => file.write_all(bytes).and_then(|()| file.flush()),
+        Some(Sink::Stdout) => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(bytes).and_then(|()| out.flush())
+        }
+        None => Err(std::io::Error::other("the channel is not open")),
+    };
+    if let Err(error) = result {
+        crate::diag!("raw channel write failed: {error}");
+    }
+}
+
 /// Waits until everything written has been transmitted (before powering off).
 pub fn drain() {
     if let Ok(guard) = CHANNEL.try_lock()

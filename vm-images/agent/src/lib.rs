@@ -20,10 +20,12 @@
 //! - [`procs`]: the process table: triggers, spawning, output lines, outcomes;
 //! - [`run`]: the event loop from run start to the verdict;
 //! - [`seccomp`]: emulating a kernel without MADV_FREE (madvise answers EINVAL);
-//! - [`workloads`]: the native workloads.
+//! - [`workloads`]: the native workloads;
+//! - [`fault`]: faults injected on purpose when the kernel command line asks (a testing aid).
 
 pub mod cgroup;
 pub mod channel;
+pub mod fault;
 pub mod hello;
 pub mod kmsg;
 pub mod mounts;

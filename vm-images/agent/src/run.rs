@@ -21,7 +21,7 @@ use crate::kmsg::Kmsg;
 use crate::procs::{Exit, State, Table};
 use crate::sampler::{self, Schedule};
 use crate::setup::Failure;
-use crate::{channel, diag};
+use crate::{channel, diag, fault};
 
 /// How long stopped processes get between SIGTERM and SIGKILL.
 const TERM_GRACE: Duration = Duration::from_secs(2);
@@ -59,6 +59,8 @@ struct Run {
     /// OOM kills in the cgroup already attributed to a process.
     cgroup_ooms_attributed: u64,
     cgroup_peak: Metrics,
+    /// A fault to inject (a testing aid), until it strikes.
+    fault: Option<rsslab_wire::fault::Fault>,
 }
 
 /// Runs the scenario's processes and returns the verdict (not yet sent).
@@ -79,6 +81,7 @@ pub fn run(spec: &RunSpec, ctx: Context) -> Verdict {
         oom_pids: HashSet::new(),
         cgroup_ooms_attributed,
         cgroup_peak: Metrics::new(),
+        fault: fault::from_kernel().filter(|_| std::process::id() == 1),
     };
     let failure = run.main_loop().err();
     run.stop_all();
@@ -97,6 +100,10 @@ impl Run {
                 diag!("duration {} ms reached", self.end_ms);
                 return Ok(());
             }
+            if let Some(due) = self.fault.filter(|fault| now >= fault.at.0) {
+                self.fault = None;
+                fault::strike(due, now);
+            }
             for i in self.table.due(now) {
                 self.start_process(i, now)?;
             }
@@ -111,6 +118,7 @@ impl Run {
                 Some(self.schedule.next_ms()),
                 self.table.next_start(),
                 Some(self.end_ms),
+                self.fault.map(|fault| fault.at.0),
             ]
             .into_iter()
             .flatten()

@@ -7,9 +7,11 @@
 //!   `/rsslab/run.json`), including the typed workload arguments of [`workload`];
 //! - [`message::GuestMessage`]: the JSON Lines the agent sends back on its channel: one
 //!   hello, samples, events, and exactly one verdict;
-//! - [`units`]: byte sizes and durations that read human units ("512MiB", "250ms").
+//! - [`units`]: byte sizes and durations that read human units ("512MiB", "250ms");
+//! - [`fault`]: faults injected on purpose through the kernel command line (a testing aid).
 
 pub mod amount;
+pub mod fault;
 pub mod message;
 pub mod outcome;
 pub mod spec;
