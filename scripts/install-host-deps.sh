@@ -5,15 +5,26 @@
 # archive host name is written into this repository. Idempotent; needs root (or sudo).
 set -euo pipefail
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+# Only installing needs root: rsslab itself runs labs as any user.
+need_root() {
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; return; fi
+  if ! command -v sudo >/dev/null 2>&1; then
+    echo "host deps: installing $1 needs root: run scripts/install-host-deps.sh as root (or install sudo); rsslab itself needs no root" >&2
+    exit 3
+  fi
+  echo "host deps: installing $1 needs root: using sudo" >&2
+  SUDO="sudo"
+}
 
 qemu_major() {
   command -v qemu-system-x86_64 >/dev/null 2>&1 || { echo 0; return; }
   qemu-system-x86_64 --version | sed -n 's/^QEMU emulator version \([0-9]*\).*/\1/p'
 }
 
-if [ "$(qemu_major)" -ge 10 ] && command -v mkfs.ext4 >/dev/null 2>&1; then
+# A user's PATH often lacks the sbin directories, where Debian puts mkfs.ext4.
+have_mkfs() { PATH="$PATH:/usr/sbin:/sbin" command -v mkfs.ext4 >/dev/null 2>&1; }
+
+if [ "$(qemu_major)" -ge 10 ] && have_mkfs; then
   echo "host deps: qemu $(qemu_major).x and mkfs.ext4 present"
   exit 0
 fi
@@ -36,6 +47,7 @@ archive_uri() {
 }
 
 packages="qemu-system-x86 e2fsprogs"
+need_root "$packages (QEMU 10 or newer, mkfs.ext4)"
 case "$codename" in
   bookworm)
     uri=$(archive_uri)

@@ -156,7 +156,7 @@ pub fn classify(vm: &VmOutput, collector: &Collector) -> (RunOutcome, Option<Str
                 Some("interrupted: the runner was asked to stop".into()),
             );
         }
-        VmExit::Exited(_) | VmExit::LingeredAfterVerdict => {}
+        VmExit::Exited(_) | VmExit::Signalled(_) | VmExit::LingeredAfterVerdict => {}
     }
     if let Some(first) = collector.protocol_errors.first() {
         let more = collector.protocol_errors.len() - 1;
@@ -178,6 +178,10 @@ pub fn classify(vm: &VmOutput, collector: &Collector) -> (RunOutcome, Option<Str
                     format!("QEMU exited with status {code}")
                 }
                 VmExit::Exited(None) => "QEMU was killed by a signal".into(),
+                VmExit::Signalled(signal) => format!(
+                    "QEMU died of signal {signal} ({}): it crashed or something killed it",
+                    crate::vm::signal_name(signal)
+                ),
                 _ => "the guest powered off".into(),
             };
             (

@@ -1,4 +1,7 @@
-//! `rsslab doctor`: what this host has and lacks for running labs, each with the fix.
+//! `rsslab doctor`: what this host has and lacks for running labs, each with the fix, and
+//! whether the current user can run them (labs need no root: QEMU under TCG, a cache, a
+//! temporary directory and an output directory the user can write; only installing host
+//! packages needs root).
 
 use std::path::Path;
 
@@ -41,14 +44,21 @@ pub fn doctor() -> bool {
         Check {
             name: "qemu",
             result: qemu_check(),
-            fix: "run scripts/install-host-deps.sh",
+            fix: "run scripts/install-host-deps.sh (installing packages needs root or sudo)",
             required: true,
+        },
+        Check {
+            name: "user",
+            result: Ok(user()),
+            fix: "",
+            required: false,
         },
         Check {
             name: "kvm",
             result: kvm_device_usable(Path::new("/dev/kvm"))
                 .map(|()| "/dev/kvm opens (a probe boot decides at run time)".into()),
-            fix: "none needed: runs use TCG (slower, same memory behaviour)",
+            fix: "none needed: runs use TCG (slower, same memory behaviour); for KVM, give this \
+                  user access to /dev/kvm (the kvm group)",
             required: false,
         },
         Check {
@@ -66,9 +76,15 @@ pub fn doctor() -> bool {
         Check {
             name: "cache",
             result: Cache::default_location()
-                .map(|c| c.root().display().to_string())
-                .map_err(|e| format!("{e:#}")),
-            fix: "set RSSLAB_CACHE_DIR to a writable directory",
+                .map_err(|e| format!("{e:#}"))
+                .and_then(|cache| writable(cache.root())),
+            fix: "set RSSLAB_CACHE_DIR to a directory this user can write",
+            required: true,
+        },
+        Check {
+            name: "tmpdir",
+            result: writable(&std::env::temp_dir()),
+            fix: "set TMPDIR to a directory this user can write (scratch disks are made there)",
             required: true,
         },
         Check {
@@ -89,7 +105,9 @@ pub fn doctor() -> bool {
         },
     ];
     let mut healthy = true;
+    let mut kvm = false;
     for check in &checks {
+        kvm |= check.name == "kvm" && check.result.is_ok();
         match &check.result {
             Ok(detail) => println!("ok    {:<10} {detail}", check.name),
             Err(why) => {
@@ -102,7 +120,42 @@ pub fn doctor() -> bool {
             }
         }
     }
+    let uid = current_uid();
+    if healthy {
+        let accel = if kvm {
+            "KVM if its probe boot works, else TCG"
+        } else {
+            "TCG"
+        };
+        println!("this user (uid {uid}) can run labs, under {accel}");
+    } else {
+        println!("this user (uid {uid}) cannot run labs yet: fix the FAIL lines above");
+    }
     healthy
+}
+
+fn current_uid() -> u32 {
+    // SAFETY: getuid cannot fail.
+    unsafe { libc::getuid() }
+}
+
+/// Who runs this, and what that means.
+fn user() -> String {
+    match current_uid() {
+        0 => "root (labs need no root; only installing host packages does)".into(),
+        uid => format!(
+            "uid {uid}, not root: labs run as this user; installing host packages \
+             (scripts/install-host-deps.sh) needs root or sudo"
+        ),
+    }
+}
+
+/// `dir` (created if missing) when this user can create a file in it.
+fn writable(dir: &Path) -> Result<String, String> {
+    std::fs::create_dir_all(dir)
+        .and_then(|()| tempfile::tempfile_in(dir).map(drop))
+        .map(|()| format!("{} (writable)", dir.display()))
+        .map_err(|error| format!("{}: cannot write there: {error}", dir.display()))
 }
 
 fn which(program: &str) -> Result<String, String> {

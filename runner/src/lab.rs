@@ -5,31 +5,33 @@
 //! ends, so a failed or interrupted lab keeps every finished run; the summary outputs
 //! (`results.json`, `index.html`, `junit.xml`, `summary.md`) are then rebuilt from those files
 //! by [`write_outputs`], the same function `rsslab report DIR` and `rsslab merge` call.
+//!
+//! Before the first run a lab writes `lab.json` and a copy of each scenario, so that
+//! `rsslab run --resume DIR` ([`crate::resume`]) can finish it later. The runs themselves are
+//! [`crate::execute`]'s: when the lab is stopped (Ctrl-C, SIGTERM) or the output disk fills up,
+//! no further run starts; a full disk ends the lab with exit code 3 and what to do next.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::{Context, Result, anyhow};
 use rsslab_wire::RunOutcome;
 
 use crate::cache::Cache;
-use crate::catalog::{Catalogue, Kernel, default_catalogue_path, load_catalogue};
-use crate::collect::{Collector, classify};
+use crate::catalog::{Catalogue, default_catalogue_path, load_catalogue};
+use crate::execute::{LabContext, execute_plan, full_disk};
 use crate::exit::Failure;
-use crate::image::{GuestBinaries, Image, build_image, locate_guest_binaries};
+use crate::image::{GuestBinaries, build_image, locate_guest_binaries};
 use crate::kernel::{KernelFiles, prepare_kernel};
-use crate::plan::{Plan, PlanFilter, RunPlan, plan};
-use crate::progress::LabProgress;
-use crate::record::{
-    CONSOLE_LOG, PackageProvenance, Provenance, RUNS_DIR, RunRecord, SCENARIO_TOML, Timing,
-};
+use crate::plan::{Plan, PlanFilter, plan};
+use crate::record::{RUNS_DIR, SCENARIO_TOML};
+use crate::resume::{LabFile, resume_plan};
 use crate::scenario::load_scenarios;
 use crate::shard::{Shard, shard_plan};
 use crate::vm::accel::{AccelChoice, AccelDecision, PROBE_TIMEOUT, choose_accel};
+use crate::vm::fault::{FAULT_ENV, Faults};
 use crate::vm::{Accel, LineAction, QemuCommand, VmExit, qemu::qemu_binary, run_vm};
 use crate::{export, fetch, provenance, report, results};
 
@@ -51,6 +53,9 @@ pub struct LabOptions {
     pub baseline: Option<PathBuf>,
     /// `--shard I/N`: only this slice of the plan.
     pub shard: Option<Shard>,
+    /// `--resume DIR`: finish the lab in DIR (inputs, kernels, out, repeat and shard come from
+    /// there).
+    pub resume: Option<PathBuf>,
 }
 
 /// What a finished lab produced.
@@ -81,15 +86,14 @@ impl LabSummary {
     }
 }
 
-/// Everything a run needs that is shared by all runs.
-struct LabContext {
-    cache: Cache,
-    catalogue: Catalogue,
-    kernels: BTreeMap<String, KernelFiles>,
-    bins: GuestBinaries,
-    accel: Accel,
+/// Where a lab writes, what it keeps and how it compares.
+struct Destination {
     out_dir: PathBuf,
-    host: provenance::HostProvenance,
+    /// `lab.json` to write before the first run (a new lab), `None` when resuming.
+    lab_file: Option<LabFile>,
+    /// Runs already finished (resuming): directory -> outcome.
+    kept: BTreeMap<String, RunOutcome>,
+    baseline: Option<PathBuf>,
 }
 
 /// Loads and validates scenarios: bad input is exit code 2.
@@ -155,13 +159,24 @@ fn plan_kernels(catalogue: &Catalogue, plan: &Plan) -> Vec<String> {
         .collect()
 }
 
-/// Runs a lab: scenarios -> plan -> kernels and images -> VMs -> raw records -> outputs.
+/// Runs a lab: scenarios -> plan -> kernels and images -> VMs -> raw records -> outputs; with
+/// `--resume`, the runs of an earlier lab that did not finish.
 pub fn run_lab(options: &LabOptions) -> Result<LabSummary, Failure> {
-    let (catalogue, plan) = load_plan(&options.inputs, &options.kernels)?;
-    let plan = crate::plan::repeat(plan, options.repeat);
+    let faults = Faults::from_env().map_err(Failure::bad_input)?;
     if let Some(baseline) = &options.baseline {
         check_lab_dir(baseline, "--baseline")?;
     }
+    let (catalogue, plan, destination) = match &options.resume {
+        Some(dir) => resumed_lab(dir, options)?,
+        None => new_lab(options)?,
+    };
+    run_plan(catalogue, plan, destination, options, faults)
+}
+
+/// The plan of the scenarios given, repeated and sharded, into a new output directory.
+fn new_lab(options: &LabOptions) -> Result<(Catalogue, Plan, Destination), Failure> {
+    let (catalogue, plan) = load_plan(&options.inputs, &options.kernels)?;
+    let plan = crate::plan::repeat(plan, options.repeat);
     let plan = match options.shard {
         Some(shard) => {
             let total = plan.runs.len();
@@ -170,18 +185,113 @@ pub fn run_lab(options: &LabOptions) -> Result<LabSummary, Failure> {
                 "rsslab: shard {shard}: {} of the plan's {total} runs",
                 plan.runs.len()
             );
-            if plan.runs.is_empty() {
-                return empty_lab(options);
-            }
             plan
         }
         None => plan,
     };
+    let lab_file = LabFile::new(
+        &plan,
+        &options.kernels,
+        options.repeat,
+        options.shard,
+        options.baseline.as_deref(),
+    );
+    let destination = Destination {
+        out_dir: options.out.clone().unwrap_or_else(default_out_dir),
+        lab_file: Some(lab_file),
+        kept: BTreeMap::new(),
+        baseline: options.baseline.clone(),
+    };
+    Ok((catalogue, plan, destination))
+}
+
+/// The runs of lab `dir` without a finished record, into `dir` ([`crate::resume`]).
+fn resumed_lab(
+    dir: &Path,
+    options: &LabOptions,
+) -> Result<(Catalogue, Plan, Destination), Failure> {
+    let resumed = resume_plan(dir)?;
+    let lab_baseline = resumed.lab.baseline.clone().filter(|baseline| {
+        let there = baseline.is_dir();
+        if !there {
+            eprintln!(
+                "rsslab: the lab's baseline {} is gone: no comparison",
+                baseline.display()
+            );
+        }
+        there
+    });
+    let destination = Destination {
+        out_dir: dir.to_owned(),
+        lab_file: None,
+        kept: resumed.kept,
+        baseline: options.baseline.clone().or(lab_baseline),
+    };
+    Ok((resumed.catalogue, resumed.plan, destination))
+}
+
+/// Runs `plan` into `destination`, then writes every output of the directory.
+fn run_plan(
+    catalogue: Catalogue,
+    plan: Plan,
+    destination: Destination,
+    options: &LabOptions,
+    faults: Faults,
+) -> Result<LabSummary, Failure> {
+    let out_dir = destination.out_dir.clone();
+    let mut outcomes = destination.kept.clone();
+    let mut accel = None;
+    let mut disk_full = None;
+    if plan.runs.is_empty() {
+        let runs = out_dir.join(RUNS_DIR);
+        fs::create_dir_all(&runs).with_context(|| format!("creating {}", runs.display()))?;
+        if let Some(lab_file) = &destination.lab_file {
+            lab_file.write(&out_dir)?;
+        }
+    } else {
+        let (context, decision) = prepare(catalogue.clone(), &plan, &destination, options, faults)?;
+        let executed = execute_plan(&context, &plan, options.jobs.max(1));
+        outcomes.extend(executed.outcomes);
+        disk_full = executed.disk_full;
+        accel = Some(decision);
+    }
+    let full = |error: anyhow::Error| {
+        if full_disk(&error) {
+            Failure::infrastructure(disk_full_error(&out_dir, &error))
+        } else {
+            Failure::infrastructure(error)
+        }
+    };
+    if let Some(baseline) = &destination.baseline {
+        compare_with_baseline(baseline, &out_dir, Some(&catalogue)).map_err(full)?;
+    }
+    let outputs = write_outputs(&out_dir).map_err(full)?;
+    if let Some(error) = disk_full {
+        return Err(Failure::infrastructure(disk_full_error(&out_dir, &error)));
+    }
+    Ok(LabSummary {
+        out_dir,
+        accel,
+        outcomes,
+        failed_expectations: outputs.failed_expectations,
+        regressions: outputs.regressions,
+    })
+}
+
+/// Everything before the first VM: guest binaries, Go programs, kernels, the accelerator, the
+/// output directory with `lab.json` and the scenario copies.
+fn prepare(
+    catalogue: Catalogue,
+    plan: &Plan,
+    destination: &Destination,
+    options: &LabOptions,
+    faults: Faults,
+) -> Result<(LabContext, AccelDecision), Failure> {
     let cache = Cache::default_location()?;
     let mut bins = locate_guest_binaries()?;
     bins.go_programs =
         crate::gobuild::build_go_programs(&cache, plan.runs.iter().map(|run| &run.spec))?;
-    let kernel_ids = plan_kernels(&catalogue, &plan);
+    let kernel_ids = plan_kernels(&catalogue, plan);
     eprintln!(
         "rsslab: {} runs on kernels {}",
         plan.runs.len(),
@@ -199,10 +309,24 @@ pub fn run_lab(options: &LabOptions) -> Result<LabSummary, Failure> {
         accel.accel.as_str(),
         accel.reason
     );
+    let faulty = plan
+        .runs
+        .iter()
+        .filter(|run| faults.for_run(&run.spec.run_id).is_some())
+        .count();
+    if faulty > 0 {
+        eprintln!(
+            "rsslab: {FAULT_ENV} is set: injecting faults into {faulty} runs (a testing aid)"
+        );
+    }
 
-    let out_dir = options.out.clone().unwrap_or_else(default_out_dir);
-    fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    link_latest(&out_dir);
+    let out_dir = &destination.out_dir;
+    fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    link_latest(out_dir);
+    if let Some(lab_file) = &destination.lab_file {
+        write_scenario_copies(out_dir, plan)?;
+        lab_file.write(out_dir)?;
+    }
     let context = LabContext {
         cache,
         catalogue,
@@ -211,19 +335,33 @@ pub fn run_lab(options: &LabOptions) -> Result<LabSummary, Failure> {
         accel: accel.accel,
         out_dir: out_dir.clone(),
         host: provenance::host_provenance(),
+        faults,
     };
-    let outcomes = execute_plan(&context, &plan, options.jobs.max(1));
-    if let Some(baseline) = &options.baseline {
-        compare_with_baseline(baseline, &out_dir, Some(&context.catalogue))?;
+    Ok((context, accel))
+}
+
+/// `runs/<scenario>/scenario.toml` for every scenario of the plan, before any run starts.
+fn write_scenario_copies(out_dir: &Path, plan: &Plan) -> Result<()> {
+    let mut written = std::collections::BTreeSet::new();
+    for run in &plan.runs {
+        if written.insert(run.scenario.as_str()) {
+            let copy = out_dir
+                .join(RUNS_DIR)
+                .join(&run.scenario)
+                .join(SCENARIO_TOML);
+            results::write_atomically(&copy, run.scenario_source.as_bytes())?;
+        }
     }
-    let outputs = write_outputs(&out_dir)?;
-    Ok(LabSummary {
-        out_dir,
-        accel: Some(accel),
-        outcomes,
-        failed_expectations: outputs.failed_expectations,
-        regressions: outputs.regressions,
-    })
+    Ok(())
+}
+
+/// What a lab says when its output disk filled up.
+fn disk_full_error(out_dir: &Path, error: &anyhow::Error) -> anyhow::Error {
+    anyhow!(
+        "the disk of the output directory {} is full ({error:#}): the runs that finished before \
+         are kept there; free some space, then `rsslab run --resume {0}` runs the rest",
+        out_dir.display()
+    )
 }
 
 /// A lab output directory with runs in it, or bad input naming `flag` and the path.
@@ -248,22 +386,6 @@ pub fn compare_with_baseline(
     let comparison = crate::diff::compare_dirs(baseline, out_dir, catalogue)?;
     crate::diff::write_comparison(out_dir, &comparison)?;
     Ok(comparison)
-}
-
-/// A shard without runs still leaves a lab output directory (an empty `runs/` and outputs
-/// that say so), so the merge of every shard's directory needs no special case.
-fn empty_lab(options: &LabOptions) -> Result<LabSummary, Failure> {
-    let out_dir = options.out.clone().unwrap_or_else(default_out_dir);
-    let runs = out_dir.join(RUNS_DIR);
-    fs::create_dir_all(&runs).with_context(|| format!("creating {}", runs.display()))?;
-    let outputs = write_outputs(&out_dir)?;
-    Ok(LabSummary {
-        out_dir,
-        accel: None,
-        outcomes: BTreeMap::new(),
-        failed_expectations: outputs.failed_expectations,
-        regressions: outputs.regressions,
-    })
 }
 
 /// `reports/<UTC timestamp>`.
@@ -317,266 +439,12 @@ pub fn write_outputs(out_dir: &Path) -> Result<Outputs> {
     })
 }
 
-/// Runs every planned VM, `jobs` at a time, showing progress; returns each run's outcome by
-/// directory.
-fn execute_plan(context: &LabContext, plan: &Plan, jobs: usize) -> BTreeMap<String, RunOutcome> {
-    let progress = LabProgress::new(plan, jobs, context.accel);
-    let next = AtomicUsize::new(0);
-    let outcomes = Mutex::new(BTreeMap::new());
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.min(plan.runs.len()) {
-            scope.spawn(|| {
-                loop {
-                    let index = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(run) = plan.runs.get(index) else {
-                        break;
-                    };
-                    if crate::vm::stop_requested() {
-                        break;
-                    }
-                    progress.run_started(index);
-                    let label = run.dir.trim_start_matches("runs/").to_owned();
-                    let (outcome, line, wall) = match execute_run(context, run) {
-                        Ok(record) => {
-                            let reason = record
-                                .reason
-                                .as_deref()
-                                .map(|r| format!(": {r}"))
-                                .unwrap_or_default();
-                            let first = record
-                                .timing
-                                .boot_to_first_sample_ms
-                                .map(|ms| {
-                                    format!(", first sample after {:.1}s", ms as f64 / 1000.0)
-                                })
-                                .unwrap_or_default();
-                            (
-                                record.outcome,
-                                format!(
-                                    "{label}: {}{reason} ({:.0}s{first})",
-                                    record.outcome,
-                                    record.timing.wall_ms as f64 / 1000.0
-                                ),
-                                Some(Duration::from_millis(record.timing.wall_ms)),
-                            )
-                        }
-                        Err(error) => (
-                            RunOutcome::InfraError,
-                            format!("{label}: infra-error: {error:#}"),
-                            None,
-                        ),
-                    };
-                    progress.run_finished(index, &line, wall, outcome == RunOutcome::Ok);
-                    outcomes
-                        .lock()
-                        .expect("outcomes lock")
-                        .insert(run.dir.clone(), outcome);
-                }
-            });
-        }
-    });
-    progress.finish();
-    outcomes.into_inner().expect("outcomes lock")
-}
-
-/// One planned run: its record is written whatever happens; an error before or around the VM
-/// becomes an `infra-error` record with the error chain as its reason.
-fn execute_run(context: &LabContext, run: &RunPlan) -> Result<RunRecord> {
-    let run_dir = context.out_dir.join(&run.dir);
-    fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
-    let scenario_copy = context
-        .out_dir
-        .join(RUNS_DIR)
-        .join(&run.scenario)
-        .join(SCENARIO_TOML);
-    fs::write(&scenario_copy, &run.scenario_source)
-        .with_context(|| format!("writing {}", scenario_copy.display()))?;
-    let record = attempt_run(context, run, &run_dir).unwrap_or_else(|error| {
-        let mut record = empty_record(context, run);
-        record.reason = Some(format!("{error:#}"));
-        record
-    });
-    record.write(&run_dir)?;
-    Ok(record)
-}
-
-/// A record of a run that produced nothing: `infra-error`, no processes.
-fn empty_record(context: &LabContext, run: &RunPlan) -> RunRecord {
-    RunRecord {
-        scenario: run.scenario.clone(),
-        title: run.title.clone(),
-        story: run.story.clone(),
-        kernel: run.kernel.clone(),
-        kernel_release: None,
-        variant: run.variant.clone(),
-        variant_label: run.variant_label.clone(),
-        accel: context.accel.as_str().to_owned(),
-        outcome: RunOutcome::InfraError,
-        reason: None,
-        attempts: 0,
-        processes: BTreeMap::new(),
-        cgroup_peak: BTreeMap::new(),
-        events: Vec::new(),
-        hello: None,
-        timing: Timing::default(),
-        provenance: run_provenance(context, run, ""),
-        spec: run.spec.clone(),
-        dir: run.dir.clone(),
-        repeat: run.repeat,
-        expectations: run.expectations.clone(),
-        kernel_facts: context
-            .catalogue
-            .get(&run.kernel)
-            .map(|kernel| kernel.facts),
-    }
-}
-
-/// Image, scratch disk, VM (a kernel fault is retried once).
-fn attempt_run(context: &LabContext, run: &RunPlan, run_dir: &Path) -> Result<RunRecord> {
-    let kernel_files = &context.kernels[&run.kernel];
-    let image = build_image(&context.cache, kernel_files, &run.spec, &context.bins)
-        .with_context(|| format!("building the image for {}", run.dir))?;
-    let disk = run
-        .vm
-        .disk
-        .map(|size| make_scratch_disk(size.0))
-        .transpose()?;
-
-    let mut attempts = 0;
-    let (collector, vm_output, outcome, reason, started_at) = loop {
-        attempts += 1;
-        let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-        let (collector, vm_output) = boot(
-            context,
-            run,
-            &image,
-            disk.as_ref().map(|d| d.path()),
-            run_dir,
-        )?;
-        let (outcome, reason) = classify(&vm_output, &collector);
-        if outcome == RunOutcome::KernelPanic && attempts == 1 && !crate::vm::stop_requested() {
-            let kept = run_dir.join("console.attempt1.log");
-            fs::rename(run_dir.join(CONSOLE_LOG), &kept).ok();
-            tracing::warn!(run = %run.dir, "kernel fault, retrying once ({})", reason.as_deref().unwrap_or(""));
-            continue;
-        }
-        break (collector, vm_output, outcome, reason, started_at);
-    };
-
-    let verdict = collector.verdict.clone();
-    Ok(RunRecord {
-        kernel_release: collector
-            .hello
-            .as_ref()
-            .map(|hello| hello.kernel_release.clone()),
-        outcome,
-        reason,
-        attempts,
-        processes: verdict
-            .as_ref()
-            .map(|v| v.processes.clone())
-            .unwrap_or_default(),
-        cgroup_peak: verdict.map(|v| v.cgroup_peak).unwrap_or_default(),
-        events: collector.events.clone(),
-        hello: collector.hello.clone(),
-        timing: Timing {
-            started_at,
-            wall_ms: vm_output.wall.as_millis() as u64,
-            boot_to_first_sample_ms: collector.first_sample_ms,
-        },
-        provenance: run_provenance(context, run, &image.digest),
-        spec: image.spec.clone(),
-        ..empty_record(context, run)
-    })
-}
-
-/// Boots the image once, collecting the channel into `run_dir`.
-fn boot(
-    context: &LabContext,
-    run: &RunPlan,
-    image: &Image,
-    disk: Option<&Path>,
-    run_dir: &Path,
-) -> Result<(Collector, crate::vm::VmOutput)> {
-    let socket_dir = tempfile::Builder::new()
-        .prefix("rsslab-")
-        .tempdir()
-        .context("creating a socket directory")?;
-    let command = QemuCommand {
-        binary: qemu_binary(),
-        accel: context.accel,
-        memory: run.vm.memory,
-        cpus: run.vm.cpus,
-        kernel: image.kernel.clone(),
-        initrd: image.initrd.clone(),
-        channel_socket: socket_dir.path().join("channel.sock"),
-        disk: disk.map(Path::to_path_buf),
-    };
-    let mut collector = Collector::new(run_dir)?;
-    let output = run_vm(
-        &command,
-        run.vm.timeout.as_duration(),
-        &run_dir.join(CONSOLE_LOG),
-        &mut |line| collector.line(line),
-    )?;
-    collector.flush()?;
-    Ok((collector, output))
-}
-
-/// A sparse raw file of `size` bytes with an ext4 file system, deleted when dropped.
-fn make_scratch_disk(size: u64) -> Result<tempfile::NamedTempFile> {
-    let file = tempfile::Builder::new()
-        .prefix("rsslab-scratch-")
-        .suffix(".img")
-        .tempfile()?;
-    file.as_file().set_len(size)?;
-    duct::cmd!(
-        "mkfs.ext4",
-        "-q",
-        "-F",
-        "-m",
-        "0",
-        "-E",
-        "lazy_itable_init=0,lazy_journal_init=0",
-        file.path()
-    )
-    .stdout_null()
-    .stderr_capture()
-    .run()
-    .context("mkfs.ext4 on the scratch disk (install e2fsprogs)")?;
-    Ok(file)
-}
-
-fn run_provenance(context: &LabContext, run: &RunPlan, image_digest: &str) -> Provenance {
-    let kernel: &Kernel = context
-        .catalogue
-        .get(&run.kernel)
-        .expect("planned kernels are in the catalogue");
-    Provenance {
-        kernel_packages: kernel
-            .packages
-            .iter()
-            .map(|package| PackageProvenance {
-                name: package.name.clone(),
-                version: package.version.clone(),
-                sha256: package.sha256.clone(),
-            })
-            .collect(),
-        qemu_version: context.host.qemu_version.clone(),
-        host: context.host.host.clone(),
-        rsslab_version: env!("CARGO_PKG_VERSION").to_owned(),
-        git_revision: context.host.git_revision.clone(),
-        scenario_sha256: run.scenario_sha256.clone(),
-        scenario_path: run.scenario_path.display().to_string(),
-        image_digest: image_digest.to_owned(),
-    }
-}
-
 /// Boots a VM with no processes under KVM: the guest must say hello within [`PROBE_TIMEOUT`].
 fn probe_kvm(cache: &Cache, kernel: &KernelFiles, bins: &GuestBinaries) -> Result<(), String> {
     let spec = crate::images::empty_spec("kvm-probe");
     let image = build_image(cache, kernel, &spec, bins).map_err(|error| format!("{error:#}"))?;
-    let scratch = tempfile::tempdir().map_err(|error| error.to_string())?;
+    // The probe's console is kept nowhere: a file without a name.
+    let console = tempfile::tempfile().map_err(|error| error.to_string())?;
     let command = QemuCommand {
         binary: qemu_binary(),
         accel: Accel::Kvm,
@@ -584,19 +452,13 @@ fn probe_kvm(cache: &Cache, kernel: &KernelFiles, bins: &GuestBinaries) -> Resul
         cpus: 1,
         kernel: image.kernel.clone(),
         initrd: image.initrd.clone(),
-        channel_socket: scratch.path().join("channel.sock"),
-        disk: None,
+        kernel_args: Vec::new(),
     };
     let mut said_hello = false;
-    let output = run_vm(
-        &command,
-        PROBE_TIMEOUT,
-        &scratch.path().join(CONSOLE_LOG),
-        &mut |line| {
-            said_hello |= line.contains("\"type\":\"hello\"");
-            LineAction::Continue
-        },
-    )
+    let output = run_vm(&command, None, PROBE_TIMEOUT, console, &mut |line| {
+        said_hello |= line.contains("\"type\":\"hello\"");
+        LineAction::Continue
+    })
     .map_err(|error| format!("{error:#}"))?;
     match (said_hello, output.exit) {
         (true, _) => Ok(()),

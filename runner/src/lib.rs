@@ -8,7 +8,8 @@
 //!   -> results (results.json) -> report (index.html), export (junit.xml, summary.md)
 //! ```
 //!
-//! [`lab::run_lab`] drives it top to bottom; the CLI in `main.rs` is a thin layer over it.
+//! [`lab::run_lab`] drives it top to bottom ([`resume`] finishes a lab that did not finish);
+//! the CLI in `main.rs` is a thin layer over it.
 
 pub mod cache;
 pub mod catalog;
@@ -17,6 +18,7 @@ pub mod cpio;
 pub mod deb;
 pub mod diff;
 pub mod doctor;
+pub mod execute;
 pub mod exit;
 pub mod expect;
 pub mod export;
@@ -34,6 +36,7 @@ pub mod provenance;
 pub mod record;
 pub mod report;
 pub mod results;
+pub mod resume;
 pub mod scenario;
 pub mod shard;
 pub mod toolchain;

@@ -49,6 +49,11 @@ enum Command {
         /// `rsslab merge` joins the shards' output directories.
         #[arg(long, value_name = "I/N")]
         shard: Option<Shard>,
+        /// Finish the lab in DIR: run again only its runs without a finished record (ok or
+        /// unsupported), planned from DIR's lab.json and scenario copies, then rewrite its
+        /// outputs.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["paths", "kernels", "out", "repeat", "shard"])]
+        resume: Option<PathBuf>,
     },
     /// Validate scenarios without running anything (exit 2 on bad input).
     Check {
@@ -111,6 +116,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             repeat,
             baseline,
             shard,
+            resume,
         } => {
             ctrlc::set_handler(|| {
                 eprintln!("\nrsslab: stopping: killing VMs, keeping finished runs");
@@ -130,6 +136,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 repeat,
                 baseline,
                 shard,
+                resume,
             };
             let summary = lab::run_lab(&options)?;
             eprintln!(
@@ -138,15 +145,17 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             );
             if rsslab::vm::stop_requested() {
                 return Err(Failure::infrastructure(anyhow!(
-                    "interrupted; finished runs are kept in {}",
+                    "interrupted; finished runs are kept in {0}; `rsslab run --resume {0}` runs the rest",
                     summary.out_dir.display()
                 )));
             }
             let failures = summary.infra_failures();
             if failures > 0 {
                 eprintln!(
-                    "rsslab: {failures} of {} runs failed for infrastructure reasons (see the report)",
-                    summary.outcomes.len()
+                    "rsslab: {failures} of {} runs failed for infrastructure reasons (see the report); \
+                     `rsslab run --resume {}` runs them again",
+                    summary.outcomes.len(),
+                    summary.out_dir.display()
                 );
                 return Ok(exit::INFRASTRUCTURE);
             }

@@ -128,11 +128,13 @@ pub struct LoadedRun {
 }
 
 impl RunRecord {
-    /// Writes `run.json` into `run_dir`.
+    /// Writes `run.json` into `run_dir`, atomically: a run's record is its last file, and a
+    /// run interrupted while writing it leaves no record rather than half of one.
     pub fn write(&self, run_dir: &Path) -> Result<()> {
         let path = run_dir.join(RUN_JSON);
         let json = serde_json::to_string_pretty(self)?;
-        fs::write(&path, json + "\n").with_context(|| format!("writing {}", path.display()))
+        crate::results::write_atomically(&path, (json + "\n").as_bytes())
+            .with_context(|| format!("writing {}", path.display()))
     }
 }
 

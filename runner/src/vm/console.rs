@@ -27,6 +27,15 @@ pub fn classify_console_line(line: &str) -> Option<ConsoleFault> {
     if line.contains("Attempted to kill init") {
         return Some(ConsoleFault::AgentDied(line.trim().to_owned()));
     }
+    // `traps: init[1] general protection fault ip:...`: the kernel reporting a fault of a
+    // user-space program; only PID 1 (the agent) matters, and it is not the kernel's fault.
+    if let Some((_, task)) = line.split_once("traps: ") {
+        return task
+            .split_whitespace()
+            .next()
+            .is_some_and(|task| task.ends_with("[1]"))
+            .then(|| ConsoleFault::AgentDied(line.trim().to_owned()));
+    }
     KERNEL_FAULT_MARKERS
         .iter()
         .any(|marker| line.contains(marker))
@@ -55,6 +64,14 @@ mod tests {
             classify_console_line(init),
             Some(ConsoleFault::AgentDied(_))
         ));
+        let agent_trap = "[    4.8] traps: init[1] general protection fault ip:7f93 sp:7ffe error:0 in init[7f93+13b000]";
+        assert!(matches!(
+            classify_console_line(agent_trap),
+            Some(ConsoleFault::AgentDied(_))
+        ));
+        let workload_trap =
+            "[    4.8] traps: heap-churn[212] general protection fault ip:7f93 sp:7ffe error:0";
+        assert_eq!(classify_console_line(workload_trap), None);
         assert_eq!(
             classify_console_line("[    0.0] Linux version 6.1.0-50-cloud-amd64"),
             None

@@ -4,17 +4,21 @@
 //! QEMU is owned by a [`QemuGuard`] that kills and reaps it when dropped (error, panic, early
 //! return); it also gets `PR_SET_PDEATHSIG` so it dies with the runner even on SIGKILL, and its
 //! own process group so a terminal's Ctrl-C reaches the runner, which then stops every VM
-//! ([`request_stop`]) and still writes what finished.
+//! ([`request_stop`]) and still writes what finished. The channel is a socket pair and the
+//! scratch disk an unlinked file ([`disk`]), both handed to QEMU as descriptors: a VM leaves
+//! no socket, image or directory behind, even when the runner is killed.
 
 pub mod accel;
 pub mod console;
+pub mod disk;
+pub mod fault;
 pub mod qemu;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
-use std::os::unix::net::UnixListener;
-use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -24,7 +28,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 pub use console::ConsoleFault;
-pub use qemu::{Accel, QemuCommand};
+pub use qemu::{Accel, Attached, QemuCommand};
 
 static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
 
@@ -45,12 +49,32 @@ pub enum VmExit {
     /// QEMU exited by itself (guest power-off, reboot after a panic, or a QEMU error), with its
     /// exit status.
     Exited(Option<i32>),
+    /// QEMU died of a signal the runner did not send: it crashed, or something killed it.
+    Signalled(i32),
     /// The host-side deadline passed; QEMU was killed.
     DeadlineExceeded,
     /// The runner was asked to stop; QEMU was killed.
     Interrupted,
     /// The guest said it was done but did not power off in time; QEMU was killed.
     LingeredAfterVerdict,
+}
+
+/// `SIGSEGV` for 11: the names of the signals that end a QEMU.
+pub fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGTERM => "SIGTERM",
+        _ => return format!("signal {signal}"),
+    };
+    name.to_owned()
 }
 
 /// What [`run_vm`] saw.
@@ -87,32 +111,50 @@ impl Drop for QemuGuard {
     }
 }
 
-/// Boots `command`, copies the console into `console_log`, passes each channel line to
-/// `on_line`, and returns when QEMU has exited or was killed at `deadline` (measured from now).
+/// Boots `command` with the scratch `disk` (if any), copies the console into `console`, passes
+/// each channel line to `on_line`, and returns when QEMU has exited or was killed at
+/// `deadline` (measured from now).
 pub fn run_vm(
     command: &QemuCommand,
+    disk: Option<&File>,
     deadline: Duration,
-    console_log: &Path,
+    console: File,
     on_line: &mut dyn FnMut(&str) -> LineAction,
 ) -> Result<VmOutput> {
     let started = Instant::now();
-    let listener = UnixListener::bind(&command.channel_socket)
-        .with_context(|| format!("listening on {}", command.channel_socket.display()))?;
-    listener.set_nonblocking(true)?;
+    let (host_end, guest_end) = UnixStream::pair().context("creating the channel socket pair")?;
+    // Duplicates are numbered 3 and up, clear of the stdio QEMU gets.
+    let guest_end = OwnedFd::from(guest_end)
+        .try_clone()
+        .context("duplicating the channel")?;
+    let disk = disk
+        .map(|file| file.try_clone().map(OwnedFd::from))
+        .transpose()
+        .context("duplicating the scratch disk's descriptor")?;
+    let attached = Attached {
+        channel: guest_end.as_raw_fd(),
+        disk: disk.as_ref().map(AsRawFd::as_raw_fd),
+    };
+    let inherited = [Some(attached.channel), attached.disk];
 
     let (console_reader, console_writer) = std::io::pipe().context("creating the console pipe")?;
-    tracing::debug!(command = %command.display(), "starting QEMU");
-    let expression = duct::cmd(command.binary.as_os_str(), command.args())
+    tracing::debug!(command = %command.display(attached), "starting QEMU");
+    let expression = duct::cmd(command.binary.as_os_str(), command.args(attached))
         .stdin_null()
         .stdout_file(console_writer.try_clone()?)
         .stderr_file(console_writer)
         .unchecked()
-        .before_spawn(|cmd| {
+        .before_spawn(move |cmd| {
             // SAFETY: only async-signal-safe calls between fork and exec.
             unsafe {
-                cmd.pre_exec(|| {
+                cmd.pre_exec(move || {
                     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                     libc::setpgid(0, 0);
+                    for fd in inherited.into_iter().flatten() {
+                        if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                    }
                     Ok(())
                 });
             }
@@ -123,46 +165,30 @@ pub fn run_vm(
             .start()
             .with_context(|| format!("starting {}", command.binary.display()))?,
     );
-    // The expression holds the pipe's write ends: drop them, or the console never sees EOF.
+    // Drop the expression (it holds the console pipe's write ends) and our copies of what QEMU
+    // inherited, or the console and the channel never see EOF.
     drop(expression);
+    drop(guest_end);
+    drop(disk);
 
-    let console_file =
-        File::create(console_log).with_context(|| format!("creating {}", console_log.display()))?;
     let fault = Arc::new(Mutex::new(None));
-    let console_thread = spawn_console_copier(console_reader, console_file, Arc::clone(&fault));
-
+    let console_thread = spawn_console_copier(console_reader, console, Arc::clone(&fault));
     let (line_sender, lines) = mpsc::channel::<String>();
-    let mut channel_thread = None;
-    let mut listener = Some(listener);
+    let channel_thread = spawn_channel_reader(host_end, line_sender);
     let deadline_at = started + deadline;
     let mut grace_until: Option<Instant> = None;
 
     let exit = loop {
-        if let Some(accepting) = &listener
-            && let Ok((stream, _)) = accepting.accept()
-        {
-            stream.set_nonblocking(false)?;
-            let sender = line_sender.clone();
-            channel_thread = Some(thread::spawn(move || {
-                for line in BufReader::new(stream).split(b'\n') {
-                    let Ok(line) = line else { break };
-                    let line = String::from_utf8_lossy(&line)
-                        .trim_end_matches('\r')
-                        .to_owned();
-                    if sender.send(line).is_err() {
-                        break;
-                    }
-                }
-            }));
-            listener = None;
-        }
         while let Ok(line) = lines.try_recv() {
             if on_line(&line) == LineAction::VerdictReceived && grace_until.is_none() {
                 grace_until = Some(Instant::now() + POWER_OFF_GRACE);
             }
         }
         if let Some(output) = guard.0.try_wait().context("waiting for QEMU")? {
-            break VmExit::Exited(output.status.code());
+            break match (output.status.code(), output.status.signal()) {
+                (None, Some(signal)) => VmExit::Signalled(signal),
+                (code, _) => VmExit::Exited(code),
+            };
         }
         let now = Instant::now();
         if stop_requested() {
@@ -177,10 +203,7 @@ pub fn run_vm(
         thread::sleep(POLL);
     };
     drop(guard);
-    drop(line_sender);
-    if let Some(thread) = channel_thread {
-        let _ = thread.join();
-    }
+    let _ = channel_thread.join();
     while let Ok(line) = lines.try_recv() {
         on_line(&line);
     }
@@ -190,6 +213,24 @@ pub fn run_vm(
         exit,
         fault,
         wall: started.elapsed(),
+    })
+}
+
+/// Reads the channel's host end line by line until QEMU closes the other end.
+fn spawn_channel_reader(
+    stream: UnixStream,
+    sender: mpsc::Sender<String>,
+) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        for line in BufReader::new(stream).split(b'\n') {
+            let Ok(line) = line else { break };
+            let line = String::from_utf8_lossy(&line)
+                .trim_end_matches('\r')
+                .to_owned();
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
     })
 }
 

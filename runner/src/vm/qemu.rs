@@ -2,10 +2,13 @@
 //!
 //! Every VM is `qemu-system-x86_64 -kernel -initrd` with no firmware disk and no default
 //! devices: serial 0 (the console) on QEMU's stdout, serial 1 (the agent's JSON Lines channel)
-//! on a Unix socket the host listens on, and a raw virtio-blk disk only when the scenario asks
-//! for one. The kernel command line never carries `mem=` (the guest would take it as a limit).
+//! on one end of a socket pair QEMU inherits, and a raw virtio-blk disk only when the scenario
+//! asks for one, also an inherited descriptor ([`Attached`]): nothing a VM uses has a name in
+//! the file system, so nothing can be left behind. The kernel command line never carries
+//! `mem=` (the guest would take it as a limit).
 
 use std::ffi::OsString;
+use std::os::fd::RawFd;
 use std::path::PathBuf;
 
 use rsslab_wire::Bytes;
@@ -48,17 +51,24 @@ pub struct QemuCommand {
     pub cpus: u32,
     pub kernel: PathBuf,
     pub initrd: PathBuf,
-    /// Unix socket (already listening) that serial 1 connects to.
-    pub channel_socket: PathBuf,
-    /// Raw ext4 image attached as virtio-blk (`/dev/vda`), if any.
-    pub disk: Option<PathBuf>,
+    /// More words for the kernel command line (the fault hook of [`super::fault`]).
+    pub kernel_args: Vec<String>,
+}
+
+/// Descriptors QEMU inherits, by number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attached {
+    /// A connected stream socket: serial 1, the channel.
+    pub channel: RawFd,
+    /// A raw ext4 image, attached as virtio-blk (`/dev/vda`), if any.
+    pub disk: Option<RawFd>,
 }
 
 /// The kernel command line: console on ttyS0, reboot at once on panic (QEMU then exits, since
 /// it runs with `-no-reboot`), an oops is a panic (an infrastructure fault we retry), and no
 /// probing of hardware the VM does not have.
-pub fn kernel_cmdline() -> String {
-    [
+pub fn kernel_cmdline(extra: &[String]) -> String {
+    let base = [
         "console=ttyS0",
         "panic=-1",
         "oops=panic",
@@ -68,8 +78,12 @@ pub fn kernel_cmdline() -> String {
         "i8042.nopnp",
         "random.trust_cpu=on",
         "rdinit=/init",
-    ]
-    .join(" ")
+    ];
+    base.into_iter()
+        .map(str::to_owned)
+        .chain(extra.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn machine_args(accel: Accel) -> Vec<String> {
@@ -107,30 +121,30 @@ fn quiet_args() -> Vec<String> {
     .to_vec()
 }
 
-fn serial_args(channel_socket: &std::path::Path) -> Vec<OsString> {
-    let mut chardev = OsString::from("socket,id=channel,path=");
-    chardev.push(channel_socket);
+fn serial_args(channel: RawFd) -> Vec<String> {
     vec![
         "-serial".into(),
         "stdio".into(),
         "-chardev".into(),
-        chardev,
+        format!("socket,id=channel,fd={channel}"),
         "-serial".into(),
         "chardev:channel".into(),
     ]
 }
 
-fn disk_args(disk: Option<&std::path::Path>) -> Vec<OsString> {
+/// The disk by its inherited descriptor: QEMU opens `/dev/fd/N`, which works for a file that
+/// has no name any more.
+fn disk_args(disk: Option<RawFd>) -> Vec<String> {
     let Some(disk) = disk else { return Vec::new() };
-    let mut drive = OsString::from("file=");
-    drive.push(disk);
-    drive.push(",if=virtio,format=raw,cache=unsafe");
-    vec!["-drive".into(), drive]
+    vec![
+        "-drive".into(),
+        format!("file=/dev/fd/{disk},if=virtio,format=raw,cache=unsafe"),
+    ]
 }
 
 impl QemuCommand {
     /// The full argument list (without the binary).
-    pub fn args(&self) -> Vec<OsString> {
+    pub fn args(&self, attached: Attached) -> Vec<OsString> {
         let mut args: Vec<OsString> = Vec::new();
         args.extend(machine_args(self.accel).into_iter().map(OsString::from));
         args.extend(
@@ -144,16 +158,20 @@ impl QemuCommand {
         args.push("-initrd".into());
         args.push(self.initrd.clone().into());
         args.push("-append".into());
-        args.push(kernel_cmdline().into());
-        args.extend(serial_args(&self.channel_socket));
-        args.extend(disk_args(self.disk.as_deref()));
+        args.push(kernel_cmdline(&self.kernel_args).into());
+        args.extend(
+            serial_args(attached.channel)
+                .into_iter()
+                .map(OsString::from),
+        );
+        args.extend(disk_args(attached.disk).into_iter().map(OsString::from));
         args
     }
 
     /// The command as one line, for logs and error messages.
-    pub fn display(&self) -> String {
+    pub fn display(&self, attached: Attached) -> String {
         let mut line = self.binary.display().to_string();
-        for arg in self.args() {
+        for arg in self.args(attached) {
             line.push(' ');
             let arg = arg.to_string_lossy();
             if arg.contains(' ') {
@@ -170,7 +188,7 @@ impl QemuCommand {
 mod tests {
     use super::*;
 
-    fn command(accel: Accel, disk: Option<PathBuf>) -> QemuCommand {
+    fn command(accel: Accel) -> QemuCommand {
         QemuCommand {
             binary: "qemu-system-x86_64".into(),
             accel,
@@ -178,17 +196,24 @@ mod tests {
             cpus: 2,
             kernel: "/k/vmlinuz".into(),
             initrd: "/k/initrd.gz".into(),
-            channel_socket: "/tmp/x/channel.sock".into(),
-            disk,
+            kernel_args: Vec::new(),
         }
     }
 
+    const NO_DISK: Attached = Attached {
+        channel: 7,
+        disk: None,
+    };
+
     #[test]
     fn tcg_command_has_console_on_stdio_and_channel_on_the_socket() {
-        let line = command(Accel::Tcg, None).display();
+        let line = command(Accel::Tcg).display(NO_DISK);
         assert!(line.contains("-machine pc,accel=tcg"), "{line}");
         assert!(line.contains("-m 1024M -smp 2"), "{line}");
-        assert!(line.contains("-serial stdio -chardev socket,id=channel,path=/tmp/x/channel.sock -serial chardev:channel"), "{line}");
+        assert!(
+            line.contains("-serial stdio -chardev socket,id=channel,fd=7 -serial chardev:channel"),
+            "{line}"
+        );
         assert!(!line.contains("-drive"), "{line}");
         assert!(!line.contains("-cpu host"), "{line}");
         assert!(line.contains("-no-reboot"), "{line}");
@@ -196,18 +221,32 @@ mod tests {
 
     #[test]
     fn kvm_uses_the_host_cpu_and_a_disk_is_raw_virtio() {
-        let line = command(Accel::Kvm, Some("/tmp/x/scratch.img".into())).display();
+        let line = command(Accel::Kvm).display(Attached {
+            channel: 7,
+            disk: Some(8),
+        });
         assert!(line.contains("accel=kvm -cpu host"), "{line}");
         assert!(
-            line.contains("-drive file=/tmp/x/scratch.img,if=virtio,format=raw"),
+            line.contains("-drive file=/dev/fd/8,if=virtio,format=raw"),
             "{line}"
         );
     }
 
     #[test]
     fn the_kernel_never_gets_a_memory_limit() {
-        let cmdline = kernel_cmdline();
+        let cmdline = kernel_cmdline(&[]);
         assert!(!cmdline.contains("mem="), "{cmdline}");
         assert!(cmdline.contains("panic=-1"), "{cmdline}");
+    }
+
+    #[test]
+    fn extra_kernel_arguments_come_last() {
+        let mut with_fault = command(Accel::Tcg);
+        with_fault.kernel_args = vec!["rsslab.fault=hang@1000".into()];
+        let line = with_fault.display(NO_DISK);
+        assert!(
+            line.contains("rdinit=/init rsslab.fault=hang@1000'"),
+            "{line}"
+        );
     }
 }
