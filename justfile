@@ -46,6 +46,11 @@ merge *ARGS: build
 doctor: build
     {{rsslab}} doctor
 
+# The lab's own speed: boot overhead against a bare boot per kernel, the guest sampler's CPU
+# cost, a small lab with --jobs 1 and 2, and rendering a 500-run report. Prints tables.
+bench: deps guest
+    cargo bench -p rsslab --bench lab
+
 # Formatting and lints, as CI wants them.
 lint:
     cargo fmt --all -- --check

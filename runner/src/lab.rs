@@ -189,11 +189,7 @@ pub fn run_lab(options: &LabOptions) -> Result<LabSummary, Failure> {
     );
     let kernels = prepare_kernels(&cache, &catalogue, &kernel_ids)?;
 
-    let probe_kernel = &kernels[&kernel_ids[0]];
-    let accel = choose_accel(options.accel, Path::new("/dev/kvm"), || {
-        probe_kvm(&cache, probe_kernel, &bins)
-    })
-    .map_err(|why| Failure::infrastructure(anyhow!(why)))?;
+    let accel = decide_accel(options.accel, &cache, &kernels[&kernel_ids[0]], &bins)?;
     eprintln!(
         "rsslab: accelerator {} ({})",
         accel.accel.as_str(),
@@ -483,6 +479,7 @@ fn attempt_run(context: &LabContext, run: &RunPlan, run_dir: &Path) -> Result<Ru
             started_at,
             wall_ms: vm_output.wall.as_millis() as u64,
             boot_to_first_sample_ms: collector.first_sample_ms,
+            agent_cpu_ms: collector.verdict.as_ref().and_then(|v| v.agent_cpu_ms),
         },
         provenance: run_provenance(context, run, &image.digest),
         spec: image.spec.clone(),
@@ -498,15 +495,27 @@ fn boot(
     disk: Option<&Path>,
     run_dir: &Path,
 ) -> Result<(Collector, crate::vm::VmOutput)> {
+    boot_vm(context.accel, &run.vm, image, disk, run_dir)
+}
+
+/// Boots `image` once in a VM shaped by `vm` (memory, CPUs, deadline), its console into
+/// `run_dir/console.log` and its channel into a [`Collector`] writing `run_dir/samples.jsonl`.
+pub fn boot_vm(
+    accel: Accel,
+    vm: &crate::scenario::VmConfig,
+    image: &Image,
+    disk: Option<&Path>,
+    run_dir: &Path,
+) -> Result<(Collector, crate::vm::VmOutput)> {
     let socket_dir = tempfile::Builder::new()
         .prefix("rsslab-")
         .tempdir()
         .context("creating a socket directory")?;
     let command = QemuCommand {
         binary: qemu_binary(),
-        accel: context.accel,
-        memory: run.vm.memory,
-        cpus: run.vm.cpus,
+        accel,
+        memory: vm.memory,
+        cpus: vm.cpus,
         kernel: image.kernel.clone(),
         initrd: image.initrd.clone(),
         channel_socket: socket_dir.path().join("channel.sock"),
@@ -515,7 +524,7 @@ fn boot(
     let mut collector = Collector::new(run_dir)?;
     let output = run_vm(
         &command,
-        run.vm.timeout.as_duration(),
+        vm.timeout.as_duration(),
         &run_dir.join(CONSOLE_LOG),
         &mut |line| collector.line(line),
     )?;
@@ -570,6 +579,19 @@ fn run_provenance(context: &LabContext, run: &RunPlan, image_digest: &str) -> Pr
         scenario_path: run.scenario_path.display().to_string(),
         image_digest: image_digest.to_owned(),
     }
+}
+
+/// KVM or TCG as `choice` says, probing KVM with a boot of `kernel` when it is a candidate.
+pub fn decide_accel(
+    choice: AccelChoice,
+    cache: &Cache,
+    kernel: &KernelFiles,
+    bins: &GuestBinaries,
+) -> Result<AccelDecision, Failure> {
+    choose_accel(choice, Path::new("/dev/kvm"), || {
+        probe_kvm(cache, kernel, bins)
+    })
+    .map_err(|why| Failure::infrastructure(anyhow!(why)))
 }
 
 /// Boots a VM with no processes under KVM: the guest must say hello within [`PROBE_TIMEOUT`].

@@ -271,6 +271,7 @@ pub fn fake_run_named(
             started_at: "2025-01-01T12:00:00Z".into(),
             wall_ms: 41_250,
             boot_to_first_sample_ms: Some(7_400),
+            agent_cpu_ms: None,
         },
         provenance: Provenance {
             kernel_packages: vec![PackageProvenance {
