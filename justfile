@@ -18,6 +18,10 @@ test: deps guest
 deps:
     scripts/install-host-deps.sh
 
+# Time the report of a 500-run lab of fake runs (release build); prints the figures.
+bench-report RUNS="500":
+    cargo bench -p rsslab --bench report -- {{RUNS}}
+
 # Build the static guest agent and workloads that go into every initramfs.
 guest:
     RUSTFLAGS="-C target-feature=+crt-static" cargo build --profile guest --target {{guest_target}} -p rsslab-agent
