@@ -128,8 +128,21 @@ fn wait_until(what: &str, deadline: Duration, mut condition: impl FnMut() -> boo
     }
 }
 
-/// A PNG of the element with id `id`, wherever it is on the page.
+/// A PNG of the element with id `id`, wherever it is on the page: scrolled to, and once the
+/// browser renders it (runs are `content-visibility: auto`, skipped while off screen).
 fn element_screenshot(tab: &Tab, id: &str) -> Vec<u8> {
+    evaluate(
+        tab,
+        &format!("document.getElementById('{id}').scrollIntoView()"),
+    );
+    wait_until("the run is rendered", LOAD_DEADLINE, || {
+        evaluate(
+            tab,
+            &format!(
+                "document.querySelector('#{id} svg').checkVisibility({{ contentVisibilityAuto: true }})"
+            ),
+        ) == true
+    });
     let clip = evaluate(
         tab,
         &format!(
@@ -141,7 +154,7 @@ fn element_screenshot(tab: &Tab, id: &str) -> Vec<u8> {
     let capture: Page::CaptureScreenshot = serde_json::from_value(serde_json::json!({
         "format": "png",
         "clip": clip,
-        "captureBeyondViewport": true,
+        "captureBeyondViewport": false,
     }))
     .unwrap();
     let data = tab.call_method(capture).unwrap().data;

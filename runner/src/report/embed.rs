@@ -69,13 +69,17 @@ pub fn embed_records(
     scenario_sources: &BTreeMap<String, Vec<u8>>,
 ) -> Result<EmbeddedRecords> {
     let files = record_files(out_dir, runs, scenario_sources)?;
+    let embedded_runs = files
+        .iter()
+        .filter(|(path, _)| path.ends_with(RUN_JSON))
+        .count();
     let raw_bytes = files.iter().map(|(_, bytes)| bytes.len() as u64).sum();
     let archive = tar_gz(&files)?;
     Ok(EmbeddedRecords {
         id: RAW_ELEMENT_ID,
         media_type: RAW_MEDIA_TYPE,
         files: files.len(),
-        runs: runs.len(),
+        runs: embedded_runs,
         raw_bytes,
         compressed_bytes: archive.len() as u64,
         base64: base64_lines(&archive),
@@ -95,7 +99,9 @@ fn record_files(
     for run in runs {
         let dir = &run.record.dir;
         if !is_safe_records_path(dir) {
-            bail!("run directory {dir:?} is not a relative path under {RUNS_DIR}/");
+            // A record that names a directory outside runs/ is not archived (nor read from).
+            tracing::warn!("not embedding run {dir:?}: not a relative path under {RUNS_DIR}/");
+            continue;
         }
         let on_disk = |name: &str| fs::read(out_dir.join(dir).join(name)).ok();
         let run_json = match on_disk(RUN_JSON) {
@@ -306,6 +312,19 @@ mod tests {
             error
                 .to_string()
                 .contains("written before records were embedded")
+        );
+    }
+
+    #[test]
+    fn a_record_naming_a_directory_outside_runs_is_left_out() {
+        let mut run = fake_run("demo", "6.1", "free");
+        run.record.dir = "../../etc".into();
+        let dir = tempfile::tempdir().unwrap();
+        let files = record_files(dir.path(), &[run], &BTreeMap::new()).unwrap();
+        assert!(
+            files.is_empty(),
+            "{:?}",
+            files.iter().map(|f| &f.0).collect::<Vec<_>>()
         );
     }
 

@@ -47,7 +47,9 @@
 //!       (`service:released`), grey a process ended, red an OOM kill. Series are decimated to
 //!       a few points per pixel column, keeping every peak and dip;
 //!     - the **at each phase** table: for every event, the values things *settled at* (the
-//!       last sample before the next event): that is where the story shows, e.g. after
+//!       last sample before the next event) of each process's RSS and lazyfree, the guest's
+//!       MemAvailable and the cgroup's usage, working set and page cache (`file`): that is
+//!       where the story shows, e.g. after
 //!       `service:released` RSS stays high with most of it lazyfree under MADV_FREE, but falls
 //!       at once under MADV_DONTNEED, and after `balloon:full` the service's RSS has fallen
 //!       because the kernel reclaimed the lazily-freed pages;
@@ -80,8 +82,11 @@
 //! [`render_report`] reads nothing but the records it is given and, from `out_dir`, the
 //! scenario files, console logs and raw files to embed. The figures ([`figures`]: one job per
 //! chart, drawn in parallel on rayon's pool) and the records' archive are made side by side;
-//! the page is the template `templates/report.html` filled from a `Serialize` context.
+//! the page is the template `templates/report.html` filled from a `Serialize` context
+//! (`context.rs`). Each run's section is `content-visibility: auto`, so a browser lays out and
+//! paints only the runs near the screen: a page of hundreds of runs opens in seconds.
 
+mod context;
 pub mod embed;
 pub mod figures;
 mod matrix;
@@ -92,26 +97,20 @@ mod run;
 pub mod story;
 pub mod testing;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use minijinja::{Environment, UndefinedBehavior};
 use rsslab_wire::RunOutcome;
-use serde::Serialize;
 
+use self::context::report_context;
 pub use self::embed::{EmbeddedRecords, RAW_ELEMENT_ID, RAW_MEDIA_TYPE, Unpacked, unpack_report};
-use self::figures::{ScenarioFigures, ScenarioRuns, draw_figures};
-use self::matrix::{MatrixRow, matrix_cell, scenario_rows};
 use self::phases::format_mib;
 use self::plot::seconds;
-use self::provenance::{
-    ProvenanceSection, ScenarioFile, provenance, scenario_file, scenario_sources,
-};
-use self::run::{KeyValue, RunSection, run_section};
 pub use self::story::Story;
 use crate::record::LoadedRun;
-use crate::results::{Results, RunResult, compare_kernels, write_atomically};
+use crate::results::{Results, RunResult, write_atomically};
 
 /// File name of the report under the output directory.
 pub const INDEX_HTML: &str = "index.html";
@@ -162,298 +161,6 @@ pub fn render_html(
         .context("rendering the report template")
 }
 
-/// Everything the template shows.
-#[derive(Debug, Serialize)]
-struct ReportContext {
-    lab: String,
-    generated_at: String,
-    rsslab_version: String,
-    run_count: usize,
-    scenario_count: usize,
-    outcome_counts: Vec<OutcomeCount>,
-    expectations_passed: usize,
-    expectations_failed: usize,
-    accels: Vec<AccelCount>,
-    tcg: bool,
-    retried: usize,
-    kernels: Vec<String>,
-    matrix: Vec<MatrixRow>,
-    scenarios: Vec<ScenarioSection>,
-    provenance: ProvenanceSection,
-    records: EmbeddedRecords,
-}
-
-#[derive(Debug, Serialize)]
-struct OutcomeCount {
-    outcome: String,
-    class: &'static str,
-    count: usize,
-}
-
-#[derive(Debug, Serialize)]
-struct AccelCount {
-    accel: String,
-    count: usize,
-}
-
-#[derive(Debug, Serialize)]
-struct ScenarioSection {
-    id: String,
-    anchor: String,
-    title: String,
-    story: Story,
-    variants: Vec<VariantRow>,
-    /// One row of kernels per variant (SVG).
-    kernel_rows: Vec<KernelRow>,
-    kernels: Vec<String>,
-    scenario_file: Option<ScenarioFile>,
-    runs: Vec<RunSection>,
-}
-
-/// A variant of a scenario: its label and the matrix overrides that make it.
-#[derive(Debug, Serialize)]
-struct VariantRow {
-    label: String,
-    overrides: Vec<KeyValue>,
-    runs: usize,
-}
-
-#[derive(Debug, Serialize)]
-struct KernelRow {
-    variant_label: String,
-    svg: String,
-}
-
-fn report_context(
-    out_dir: &Path,
-    runs: &[LoadedRun],
-    results: &Results,
-    stories: &BTreeMap<String, Story>,
-) -> Result<ReportContext> {
-    let by_dir: HashMap<&str, &LoadedRun> = runs
-        .iter()
-        .map(|run| (run.record.dir.as_str(), run))
-        .collect();
-    let mut anchors = Anchors::default();
-    let run_anchors: Vec<String> = results
-        .runs
-        .iter()
-        .map(|run| anchors.unique(&format!("run-{}", run_slug(run))))
-        .collect();
-    let mut kernels: Vec<String> = results.runs.iter().map(|run| run.kernel.clone()).collect();
-    kernels.sort_by(|a, b| compare_kernels(a, b));
-    kernels.dedup();
-
-    // Scenarios in results order (sorted by id), each with its runs, variants and kernels.
-    let mut scenario_ids: Vec<&str> = results
-        .runs
-        .iter()
-        .map(|run| run.scenario.as_str())
-        .collect();
-    scenario_ids.dedup();
-    let indices: Vec<Vec<usize>> = scenario_ids
-        .iter()
-        .map(|id| {
-            (0..results.runs.len())
-                .filter(|&i| results.runs[i].scenario == *id)
-                .collect()
-        })
-        .collect();
-    let scenario_runs: Vec<ScenarioRuns<'_>> = indices
-        .iter()
-        .map(|indices| {
-            let runs: Vec<(&RunResult, Option<&LoadedRun>)> = indices
-                .iter()
-                .map(|&i| {
-                    let result = &results.runs[i];
-                    (result, by_dir.get(result.dir.as_str()).copied())
-                })
-                .collect();
-            let variants: BTreeSet<&str> = runs
-                .iter()
-                .map(|(result, _)| result.variant_label.as_str())
-                .collect();
-            let scenario_kernels: BTreeSet<&str> = runs
-                .iter()
-                .map(|(result, _)| result.kernel.as_str())
-                .collect();
-            ScenarioRuns {
-                variants: variants.into_iter().map(str::to_owned).collect(),
-                kernels: kernels
-                    .iter()
-                    .filter(|kernel| scenario_kernels.contains(kernel.as_str()))
-                    .cloned()
-                    .collect(),
-                runs,
-            }
-        })
-        .collect();
-
-    // The slow parts, side by side: drawing every figure, and packing the raw records.
-    let sources = scenario_sources(out_dir, runs);
-    let (figures, records) = rayon::join(
-        || draw_figures(&scenario_runs),
-        || embed::embed_records(out_dir, runs, &sources),
-    );
-    let (figures, records) = (figures?, records.context("embedding the raw records")?);
-
-    let mut matrix = Vec::new();
-    let mut scenarios = Vec::new();
-    for (((id, indices), scenario), figures) in scenario_ids
-        .iter()
-        .zip(&indices)
-        .zip(&scenario_runs)
-        .zip(figures)
-    {
-        let anchor = anchors.unique(&format!("scenario-{}", slug(id)));
-        let ScenarioFigures {
-            runs: charts,
-            kernel_rows,
-        } = figures;
-        let placed = scenario
-            .variants
-            .iter()
-            .map(|variant| {
-                kernels
-                    .iter()
-                    .map(|kernel| {
-                        indices
-                            .iter()
-                            .zip(&scenario.runs)
-                            .filter(|(_, (result, _))| {
-                                result.kernel == *kernel && result.variant_label == *variant
-                            })
-                            .map(|(&i, (result, run))| matrix_cell(result, *run, &run_anchors[i]))
-                            .collect()
-                    })
-                    .collect()
-            })
-            .collect();
-        matrix.extend(scenario_rows(id, &anchor, &scenario.variants, placed));
-
-        let sections = indices
-            .iter()
-            .zip(&scenario.runs)
-            .zip(charts)
-            .map(|((&i, (result, run)), charts)| {
-                run_section(out_dir, result, *run, charts, run_anchors[i].clone())
-            })
-            .collect();
-        let variants = scenario
-            .variants
-            .iter()
-            .map(|label| {
-                let of_variant: Vec<&RunResult> = scenario
-                    .runs
-                    .iter()
-                    .map(|(result, _)| *result)
-                    .filter(|result| result.variant_label == *label)
-                    .collect();
-                VariantRow {
-                    label: label.clone(),
-                    overrides: of_variant
-                        .first()
-                        .map(|result| {
-                            result
-                                .variant
-                                .iter()
-                                .map(|(key, value)| KeyValue {
-                                    key: key.clone(),
-                                    value: value.clone(),
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                    runs: of_variant.len(),
-                }
-            })
-            .collect();
-        let loaded: Vec<&LoadedRun> = scenario.runs.iter().filter_map(|(_, run)| *run).collect();
-        scenarios.push(ScenarioSection {
-            id: (*id).to_owned(),
-            anchor,
-            title: scenario
-                .runs
-                .iter()
-                .map(|(result, _)| &result.title)
-                .find(|title| !title.is_empty())
-                .cloned()
-                .unwrap_or_default(),
-            story: stories.get(*id).cloned().unwrap_or_default(),
-            variants,
-            kernel_rows: scenario
-                .variants
-                .iter()
-                .zip(kernel_rows)
-                .map(|(label, svg)| KernelRow {
-                    variant_label: label.clone(),
-                    svg,
-                })
-                .collect(),
-            kernels: scenario.kernels.clone(),
-            scenario_file: scenario_file(id, &sources, &loaded),
-            runs: sections,
-        });
-    }
-
-    let outcome_counts = [
-        RunOutcome::Ok,
-        RunOutcome::Unsupported,
-        RunOutcome::KernelPanic,
-        RunOutcome::VmTimeout,
-        RunOutcome::InfraError,
-    ]
-    .into_iter()
-    .map(|outcome| OutcomeCount {
-        outcome: outcome.to_string(),
-        class: run_class(outcome),
-        count: results
-            .runs
-            .iter()
-            .filter(|run| run.outcome == outcome)
-            .count(),
-    })
-    .filter(|count| count.count > 0)
-    .collect();
-    let mut accels: BTreeMap<String, usize> = BTreeMap::new();
-    for run in &results.runs {
-        *accels.entry(run.accel.clone()).or_default() += 1;
-    }
-    let expectations_failed = results.failed_expectations();
-    Ok(ReportContext {
-        lab: out_dir
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        generated_at: results.generated_at.clone(),
-        rsslab_version: results.rsslab_version.clone(),
-        run_count: results.runs.len(),
-        scenario_count: scenario_ids.len(),
-        outcome_counts,
-        expectations_passed: results
-            .runs
-            .iter()
-            .map(|run| run.expectations.len())
-            .sum::<usize>()
-            - expectations_failed,
-        expectations_failed,
-        tcg: accels.contains_key("tcg"),
-        accels: accels
-            .into_iter()
-            .map(|(accel, count)| AccelCount {
-                accel: accel.to_uppercase(),
-                count,
-            })
-            .collect(),
-        retried: results.runs.iter().filter(|run| run.attempts > 1).count(),
-        kernels,
-        matrix,
-        scenarios,
-        provenance: provenance(runs),
-        records,
-    })
-}
-
 /// A log line fit for a page: ANSI escape sequences and control characters removed, at most
 /// 500 characters.
 pub(crate) fn clean_line(line: &str) -> String {
@@ -495,12 +202,12 @@ pub(crate) fn encode_path(path: &str) -> String {
 
 /// Makes ids unique within the page.
 #[derive(Default)]
-struct Anchors {
+pub(crate) struct Anchors {
     used: BTreeSet<String>,
 }
 
 impl Anchors {
-    fn unique(&mut self, wanted: &str) -> String {
+    pub(crate) fn unique(&mut self, wanted: &str) -> String {
         let mut candidate = wanted.to_owned();
         let mut n = 2;
         while !self.used.insert(candidate.clone()) {
@@ -512,7 +219,7 @@ impl Anchors {
 }
 
 /// `[a-z0-9-]` only, for ids.
-fn slug(text: &str) -> String {
+pub(crate) fn slug(text: &str) -> String {
     let mut slug = String::new();
     for c in text.chars() {
         if c.is_ascii_alphanumeric() || c == '.' {
@@ -524,7 +231,7 @@ fn slug(text: &str) -> String {
     slug.trim_matches('-').replace('.', "_")
 }
 
-fn run_slug(run: &RunResult) -> String {
+pub(crate) fn run_slug(run: &RunResult) -> String {
     let variant = if run.variant_label.is_empty() {
         String::new()
     } else {

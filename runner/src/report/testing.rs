@@ -433,7 +433,8 @@ process = "balloon"
 outcome = "running-at-end"
 "#;
 
-/// The expectations of [`STORY_SCENARIO`].
+/// The expectations of the story scenario above: MADV_FREE keeps the heap in RSS (under
+/// `release = free`), the service survives, the balloon is never OOM-killed.
 pub fn story_expectations() -> Vec<crate::expect::Expectation> {
     let kernels = ["5.10", "6.1", "6.12", "7.2"].map(String::from);
     crate::scenario::parse_scenario(
