@@ -42,9 +42,13 @@ check *PATHS: build
 images *ARGS: build
     {{rsslab}} images {{ARGS}}
 
-# Rebuild a lab's results.json and index.html from its raw records.
+# Rebuild a lab's outputs (index.html, results.json, junit.xml, summary.md) from its raw records.
 report DIR: build
     {{rsslab}} report {{DIR}}
+
+# Join the raw records of shards' output directories and write every output: just merge A B --out DIR
+merge *ARGS: build
+    {{rsslab}} merge {{ARGS}}
 
 # What this host has and lacks.
 doctor: build

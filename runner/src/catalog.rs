@@ -37,9 +37,44 @@ pub struct Kernel {
     pub packages: Vec<KernelPackage>,
     /// What the lab may rely on.
     pub facts: KernelFacts,
-    /// Free-text notes on behaviour that changes the lab's answers on this kernel.
+    /// Known changes of behaviour between package versions of this kernel, which
+    /// `rsslab diff` labels `expected` instead of reporting them as regressions.
     #[serde(default)]
-    pub behaviour_changes: Vec<String>,
+    pub behaviour_changes: Vec<BehaviourChange>,
+}
+
+/// `[[kernel.behaviour_changes]]`: a change of what the lab measures that is known to come
+/// with a kernel package version, e.g. a stable update that changes reclaim:
+///
+/// ```toml
+/// [[kernel.behaviour_changes]]
+/// since = "6.12.110-1"                  # the first package version that behaves so
+/// scenario = "image-batch-*"            # scenario ids it shows in (`*` globs); default all
+/// what = "max cgroup.working_set"       # what `rsslab diff` names (`*` globs); default all
+/// note = "re-read page cache stays inactive since ...; the working set falls"
+/// ```
+///
+/// It applies to a change between a baseline and a new run of this kernel when one booted a
+/// version before `since` and the other `since` or later (Debian version order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BehaviourChange {
+    /// Debian version of the kernel's packages from which the behaviour holds.
+    pub since: String,
+    /// Scenario ids it applies to, `*` matching any text. Default: `*`.
+    #[serde(default = "any")]
+    pub scenario: String,
+    /// What changed, as `rsslab diff` names it (`outcome`, `process.<name>.outcome`,
+    /// `expect: <name>`, `max process.<name>.rss`, `max cgroup.working_set`, ...), `*`
+    /// matching any text. Default: `*`.
+    #[serde(default = "any")]
+    pub what: String,
+    /// Why, for the person reading the comparison.
+    pub note: String,
+}
+
+fn any() -> String {
+    "*".to_owned()
 }
 
 /// One pinned .deb, as in the suite's `Packages` index.
@@ -145,6 +180,11 @@ fn validate_kernel(kernel: &Kernel) -> Result<()> {
     for package in &kernel.packages {
         validate_package(package).with_context(|| format!("package {:?}", package.name))?;
     }
+    for change in &kernel.behaviour_changes {
+        if change.since.trim().is_empty() || change.note.trim().is_empty() {
+            bail!("a behaviour change needs `since` (a package version) and a `note`");
+        }
+    }
     Ok(())
 }
 
@@ -249,6 +289,25 @@ overcommit_heuristic_total_only = true
     fn parses_a_minimal_catalogue_with_default_behaviour_changes() {
         let catalogue = parse_catalogue(ONE).unwrap();
         assert!(catalogue.kernels[0].behaviour_changes.is_empty());
+    }
+
+    #[test]
+    fn reads_behaviour_changes_with_defaults() {
+        let text = format!(
+            "{ONE}[[kernel.behaviour_changes]]\nsince = \"6.1.180-1\"\nwhat = \"max cgroup.*\"\nnote = \"reclaim\"\n"
+        );
+        let change = &parse_catalogue(&text).unwrap().kernels[0].behaviour_changes[0];
+        assert_eq!(
+            (
+                change.since.as_str(),
+                change.scenario.as_str(),
+                change.what.as_str()
+            ),
+            ("6.1.180-1", "*", "max cgroup.*")
+        );
+        let no_note = text.replace("note = \"reclaim\"\n", "note = \" \"\n");
+        let error = format!("{:#}", parse_catalogue(&no_note).unwrap_err());
+        assert!(error.contains("needs `since`"), "{error}");
     }
 
     #[test]

@@ -3,18 +3,17 @@
 //!
 //! Raw records come first: each run writes `run.json`, `samples.jsonl` and `console.log` as it
 //! ends, so a failed or interrupted lab keeps every finished run; the summary outputs
-//! (`results.json`, `index.html`) are then rebuilt from those files by [`write_outputs`], the
-//! same function `rsslab report DIR` calls.
+//! (`results.json`, `index.html`, `junit.xml`, `summary.md`) are then rebuilt from those files
+//! by [`write_outputs`], the same function `rsslab report DIR` and `rsslab merge` call.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, anyhow};
-use indicatif::{ProgressBar, ProgressStyle};
 use rsslab_wire::RunOutcome;
 
 use crate::cache::Cache;
@@ -24,13 +23,15 @@ use crate::exit::Failure;
 use crate::image::{GuestBinaries, Image, build_image, locate_guest_binaries};
 use crate::kernel::{KernelFiles, prepare_kernel};
 use crate::plan::{Plan, PlanFilter, RunPlan, plan};
+use crate::progress::LabProgress;
 use crate::record::{
     CONSOLE_LOG, PackageProvenance, Provenance, RUNS_DIR, RunRecord, SCENARIO_TOML, Timing,
 };
 use crate::scenario::load_scenarios;
+use crate::shard::{Shard, shard_plan};
 use crate::vm::accel::{AccelChoice, AccelDecision, PROBE_TIMEOUT, choose_accel};
 use crate::vm::{Accel, LineAction, QemuCommand, VmExit, qemu::qemu_binary, run_vm};
-use crate::{fetch, provenance, report, results};
+use crate::{export, fetch, provenance, report, results};
 
 /// What `rsslab run` was asked to do.
 #[derive(Debug, Clone)]
@@ -44,16 +45,25 @@ pub struct LabOptions {
     /// `--jobs`: VMs at once.
     pub jobs: usize,
     pub accel: AccelChoice,
+    /// `--repeat`: runs of each scenario, kernel and variant (at least 1).
+    pub repeat: u32,
+    /// `--baseline`: a lab to compare this one with.
+    pub baseline: Option<PathBuf>,
+    /// `--shard I/N`: only this slice of the plan.
+    pub shard: Option<Shard>,
 }
 
 /// What a finished lab produced.
 #[derive(Debug, Clone)]
 pub struct LabSummary {
     pub out_dir: PathBuf,
-    pub accel: AccelDecision,
+    /// `None` when there was nothing to run (a shard of a plan smaller than its shards).
+    pub accel: Option<AccelDecision>,
     pub outcomes: BTreeMap<String, RunOutcome>,
     /// Expectations that failed, over every run of the output directory.
     pub failed_expectations: usize,
+    /// Regressions against the baseline (0 without one).
+    pub regressions: usize,
 }
 
 impl LabSummary {
@@ -148,6 +158,25 @@ fn plan_kernels(catalogue: &Catalogue, plan: &Plan) -> Vec<String> {
 /// Runs a lab: scenarios -> plan -> kernels and images -> VMs -> raw records -> outputs.
 pub fn run_lab(options: &LabOptions) -> Result<LabSummary, Failure> {
     let (catalogue, plan) = load_plan(&options.inputs, &options.kernels)?;
+    let plan = crate::plan::repeat(plan, options.repeat);
+    if let Some(baseline) = &options.baseline {
+        check_lab_dir(baseline, "--baseline")?;
+    }
+    let plan = match options.shard {
+        Some(shard) => {
+            let total = plan.runs.len();
+            let plan = shard_plan(plan, shard);
+            eprintln!(
+                "rsslab: shard {shard}: {} of the plan's {total} runs",
+                plan.runs.len()
+            );
+            if plan.runs.is_empty() {
+                return empty_lab(options);
+            }
+            plan
+        }
+        None => plan,
+    };
     let cache = Cache::default_location()?;
     let mut bins = locate_guest_binaries()?;
     bins.go_programs =
@@ -184,12 +213,56 @@ pub fn run_lab(options: &LabOptions) -> Result<LabSummary, Failure> {
         host: provenance::host_provenance(),
     };
     let outcomes = execute_plan(&context, &plan, options.jobs.max(1));
+    if let Some(baseline) = &options.baseline {
+        compare_with_baseline(baseline, &out_dir, Some(&context.catalogue))?;
+    }
     let outputs = write_outputs(&out_dir)?;
     Ok(LabSummary {
         out_dir,
-        accel,
+        accel: Some(accel),
         outcomes,
         failed_expectations: outputs.failed_expectations,
+        regressions: outputs.regressions,
+    })
+}
+
+/// A lab output directory with runs in it, or bad input naming `flag` and the path.
+pub fn check_lab_dir(dir: &Path, flag: &str) -> Result<(), Failure> {
+    let runs = crate::record::find_run_dirs(dir).map_err(Failure::bad_input)?;
+    if runs.is_empty() {
+        return Err(Failure::bad_input(anyhow!(
+            "{flag} {}: no runs/**/run.json there: not a lab output directory (give the directory `rsslab run --out` wrote)",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Compares the runs of `out_dir` with `baseline`'s and keeps the comparison in
+/// `out_dir/comparison.json`, for [`write_outputs`].
+pub fn compare_with_baseline(
+    baseline: &Path,
+    out_dir: &Path,
+    catalogue: Option<&Catalogue>,
+) -> Result<crate::diff::Comparison> {
+    let comparison = crate::diff::compare_dirs(baseline, out_dir, catalogue)?;
+    crate::diff::write_comparison(out_dir, &comparison)?;
+    Ok(comparison)
+}
+
+/// A shard without runs still leaves a lab output directory (an empty `runs/` and outputs
+/// that say so), so the merge of every shard's directory needs no special case.
+fn empty_lab(options: &LabOptions) -> Result<LabSummary, Failure> {
+    let out_dir = options.out.clone().unwrap_or_else(default_out_dir);
+    let runs = out_dir.join(RUNS_DIR);
+    fs::create_dir_all(&runs).with_context(|| format!("creating {}", runs.display()))?;
+    let outputs = write_outputs(&out_dir)?;
+    Ok(LabSummary {
+        out_dir,
+        accel: None,
+        outcomes: BTreeMap::new(),
+        failed_expectations: outputs.failed_expectations,
+        regressions: outputs.regressions,
     })
 }
 
@@ -221,32 +294,35 @@ pub struct Outputs {
     pub index: PathBuf,
     /// Expectations that failed, over every run (evaluated from the records).
     pub failed_expectations: usize,
+    /// Regressions against the baseline, when `comparison.json` holds a comparison.
+    pub regressions: usize,
 }
 
-/// Rebuilds `results.json` and `index.html` from the raw records under `out_dir`.
+/// Rebuilds `results.json`, `index.html`, `junit.xml` and `summary.md` from the raw records
+/// under `out_dir` (with the baseline comparison in `comparison.json`, when there is one).
 pub fn write_outputs(out_dir: &Path) -> Result<Outputs> {
     let runs = crate::record::load_all(out_dir)?;
-    let results = results::build_results(&runs);
+    let mut results = results::build_results(&runs);
+    results.baseline = crate::diff::load_comparison(out_dir)?;
     results::write_results(out_dir, &results)?;
     let index = report::render_report(out_dir, &runs, &results)?;
+    export::write_exports(out_dir, &runs, &results)?;
     Ok(Outputs {
         index,
         failed_expectations: results.failed_expectations(),
+        regressions: results
+            .baseline
+            .as_ref()
+            .map_or(0, crate::diff::Comparison::regressions),
     })
 }
 
-/// Runs every planned VM, `jobs` at a time; returns each run's outcome by directory.
+/// Runs every planned VM, `jobs` at a time, showing progress; returns each run's outcome by
+/// directory.
 fn execute_plan(context: &LabContext, plan: &Plan, jobs: usize) -> BTreeMap<String, RunOutcome> {
-    let progress = ProgressBar::new(plan.runs.len() as u64).with_style(
-        ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] {pos}/{len} runs, ETA {eta} {wide_msg}",
-        )
-        .expect("progress template")
-        .progress_chars("=> "),
-    );
+    let progress = LabProgress::new(plan, jobs, context.accel);
     let next = AtomicUsize::new(0);
     let outcomes = Mutex::new(BTreeMap::new());
-    let running = Mutex::new(BTreeMap::<usize, String>::new());
     std::thread::scope(|scope| {
         for _ in 0..jobs.min(plan.runs.len()) {
             scope.spawn(|| {
@@ -258,14 +334,9 @@ fn execute_plan(context: &LabContext, plan: &Plan, jobs: usize) -> BTreeMap<Stri
                     if crate::vm::stop_requested() {
                         break;
                     }
+                    progress.run_started(index);
                     let label = run.dir.trim_start_matches("runs/").to_owned();
-                    {
-                        let mut running = running.lock().expect("progress lock");
-                        running.insert(index, label.clone());
-                        progress
-                            .set_message(running.values().cloned().collect::<Vec<_>>().join(" | "));
-                    }
-                    let (outcome, line) = match execute_run(context, run) {
+                    let (outcome, line, wall) = match execute_run(context, run) {
                         Ok(record) => {
                             let reason = record
                                 .reason
@@ -286,29 +357,25 @@ fn execute_plan(context: &LabContext, plan: &Plan, jobs: usize) -> BTreeMap<Stri
                                     record.outcome,
                                     record.timing.wall_ms as f64 / 1000.0
                                 ),
+                                Some(Duration::from_millis(record.timing.wall_ms)),
                             )
                         }
                         Err(error) => (
                             RunOutcome::InfraError,
                             format!("{label}: infra-error: {error:#}"),
+                            None,
                         ),
                     };
-                    if progress.is_hidden() {
-                        eprintln!("{line}");
-                    } else {
-                        progress.println(line);
-                    }
-                    progress.inc(1);
+                    progress.run_finished(index, &line, wall, outcome == RunOutcome::Ok);
                     outcomes
                         .lock()
                         .expect("outcomes lock")
                         .insert(run.dir.clone(), outcome);
-                    running.lock().expect("progress lock").remove(&index);
                 }
             });
         }
     });
-    progress.finish_and_clear();
+    progress.finish();
     outcomes.into_inner().expect("outcomes lock")
 }
 
@@ -355,6 +422,7 @@ fn empty_record(context: &LabContext, run: &RunPlan) -> RunRecord {
         provenance: run_provenance(context, run, ""),
         spec: run.spec.clone(),
         dir: run.dir.clone(),
+        repeat: run.repeat,
         expectations: run.expectations.clone(),
         kernel_facts: context
             .catalogue

@@ -5,7 +5,7 @@
 //! ```text
 //! scenario (parse + validate) -> plan (matrix x kernels) -> kernel + image (fetch, initramfs)
 //!   -> vm (QEMU, deadline, console) -> collect (channel -> RunRecord, raw files first)
-//!   -> results (results.json) -> report (index.html)
+//!   -> results (results.json) -> report (index.html), export (junit.xml, summary.md)
 //! ```
 //!
 //! [`lab::run_lab`] drives it top to bottom; the CLI in `main.rs` is a thin layer over it.
@@ -15,22 +15,27 @@ pub mod catalog;
 pub mod collect;
 pub mod cpio;
 pub mod deb;
+pub mod diff;
 pub mod doctor;
 pub mod exit;
 pub mod expect;
+pub mod export;
 pub mod fetch;
 pub mod gobuild;
 pub mod image;
 pub mod images;
 pub mod kernel;
 pub mod lab;
+pub mod merge;
 pub mod modules;
 pub mod plan;
+pub mod progress;
 pub mod provenance;
 pub mod record;
 pub mod report;
 pub mod results;
 pub mod scenario;
+pub mod shard;
 pub mod toolchain;
 pub mod unpacked;
 pub mod vm;

@@ -8,6 +8,7 @@ use anyhow::anyhow;
 use clap::{Parser, Subcommand};
 use rsslab::exit::{self, Failure};
 use rsslab::lab::{self, LabOptions};
+use rsslab::shard::Shard;
 use rsslab::vm::accel::AccelChoice;
 
 /// Reproducible lab for Linux memory behaviour of services: runs TOML scenarios in QEMU VMs
@@ -37,6 +38,17 @@ enum Command {
         /// KVM only if a probe boot works (auto), or force kvm / tcg.
         #[arg(long, value_enum, default_value_t = AccelChoice::Auto)]
         accel: AccelChoice,
+        /// Run every scenario, kernel and variant N times (repeats after the first go into
+        /// <run dir>/repeat-<r>), so comparisons can tell a change from noise.
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+        repeat: u32,
+        /// Compare with this earlier lab's output directory; exit 1 on a regression.
+        #[arg(long, value_name = "DIR")]
+        baseline: Option<PathBuf>,
+        /// Run only slice I of N of the plan (1 <= I <= N), e.g. one CI runner's share;
+        /// `rsslab merge` joins the shards' output directories.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<Shard>,
     },
     /// Validate scenarios without running anything (exit 2 on bad input).
     Check {
@@ -48,6 +60,27 @@ enum Command {
     Report {
         /// A lab's output directory (reports/<id>).
         dir: PathBuf,
+        /// Compare with this earlier lab (kept in DIR/comparison.json); exit 1 on a regression.
+        #[arg(long, value_name = "BASE")]
+        baseline: Option<PathBuf>,
+    },
+    /// Compare two labs: outcome transitions, expectations that flipped and key numbers that
+    /// moved beyond run-to-run noise, as Markdown on stdout; exit 1 on a regression.
+    Diff {
+        /// The baseline lab's output directory.
+        base: PathBuf,
+        /// The new lab's output directory.
+        new: PathBuf,
+    },
+    /// Join the raw records of several labs' output directories (the shards of one plan) into
+    /// one and write all outputs (exit 1 when an expectation failed).
+    Merge {
+        /// Output directories of `rsslab run` (e.g. one per --shard).
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// The merged output directory: new, or without runs yet.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
     },
     /// Extract the raw records a report embeds into DIR/runs/, so that `rsslab report DIR`
     /// rebuilds it (and anything else can re-analyse them).
@@ -84,6 +117,9 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             out,
             jobs,
             accel,
+            repeat,
+            baseline,
+            shard,
         } => {
             ctrlc::set_handler(|| {
                 eprintln!("\nrsslab: stopping: killing VMs, keeping finished runs");
@@ -100,6 +136,9 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 out,
                 jobs,
                 accel,
+                repeat,
+                baseline,
+                shard,
             };
             let summary = lab::run_lab(&options)?;
             eprintln!(
@@ -120,14 +159,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 );
                 return Ok(exit::INFRASTRUCTURE);
             }
-            if summary.failed_expectations > 0 {
-                eprintln!(
-                    "rsslab: {} failed (see the report)",
-                    expectations(summary.failed_expectations)
-                );
-                return Ok(exit::EXPECTATION_FAILED);
-            }
-            Ok(exit::OK)
+            Ok(verdict(summary.failed_expectations, summary.regressions))
         }
         Command::Check { paths } => {
             let paths = default_paths(paths);
@@ -141,23 +173,37 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             );
             Ok(exit::OK)
         }
-        Command::Report { dir } => {
+        Command::Report { dir, baseline } => {
             if !dir.join(rsslab::record::RUNS_DIR).is_dir() {
                 return Err(Failure::bad_input(anyhow!(
                     "{}: no runs/ directory: not a lab output directory",
                     dir.display()
                 )));
             }
-            let outputs = lab::write_outputs(&dir)?;
-            println!("{}", outputs.index.display());
-            if outputs.failed_expectations > 0 {
-                eprintln!(
-                    "rsslab: {} failed (see the report)",
-                    expectations(outputs.failed_expectations)
-                );
-                return Ok(exit::EXPECTATION_FAILED);
+            if let Some(baseline) = &baseline {
+                lab::check_lab_dir(baseline, "--baseline")?;
+                lab::compare_with_baseline(baseline, &dir, catalogue().as_ref())?;
             }
-            Ok(exit::OK)
+            let outputs = lab::write_outputs(&dir)?;
+            Ok(outputs_exit(&outputs))
+        }
+        Command::Diff { base, new } => {
+            lab::check_lab_dir(&base, "BASE")?;
+            lab::check_lab_dir(&new, "NEW")?;
+            let comparison = rsslab::diff::compare_dirs(&base, &new, catalogue().as_ref())?;
+            print!("{}", rsslab::diff::markdown(&comparison));
+            Ok(verdict(0, comparison.regressions()))
+        }
+        Command::Merge { dirs, out } => {
+            let merged = rsslab::merge::merge_raw_records(&dirs, &out)?;
+            eprintln!(
+                "rsslab: merged {} runs of {} directories into {}",
+                merged.runs,
+                dirs.len(),
+                out.display()
+            );
+            let outputs = lab::write_outputs(&out)?;
+            Ok(outputs_exit(&outputs))
         }
         Command::Unpack { report, out } => {
             let unpacked =
@@ -183,6 +229,43 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     }
 }
 
+/// The kernel catalogue for known behaviour changes; a comparison without it still works.
+fn catalogue() -> Option<rsslab::catalog::Catalogue> {
+    rsslab::catalog::load_catalogue(&rsslab::catalog::default_catalogue_path())
+        .inspect_err(|error| {
+            eprintln!("rsslab: no known kernel behaviour changes (catalogue: {error:#})")
+        })
+        .ok()
+}
+
+/// Exit 1 when an expectation failed or something regressed, saying which; else 0.
+fn verdict(failed_expectations: usize, regressions: usize) -> u8 {
+    if failed_expectations > 0 {
+        eprintln!(
+            "rsslab: {} failed (see the report)",
+            expectations(failed_expectations)
+        );
+    }
+    if regressions > 0 {
+        eprintln!(
+            "rsslab: {regressions} regression{} against the baseline",
+            if regressions == 1 { "" } else { "s" }
+        );
+    }
+    if failed_expectations > 0 || regressions > 0 {
+        exit::EXPECTATION_FAILED
+    } else {
+        exit::OK
+    }
+}
+
+/// Prints the report's path; exit 1 when an expectation failed or something regressed
+/// (`report`, `merge`).
+fn outputs_exit(outputs: &lab::Outputs) -> u8 {
+    println!("{}", outputs.index.display());
+    verdict(outputs.failed_expectations, outputs.regressions)
+}
+
 /// `1 expectation`, `2 expectations`.
 fn expectations(count: usize) -> String {
     if count == 1 {
@@ -191,6 +274,9 @@ fn expectations(count: usize) -> String {
         format!("{count} expectations")
     }
 }
+
+#[cfg(test)]
+mod workflow_tests;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()

@@ -3,7 +3,10 @@
 //! [`plan`] is pure: each run gets its kernel, its variant, its directory under the output
 //! (`runs/<scenario>/<kernel>[/<variant>]`) and the [`RunSpec`] the guest agent will follow.
 //! Order: scenario (as loaded), then kernel (catalogue order), then variant (matrix order,
-//! first axis outermost), so plans, reports and shards are stable.
+//! first axis outermost), so plans, reports and shards are stable. [`repeat`] runs the whole
+//! plan again for `--repeat N`: repeat 1 keeps the directory above, repeat `r > 1` goes into
+//! `<dir>/repeat-<r>`, and the plan lists every run once before any runs twice (so slow drift
+//! of the host spreads over all of them).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -43,8 +46,11 @@ pub struct RunPlan {
     pub variant: BTreeMap<String, String>,
     /// `release=free` (last path segment = value, joined by `,`); empty without a matrix.
     pub variant_label: String,
-    /// `runs/<scenario>/<kernel>` or `runs/<scenario>/<kernel>/<variant_label>`.
+    /// `runs/<scenario>/<kernel>` or `runs/<scenario>/<kernel>/<variant_label>`, with
+    /// `/repeat-<r>` for repeats after the first.
     pub dir: String,
+    /// Which repetition of its scenario, kernel and variant this is (1-based; `--repeat`).
+    pub repeat: u32,
     pub vm: VmConfig,
     /// What the guest agent runs; `run_id` is `dir` without `runs/`, `modules` is left for
     /// the image stage to fill.
@@ -80,6 +86,28 @@ pub fn plan(scenarios: &[Scenario], filter: &PlanFilter) -> Plan {
     Plan { runs }
 }
 
+/// The plan `times` over (`--repeat`): every run of `plan` once, then again, each repeat after
+/// the first in its own `repeat-<r>` directory. `times` 0 or 1 leaves the plan as it is.
+pub fn repeat(plan: Plan, times: u32) -> Plan {
+    let runs = (1..=times.max(1))
+        .flat_map(|repeat| {
+            plan.runs.iter().map(move |run| {
+                let mut run = run.clone();
+                if repeat > 1 {
+                    run.repeat = repeat;
+                    run.dir = format!("{}/{REPEAT_PREFIX}{repeat}", run.dir);
+                    run.spec.run_id = format!("{}/{REPEAT_PREFIX}{repeat}", run.spec.run_id);
+                }
+                run
+            })
+        })
+        .collect();
+    Plan { runs }
+}
+
+/// The directory of repeat `r > 1` under its run's directory: `repeat-<r>`.
+pub const REPEAT_PREFIX: &str = "repeat-";
+
 /// One run.
 fn run_plan(scenario: &Scenario, kernel: &str, variant: &Variant) -> RunPlan {
     let run_id = run_id(&scenario.id, kernel, &variant.label);
@@ -95,6 +123,7 @@ fn run_plan(scenario: &Scenario, kernel: &str, variant: &Variant) -> RunPlan {
         variant: variant.values.clone(),
         variant_label: variant.label.clone(),
         dir: format!("{RUNS_DIR}/{run_id}"),
+        repeat: 1,
         vm: setup.vm,
         spec: RunSpec {
             run_id,
@@ -217,6 +246,31 @@ mod tests {
             },
         );
         assert!(none.runs.is_empty());
+    }
+
+    #[test]
+    fn repeats_run_everything_once_before_anything_twice() {
+        let once = plan(
+            &[scenario(
+                "[vm]\nkernels = [\"6.1\", \"6.12\"]\n[matrix]\n\"process.service.args.release\" = [\"free\", \"dontneed\"]\n",
+            )],
+            &PlanFilter::default(),
+        );
+        assert_eq!(repeat(once.clone(), 1), once);
+        let thrice = repeat(once.clone(), 3);
+        assert_eq!(thrice.runs.len(), 12);
+        assert_eq!(&thrice.runs[..4], &once.runs[..]);
+        assert_eq!(
+            dirs(&thrice)[4..6],
+            [
+                "runs/demo/6.1/release=free/repeat-2",
+                "runs/demo/6.1/release=dontneed/repeat-2"
+            ]
+        );
+        let last = thrice.runs.last().unwrap();
+        assert_eq!(last.repeat, 3);
+        assert_eq!(last.spec.run_id, "demo/6.12/release=dontneed/repeat-3");
+        assert_eq!(last.variant, once.runs[3].variant);
     }
 
     #[test]

@@ -66,12 +66,19 @@ pub struct RunRecord {
     pub spec: RunSpec,
     /// This run's directory relative to the output directory (`runs/demo/6.1/release=free`).
     pub dir: String,
+    /// Which repetition of its scenario, kernel and variant (1-based; `--repeat`).
+    #[serde(default = "first_repeat")]
+    pub repeat: u32,
     /// The scenario's expectations, so a report rebuilt from records evaluates them.
     #[serde(default)]
     pub expectations: Vec<crate::expect::Expectation>,
     /// The catalogue's facts of the kernel, for the expectations' `when`.
     #[serde(default)]
     pub kernel_facts: Option<crate::catalog::KernelFacts>,
+}
+
+fn first_repeat() -> u32 {
+    1
 }
 
 /// Host-side timing of a run.

@@ -1,8 +1,9 @@
 //! `results.json`: the machine-readable summary of a lab, built from the raw run records alone.
 //!
 //! The shape is a contract (DESIGN.md, "Contracts"): CI jobs, `rsslab diff` and people's
-//! scripts read it. Every field is documented on the structs below; sizes are bytes, times
-//! milliseconds. Fields are only ever added, never renamed or removed.
+//! scripts read it, and `junit.xml` and `summary.md` ([`crate::export`]) are rendered from it.
+//! Every field is documented on the structs below; sizes are bytes, times milliseconds. Fields
+//! are only ever added, never renamed or removed.
 //!
 //! ```json
 //! {
@@ -14,14 +15,32 @@
 //!       "kernel_release": "6.1.0-28-cloud-amd64",
 //!       "variant": { "process.service.go": "1.15" }, "variant_label": "go=1.15",
 //!       "accel": "kvm", "outcome": "ok", "reason": null, "attempts": 1,
-//!       "processes": { "service": { "outcome": "running-at-end", "peak": { "rss": 423624704 } } },
-//!       "cgroup_peak": {}, "expectations": [],
+//!       "processes": {
+//!         "service": {
+//!           "outcome": "running-at-end", "peak": { "rss": 423624704, "lazyfree": 367001600 },
+//!           "started_ms": 180, "ended_ms": 30100
+//!         }
+//!       },
+//!       "cgroup_peak": { "usage": 442499072 },
+//!       "expectations": [
+//!         { "name": "RSS stays at the peak after release", "passed": true,
+//!           "detail": "last process.service.rss from service:released+1s to balloon:started = 401.2MiB, above 380.0MiB: passed" }
+//!       ],
 //!       "dir": "runs/go-madvfree-balloon/6.1/go=1.15",
 //!       "boot_to_first_sample_ms": 2100, "wall_ms": 45000
 //!     }
 //!   ]
 //! }
 //! ```
+//!
+//! - `runs` is sorted by scenario, kernel (as versions) and variant label; a merged lab
+//!   (`rsslab merge`) lists the runs of every shard.
+//! - `outcome` is the run's (`ok`, `unsupported`, `kernel-panic`, `vm-timeout`,
+//!   `infra-error`, with `reason` when not `ok`); each process has its own `outcome`.
+//! - `expectations` lists those whose `when` matched the run, evaluated from the raw records
+//!   (re-evaluated by `rsslab report`); `passed` false on any of them makes the lab exit 1.
+//! - `dir` is relative to the output directory; `run.json` there has what this file leaves
+//!   out (events, the spec the guest ran, provenance).
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -47,9 +66,13 @@ pub struct Results {
     /// Version of the rsslab that wrote the file (not necessarily the one that ran the VMs:
     /// see each run's `run.json` provenance for that).
     pub rsslab_version: String,
-    /// Every run, sorted by scenario, kernel (numerically: 5.10 before 6.1 before 6.12) and
-    /// variant label.
+    /// Every run, sorted by scenario, kernel (numerically: 5.10 before 6.1 before 6.12),
+    /// variant label and repeat.
     pub runs: Vec<RunResult>,
+    /// The comparison with a baseline lab (`rsslab run --baseline DIR`, `rsslab report DIR
+    /// --baseline BASE`), when one was made: see [`crate::diff::Comparison`]. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<crate::diff::Comparison>,
 }
 
 /// One run: one scenario on one kernel in one variant (one VM).
@@ -91,6 +114,10 @@ pub struct RunResult {
     /// (`runs/<scenario>/<kernel>[/<variant>]`), holding `run.json`, `samples.jsonl` and
     /// `console.log`.
     pub dir: String,
+    /// Which repetition of its scenario, kernel and variant this run is (1-based): with
+    /// `rsslab run --repeat N` each appears N times, repeat `r > 1` in `<dir>/repeat-<r>`.
+    #[serde(default = "first_repeat")]
+    pub repeat: u32,
     /// QEMU start to the first sample, in ms (boot and set-up); `null` without samples.
     pub boot_to_first_sample_ms: Option<u64>,
     /// QEMU start to QEMU exit, in ms, as measured on the host.
@@ -169,12 +196,14 @@ pub fn build_results(runs: &[LoadedRun]) -> Results {
             .cmp(&b.scenario)
             .then_with(|| compare_kernels(&a.kernel, &b.kernel))
             .then_with(|| a.variant_label.cmp(&b.variant_label))
+            .then_with(|| a.repeat.cmp(&b.repeat))
             .then_with(|| a.dir.cmp(&b.dir))
     });
     Results {
         generated_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         rsslab_version: env!("CARGO_PKG_VERSION").to_owned(),
         runs: results,
+        baseline: None,
     }
 }
 
@@ -307,9 +336,14 @@ fn run_result(run: &LoadedRun) -> RunResult {
         cgroup_peak,
         expectations: evaluate_expectations(run),
         dir: record.dir.clone(),
+        repeat: record.repeat,
         boot_to_first_sample_ms: record.timing.boot_to_first_sample_ms,
         wall_ms: record.timing.wall_ms,
     }
+}
+
+fn first_repeat() -> u32 {
+    1
 }
 
 fn raise_peaks(peaks: &mut Metrics, metrics: &Metrics) {

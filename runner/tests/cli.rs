@@ -93,11 +93,17 @@ fn check_rejects_an_unknown_kernel() {
 }
 
 fn fake_record(out: &Path) {
-    let dir = "runs/good/6.1";
-    let run_dir = out.join(dir);
+    fake_record_on(out, "6.1");
+}
+
+/// A finished run of `good` on `kernel` under `out`, with the scenario's copy beside it.
+fn fake_record_on(out: &Path, kernel: &str) {
+    let dir = format!("runs/good/{kernel}");
+    let run_dir = out.join(&dir);
     std::fs::create_dir_all(&run_dir).unwrap();
+    std::fs::write(out.join("runs/good/scenario.toml"), GOOD).unwrap();
     let spec: RunSpec = serde_json::from_value(serde_json::json!({
-        "run_id": "good/6.1", "sample_every": "250ms", "duration": "5s",
+        "run_id": format!("good/{kernel}"), "sample_every": "250ms", "duration": "5s",
         "processes": [{"name": "service", "workload": "heap-churn", "args": {"heap": 67108864}}]
     }))
     .unwrap();
@@ -105,8 +111,8 @@ fn fake_record(out: &Path) {
         scenario: "good".into(),
         title: "good".into(),
         story: "A *story*.".into(),
-        kernel: "6.1".into(),
-        kernel_release: Some("6.1.0-50-cloud-amd64".into()),
+        kernel: kernel.into(),
+        kernel_release: Some(format!("{kernel}.0-50-cloud-amd64")),
         variant: BTreeMap::new(),
         variant_label: String::new(),
         accel: "tcg".into(),
@@ -135,7 +141,8 @@ fn fake_record(out: &Path) {
         timing: Timing::default(),
         provenance: Default::default(),
         spec,
-        dir: dir.into(),
+        dir,
+        repeat: 1,
         expectations: Vec::new(),
         kernel_facts: None,
     };
@@ -178,6 +185,13 @@ fn report_rebuilds_results_and_html_from_raw_records_alone() {
     );
     let html = std::fs::read_to_string(out.path().join("index.html")).unwrap();
     assert!(html.contains("<svg"));
+    let junit = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
+    assert!(
+        junit.contains(r#"<testcase name="run" classname="good/6.1""#),
+        "{junit}"
+    );
+    let summary = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
+    assert!(summary.contains("| good | — | service |"), "{summary}");
 }
 
 #[test]
@@ -191,7 +205,9 @@ fn report_of_a_directory_without_runs_is_bad_input() {
 fn help_lists_every_command() {
     let output = rsslab(&["--help"]);
     let help = String::from_utf8_lossy(&output.stdout);
-    for command in ["run", "check", "report", "images", "doctor"] {
+    for command in [
+        "run", "check", "report", "diff", "merge", "images", "doctor",
+    ] {
         assert!(help.contains(command), "{help}");
     }
 }
@@ -254,4 +270,342 @@ fn report_evaluates_expectations_from_the_records_and_exits_1_on_a_failure() {
         "names are escaped"
     );
     assert!(html.contains(&detail.replace('>', "&gt;")));
+}
+
+/// Rewrites the fake record's service outcome in `out`.
+fn set_service_outcome(out: &Path, outcome: ProcessOutcome) {
+    let run_json = out.join("runs/good/6.1/run.json");
+    let mut record: RunRecord =
+        serde_json::from_str(&std::fs::read_to_string(&run_json).unwrap()).unwrap();
+    record.processes.get_mut("service").unwrap().outcome = outcome;
+    record.write(run_json.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn diff_prints_markdown_and_exits_1_on_a_regression() {
+    let (base, new) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    fake_record(base.path());
+    fake_record(new.path());
+    let diff = |a: &Path, b: &Path| rsslab(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
+
+    let same = diff(base.path(), new.path());
+    let stdout = String::from_utf8_lossy(&same.stdout);
+    assert_eq!(same.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("Nothing changed beyond run-to-run noise."),
+        "{stdout}"
+    );
+
+    set_service_outcome(new.path(), ProcessOutcome::OomKilled);
+    let worse = diff(base.path(), new.path());
+    let stdout = String::from_utf8_lossy(&worse.stdout);
+    assert_eq!(worse.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(
+            "| **regression** | good | 6.1 | — | process.service.outcome | survived | oom-killed |"
+        ),
+        "{stdout}"
+    );
+    assert!(String::from_utf8_lossy(&worse.stderr).contains("1 regression against the baseline"));
+
+    // The other way round it is an improvement: exit 0.
+    assert_eq!(diff(new.path(), base.path()).status.code(), Some(0));
+
+    let empty = tempfile::tempdir().unwrap();
+    let bad = diff(empty.path(), new.path());
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a lab output directory"));
+}
+
+#[test]
+fn report_with_a_baseline_keeps_the_comparison_in_the_outputs() {
+    let (base, new) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    fake_record(base.path());
+    fake_record(new.path());
+    set_service_outcome(new.path(), ProcessOutcome::EnomemAtStart);
+    let output = rsslab(&[
+        "report",
+        new.path().to_str().unwrap(),
+        "--baseline",
+        base.path().to_str().unwrap(),
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(new.path().join("results.json")).unwrap())
+            .unwrap();
+    let change = &results["baseline"]["changes"][0];
+    assert_eq!(change["verdict"], "regression");
+    assert_eq!(change["what"], "process.service.outcome");
+    assert_eq!(change["new"], "enomem-at-start");
+    // A later `rsslab report DIR` keeps it (comparison.json), and still exits 1.
+    let again = rsslab(&["report", new.path().to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(1));
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(new.path().join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(results["baseline"]["compared"], 1);
+}
+
+/// Every file under `dir` with its contents, to show a command left it alone.
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, files: &mut BTreeMap<String, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, files);
+            } else {
+                let name = path.strip_prefix(root).unwrap().display().to_string();
+                files.insert(name, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut files = BTreeMap::new();
+    walk(dir, dir, &mut files);
+    files
+}
+
+fn stderr_of(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn run_refuses_a_bad_shard_before_doing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "good.toml", GOOD);
+    let out = dir.path().join("out");
+    for (shard, wanted) in [
+        ("0/4", "at least 1"),
+        ("5/4", "1 to 4"),
+        ("2", "is not I/N"),
+        ("one/two", "is not I/N"),
+    ] {
+        let output = rsslab(&[
+            "run",
+            &path,
+            "--shard",
+            shard,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let stderr = stderr_of(&output);
+        assert_eq!(output.status.code(), Some(2), "{shard}: {stderr}");
+        assert!(
+            stderr.contains("--shard") && stderr.contains(shard) && stderr.contains(wanted),
+            "{shard}: {stderr}"
+        );
+        assert!(!out.exists(), "nothing is written for {shard}");
+    }
+}
+
+#[test]
+fn a_shard_without_runs_leaves_an_empty_lab_that_merges() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "good.toml", GOOD);
+    let out = dir.path().join("shard-2");
+    // One kernel, one run: shard 2 of 2 has nothing to do, so no VM and no kernel is needed.
+    let output = rsslab(&[
+        "run",
+        &path,
+        "--kernel",
+        "6.1",
+        "--shard",
+        "2/2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("shard 2/2: 0 of the plan's 1 runs"),
+        "{stderr}"
+    );
+    assert!(out.join("runs").is_dir());
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["runs"].as_array().unwrap().len(), 0);
+    assert!(out.join("summary.md").is_file() && out.join("junit.xml").is_file());
+
+    let shard_1 = dir.path().join("shard-1");
+    fake_record(&shard_1);
+    let merged = dir.path().join("merged");
+    let output = rsslab(&[
+        "merge",
+        shard_1.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--out",
+        merged.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert!(merged.join("runs/good/6.1/run.json").is_file());
+}
+
+#[test]
+fn merge_joins_two_shards_into_one_lab_and_leaves_them_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, out) = (
+        dir.path().join("shard-1"),
+        dir.path().join("shard-2"),
+        dir.path().join("merged"),
+    );
+    fake_record_on(&a, "6.1");
+    fake_record_on(&b, "7.2");
+    for shard in [&a, &b] {
+        let output = rsslab(&["report", shard.to_str().unwrap()]);
+        assert!(output.status.success(), "{}", stderr_of(&output));
+    }
+    let before = (tree(&a), tree(&b));
+
+    let output = rsslab(&[
+        "merge",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("merged 2 runs of 2 directories"),
+        "{stderr}"
+    );
+    assert_eq!((tree(&a), tree(&b)), before, "inputs are only read");
+
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let dirs: Vec<&str> = results["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|run| run["dir"].as_str().unwrap())
+        .collect();
+    assert_eq!(dirs, ["runs/good/6.1", "runs/good/7.2"]);
+    for run in &dirs {
+        for file in ["run.json", "samples.jsonl", "console.log"] {
+            assert!(out.join(run).join(file).is_file(), "{run}/{file}");
+        }
+    }
+    assert_eq!(
+        std::fs::read_to_string(out.join("runs/good/scenario.toml")).unwrap(),
+        GOOD
+    );
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(html.contains("7.2.0-50-cloud-amd64") && html.contains("6.1.0-50-cloud-amd64"));
+    let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
+    assert_eq!(junit.matches("<testcase ").count(), 2, "{junit}");
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("**2 runs**: 2 ok"), "{summary}");
+}
+
+#[test]
+fn merge_exits_1_when_a_merged_expectation_failed() {
+    use rsslab::expect::{Check, Expectation};
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, out) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("out"),
+    );
+    fake_record_on(&a, "6.1");
+    fake_record_on(&b, "7.2");
+    let run_json = b.join("runs/good/7.2/run.json");
+    let mut record: RunRecord =
+        serde_json::from_str(&std::fs::read_to_string(&run_json).unwrap()).unwrap();
+    record.expectations = vec![Expectation {
+        name: "the service exits".into(),
+        when: Default::default(),
+        check: Check::Outcome {
+            process: "service".into(),
+            outcomes: vec![ProcessOutcome::Exited(0)],
+        },
+    }];
+    record.write(run_json.parent().unwrap()).unwrap();
+    let output = rsslab(&[
+        "merge",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("1 expectation failed"), "{stderr}");
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("*the service exits*: service ended running-at-end"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn merge_refuses_clashing_runs_and_scenarios_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    fake_record_on(&a, "6.1");
+    fake_record_on(&b, "6.1");
+    let merge = |out: &str| {
+        let out = dir.path().join(out);
+        let output = rsslab(&[
+            "merge",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        (output, out)
+    };
+    // The same shard twice, byte for byte: fine.
+    let (output, _) = merge("same");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+
+    // The same run with another console: each run belongs to one shard.
+    std::fs::write(b.join("runs/good/6.1/console.log"), "another boot\n").unwrap();
+    let (output, out) = merge("clash");
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    for part in [
+        "runs/good/6.1",
+        "console.log differs",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+    ] {
+        assert!(stderr.contains(part), "{part}: {stderr}");
+    }
+    assert!(!out.exists());
+
+    // Another version of the scenario in one shard.
+    std::fs::remove_dir_all(b.join("runs/good/6.1")).unwrap();
+    fake_record_on(&b, "7.2");
+    std::fs::write(b.join("runs/good/scenario.toml"), GOOD.replace("5s", "6s")).unwrap();
+    let (output, out) = merge("versions");
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("scenario good") && stderr.contains("runs/good/scenario.toml differ"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+
+    // Not a lab, and an output inside an input.
+    let output = rsslab(&["merge", dir.path().to_str().unwrap(), "--out", "x"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr_of(&output).contains("not a lab output directory"));
+    let inside = a.join("merged");
+    let output = rsslab(&[
+        "merge",
+        a.to_str().unwrap(),
+        "--out",
+        inside.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr_of(&output).contains("inside the input"),
+        "{}",
+        stderr_of(&output)
+    );
+    assert!(!inside.exists());
 }

@@ -290,6 +290,7 @@ pub fn fake_run_named(
         },
         spec,
         dir,
+        repeat: 1,
         expectations: Vec::new(),
         kernel_facts: None,
     };

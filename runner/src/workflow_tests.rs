@@ -1,0 +1,307 @@
+//! Tests of the binary: the CI workflow (`.github/workflows/nightly.yml`) only runs `rsslab`
+//! and `just` commands that exist, so it cannot drift from the CLI unnoticed.
+//!
+//! Every `run:` script of the workflow is split into shell words; each command that starts
+//! with `rsslab` (or a path ending in `/rsslab`) is parsed by the CLI's own clap definition
+//! ([`Cli`]), and each `just RECIPE ARGS` must name a recipe of the justfile, whose `{{rsslab}}`
+//! lines are then parsed with the arguments put in. GitHub expressions (`${{ ... }}`) become
+//! `1`. The workflow also may only hash files that exist, and its shard matrix must be 1..=N.
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use yaml_rust2::{Yaml, YamlLoader};
+
+use super::Cli;
+
+const WORKFLOW: &str = ".github/workflows/nightly.yml";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("runner/ is in the repository")
+        .to_owned()
+}
+
+fn read(relative: &str) -> String {
+    let path = repo_root().join(relative);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+fn workflow() -> Yaml {
+    YamlLoader::load_from_str(&read(WORKFLOW))
+        .unwrap_or_else(|e| panic!("{WORKFLOW}: {e}"))
+        .remove(0)
+}
+
+/// `(job, step name, script)` of every `run:` step.
+fn scripts(workflow: &Yaml) -> Vec<(String, String, String)> {
+    let jobs = workflow["jobs"].as_hash().expect("jobs");
+    let mut found = Vec::new();
+    for (job, body) in jobs {
+        let steps = body["steps"].as_vec().expect("steps of each job");
+        for step in steps {
+            if let Some(script) = step["run"].as_str() {
+                found.push((
+                    job.as_str().unwrap_or_default().to_owned(),
+                    step["name"].as_str().unwrap_or("(unnamed)").to_owned(),
+                    script.to_owned(),
+                ));
+            }
+        }
+    }
+    found
+}
+
+/// `${{ anything }}` -> `1`.
+fn without_expressions(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${{") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find("}}").expect("closed expression") + start + 2;
+        out.push('1');
+        rest = &rest[end..];
+    }
+    out + rest
+}
+
+/// Shell words that end a command.
+fn ends_command(word: &str) -> bool {
+    matches!(
+        word,
+        "&&" | "||" | ";" | "|" | ">" | ">>" | "2>" | "2>&1" | "<" | "then" | "else" | "do" | "fi"
+    ) || word.ends_with(';')
+}
+
+/// Words that put the next word in command position.
+fn starts_command(word: &str) -> bool {
+    matches!(
+        word,
+        "&&" | "||" | ";" | "|" | "then" | "else" | "do" | "if" | "while" | "!" | "time"
+    ) || word.ends_with(';')
+}
+
+/// Every command of `script` (lines joined at `\`, comments dropped) whose program is
+/// `is_program`, as its arguments.
+fn commands(script: &str, is_program: impl Fn(&str) -> bool) -> Vec<Vec<String>> {
+    let joined = script.replace("\\\n", " ");
+    let mut found = Vec::new();
+    for line in joined.lines() {
+        let line = line.trim();
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let words = shlex::split(&without_expressions(line))
+            .unwrap_or_else(|| panic!("not shell words: {line}"));
+        let mut at_start = true;
+        let mut i = 0;
+        while i < words.len() {
+            let word = &words[i];
+            if at_start && is_program(word) {
+                let args: Vec<String> = words[i + 1..]
+                    .iter()
+                    .take_while(|w| !ends_command(w))
+                    .cloned()
+                    .collect();
+                i += 1 + args.len();
+                found.push(args);
+                at_start = false;
+                continue;
+            }
+            // `VAR=value cmd` keeps the command position.
+            let assignment = word.contains('=') && !word.starts_with('-');
+            at_start = starts_command(word) || (at_start && assignment);
+            i += 1;
+        }
+    }
+    found
+}
+
+fn is_rsslab(word: &str) -> bool {
+    word == "rsslab" || word.ends_with("/rsslab")
+}
+
+/// One recipe of the justfile: its parameters (a leading `*` or `+` takes the rest) and the
+/// argument words of each `{{rsslab}}` line of its body.
+#[derive(Debug)]
+struct Recipe {
+    name: String,
+    params: Vec<String>,
+    rsslab_lines: Vec<String>,
+}
+
+fn recipes(justfile: &str) -> Vec<Recipe> {
+    let mut recipes: Vec<Recipe> = Vec::new();
+    for line in justfile.lines() {
+        if line.starts_with([' ', '\t']) {
+            if let (Some(recipe), Some(at)) = (recipes.last_mut(), line.find("{{rsslab}}")) {
+                recipe
+                    .rsslab_lines
+                    .push(line[at + "{{rsslab}}".len()..].trim().to_owned());
+            }
+            continue;
+        }
+        let line = line.trim();
+        if line.is_empty()
+            || line.starts_with('#')
+            || line.starts_with("set ")
+            || line.contains(":=")
+        {
+            continue;
+        }
+        let Some((head, _dependencies)) = line.split_once(':') else {
+            continue;
+        };
+        let mut words = head.split_whitespace();
+        let Some(name) = words.next() else { continue };
+        recipes.push(Recipe {
+            name: name.to_owned(),
+            params: words
+                .map(|p| p.split('=').next().unwrap_or(p).to_owned())
+                .collect(),
+            rsslab_lines: Vec::new(),
+        });
+    }
+    recipes
+}
+
+/// The `rsslab` argument lists a `just ARGS` command runs, or why it is wrong.
+fn just_to_rsslab(args: &[String], recipes: &[Recipe]) -> Result<Vec<Vec<String>>, String> {
+    let words: Vec<&String> = args.iter().skip_while(|a| a.starts_with('-')).collect();
+    let Some((name, values)) = words.split_first() else {
+        return Err("just without a recipe".into());
+    };
+    let recipe = recipes
+        .iter()
+        .find(|r| r.name == **name)
+        .ok_or_else(|| format!("the justfile has no recipe `{name}`"))?;
+    let mut line_words = Vec::new();
+    for line in &recipe.rsslab_lines {
+        let mut text = line.clone();
+        let mut rest: &[&String] = values;
+        for param in &recipe.params {
+            let (variadic, plain) = match param.strip_prefix(['*', '+']) {
+                Some(plain) => (true, plain),
+                None => (false, param.as_str()),
+            };
+            let taken = if variadic {
+                rest.len()
+            } else {
+                rest.len().min(1)
+            };
+            let value = rest[..taken]
+                .iter()
+                .map(|v| shlex::try_quote(v).expect("quotable").into_owned())
+                .collect::<Vec<_>>()
+                .join(" ");
+            rest = &rest[taken..];
+            text = text.replace(&format!("{{{{{plain}}}}}"), &value);
+        }
+        line_words.push(shlex::split(&text).ok_or_else(|| format!("not shell words: {text}"))?);
+    }
+    Ok(line_words)
+}
+
+/// Parses `rsslab ARGS` with the CLI's own definition.
+fn check_rsslab(args: &[String]) -> Result<(), String> {
+    let words = std::iter::once("rsslab".to_owned()).chain(args.iter().cloned());
+    Cli::try_parse_from(words)
+        .map(|_| ())
+        .map_err(|error| error.render().to_string())
+}
+
+#[test]
+fn every_rsslab_and_just_command_of_the_workflow_exists() {
+    let workflow = workflow();
+    let recipes = recipes(&read("justfile"));
+    let mut checked: Vec<Vec<String>> = Vec::new();
+    let mut problems = Vec::new();
+    for (job, step, script) in scripts(&workflow) {
+        let mut rsslab_commands = commands(&script, is_rsslab);
+        for args in commands(&script, |w| w == "just") {
+            match just_to_rsslab(&args, &recipes) {
+                Ok(lines) => rsslab_commands.extend(lines),
+                Err(why) => {
+                    problems.push(format!("{job} / {step}: just {}: {why}", args.join(" ")))
+                }
+            }
+        }
+        for args in rsslab_commands {
+            if let Err(why) = check_rsslab(&args) {
+                problems.push(format!("{job} / {step}: rsslab {}: {why}", args.join(" ")));
+            }
+            checked.push(args);
+        }
+    }
+    assert!(problems.is_empty(), "{WORKFLOW}:\n{}", problems.join("\n"));
+    for (subcommand, flag) in [
+        ("run", Some("--shard")),
+        ("merge", Some("--out")),
+        ("report", Some("--baseline")),
+    ] {
+        assert!(
+            checked
+                .iter()
+                .any(|args| args.first().map(String::as_str) == Some(subcommand)
+                    && flag.is_none_or(|flag| args.iter().any(|a| a == flag))),
+            "the workflow runs no `rsslab {subcommand}`: {checked:?}"
+        );
+    }
+}
+
+#[test]
+fn the_check_catches_a_wrong_command() {
+    let recipes = recipes(&read("justfile"));
+    let words = |line: &str| shlex::split(line).unwrap();
+    assert!(check_rsslab(&words("merge a b --out c")).is_ok());
+    assert!(check_rsslab(&words("run scenarios --shard 1/4 --baseline prev")).is_ok());
+    let error = check_rsslab(&words("merge a --output c")).unwrap_err();
+    assert!(error.contains("--output"), "{error}");
+    assert!(check_rsslab(&words("run --shard 5/4")).is_err());
+    assert!(check_rsslab(&words("mege a")).is_err());
+    let lines = just_to_rsslab(&words("lab --shard 2/4 --out 'a b'"), &recipes).unwrap();
+    assert_eq!(lines, [words("run scenarios --shard 2/4 --out 'a b'")]);
+    assert!(
+        just_to_rsslab(&words("labb"), &recipes)
+            .unwrap_err()
+            .contains("labb")
+    );
+    let found = commands(
+        "x=1 rsslab merge a --out b || code=$?\ncargo build -p rsslab\n# rsslab nothing\n\
+         if [ -f x ]; then rsslab diff a b > d.md; fi",
+        is_rsslab,
+    );
+    assert_eq!(found, [words("merge a --out b"), words("diff a b")]);
+}
+
+#[test]
+fn the_workflow_hashes_files_that_exist_and_shards_one_to_n() {
+    let text = read(WORKFLOW);
+    let mut hashed = 0;
+    for (at, _) in text.match_indices("hashFiles(") {
+        let call = &text[at..at + text[at..].find(')').expect("closed call")];
+        for path in call.split('\'').skip(1).step_by(2) {
+            // Files the workflow itself makes are checked when they are made.
+            if !path.starts_with("merged/") {
+                assert!(
+                    repo_root().join(path).is_file(),
+                    "{WORKFLOW}: hashFiles('{path}'): no such file"
+                );
+                hashed += 1;
+            }
+        }
+    }
+    assert!(
+        hashed >= 2,
+        "the cache key hashes the kernel and Go catalogues"
+    );
+    let workflow = workflow();
+    let shards: Vec<i64> = workflow["jobs"]["shard"]["strategy"]["matrix"]["shard"]
+        .as_vec()
+        .expect("a shard matrix")
+        .iter()
+        .map(|n| n.as_i64().expect("shard numbers"))
+        .collect();
+    assert_eq!(shards, (1..=shards.len() as i64).collect::<Vec<_>>());
+}
