@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use rsslab_wire::RunOutcome;
 use serde::Serialize;
 
+use super::baseline::{BaselineSection, baseline_section, regressions_of};
 use super::embed::{EmbeddedRecords, embed_records};
 use super::figures::{ScenarioFigures, ScenarioRuns, draw_figures};
 use super::matrix::{MatrixRow, matrix_cell, scenario_rows};
@@ -35,6 +36,8 @@ pub struct ReportContext {
     retried: usize,
     kernels: Vec<String>,
     matrix: Vec<MatrixRow>,
+    /// What changed against the baseline, when the lab was compared with one.
+    baseline: Option<BaselineSection>,
     scenarios: Vec<ScenarioSection>,
     provenance: ProvenanceSection,
     records: EmbeddedRecords,
@@ -176,7 +179,10 @@ pub fn report_context(
                             .filter(|(_, (result, _))| {
                                 result.kernel == *kernel && result.variant_label == *variant
                             })
-                            .map(|(&i, (result, run))| matrix_cell(result, *run, &run_anchors[i]))
+                            .map(|(&i, (result, run))| {
+                                let regressions = regressions_of(results.baseline.as_ref(), result);
+                                matrix_cell(result, *run, &run_anchors[i], regressions)
+                            })
                             .collect()
                     })
                     .collect()
@@ -251,6 +257,10 @@ pub fn report_context(
         retried: results.runs.iter().filter(|run| run.attempts > 1).count(),
         kernels,
         matrix,
+        baseline: results
+            .baseline
+            .as_ref()
+            .map(|comparison| baseline_section(comparison, &results.runs, &run_anchors)),
         scenarios,
         provenance: provenance(runs),
         records,

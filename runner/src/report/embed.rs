@@ -12,14 +12,15 @@
 //! whose text is a base64 (standard alphabet, lines of 76 characters) of a gzip-compressed tar
 //! archive of the lab's raw records, with paths as under the lab's output directory:
 //! `runs/<scenario>/scenario.toml` once per scenario, then for every run
-//! `runs/<scenario>/<kernel>[/<variant>]/run.json`, `samples.jsonl` and `console.log`. Files are
+//! `runs/<scenario>/<kernel>[/<variant>]/run.json`, `samples.jsonl` and `console.log`, and
+//! `comparison.json` when the lab was compared with a baseline (the report shows it). Files are
 //! stored byte for byte as they are on disk (a run rendered from memory, as in tests, has its
 //! record and samples serialised as the lab writes them), sorted by path, each with mode 0644,
 //! owner 0 and time 0, so the same records always give the same archive. Browsers never run a
 //! script of that type; any shell gets the tree back with
 //! `sed -n '/id="rsslab-raw">/,/<\/script>/p' index.html | sed '1d;$d' | base64 -d | tar xz`,
 //! and `rsslab unpack index.html --out DIR` does it with checks (only regular files under
-//! `runs/`, no `..`), after which `rsslab report DIR` rebuilds the report.
+//! `runs/` and `comparison.json`, no `..`), after which `rsslab report DIR` rebuilds the report.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -34,6 +35,7 @@ use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use serde::Serialize;
 
+use crate::diff::COMPARISON_JSON;
 use crate::record::{CONSOLE_LOG, LoadedRun, RUN_JSON, RUNS_DIR, SAMPLES_JSONL};
 
 /// The `id` of the element that holds the records.
@@ -93,6 +95,9 @@ fn record_files(
     scenario_sources: &BTreeMap<String, Vec<u8>>,
 ) -> Result<Vec<File>> {
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    if let Ok(comparison) = fs::read(out_dir.join(COMPARISON_JSON)) {
+        files.insert(COMPARISON_JSON.to_owned(), comparison);
+    }
     for (scenario, source) in scenario_sources {
         files.insert(scenario_toml_path(scenario), source.clone());
     }
@@ -183,18 +188,21 @@ pub struct Unpacked {
 }
 
 /// Extracts the records embedded in the report at `report` into `out_dir`, which then holds
-/// `runs/` as the lab that wrote the report had it. `out_dir` may exist, but not its `runs/`.
+/// `runs/` (and `comparison.json`) as the lab that wrote the report had it. `out_dir` may
+/// exist, but not its `runs/` or `comparison.json`.
 pub fn unpack_report(report: &Path, out_dir: &Path) -> Result<Unpacked> {
     let html =
         fs::read_to_string(report).with_context(|| format!("reading {}", report.display()))?;
     let archive = embedded_archive(&html)
         .with_context(|| format!("{}: no records to unpack", report.display()))?;
-    let runs_dir = out_dir.join(RUNS_DIR);
-    if runs_dir.exists() {
-        bail!(
-            "{} exists: unpack into a new or empty directory",
-            runs_dir.display()
-        );
+    for taken in [RUNS_DIR, COMPARISON_JSON] {
+        let path = out_dir.join(taken);
+        if path.exists() {
+            bail!(
+                "{} exists: unpack into a new or empty directory",
+                path.display()
+            );
+        }
     }
     let files = read_archive(&archive)
         .with_context(|| format!("{}: the embedded records are damaged", report.display()))?;
@@ -250,8 +258,8 @@ fn read_archive(archive: &[u8]) -> Result<Vec<File>> {
         if entry.header().entry_type() != tar::EntryType::Regular {
             bail!("{path}: not a regular file");
         }
-        if !is_safe_records_path(&path) {
-            bail!("{path}: not a relative path under {RUNS_DIR}/");
+        if !is_safe_records_path(&path) && path != COMPARISON_JSON {
+            bail!("{path}: not a relative path under {RUNS_DIR}/ nor {COMPARISON_JSON}");
         }
         let mut bytes = Vec::new();
         entry

@@ -31,10 +31,18 @@ pub struct MatrixCell {
     pub cgroup: Option<CgroupNumbers>,
     pub expectations_passed: usize,
     pub expectations_failed: usize,
+    /// Regressions against the baseline of this scenario, kernel and variant.
+    pub regressions: usize,
 }
 
-/// The cell of the run summarised in `result`, linking to `anchor`.
-pub fn matrix_cell(result: &RunResult, run: Option<&LoadedRun>, anchor: &str) -> MatrixCell {
+/// The cell of the run summarised in `result`, linking to `anchor`, with the `regressions`
+/// of its combination against the baseline.
+pub fn matrix_cell(
+    result: &RunResult,
+    run: Option<&LoadedRun>,
+    anchor: &str,
+    regressions: usize,
+) -> MatrixCell {
     let failed = result.expectations.iter().filter(|e| !e.passed).count();
     MatrixCell {
         anchor: anchor.to_owned(),
@@ -44,6 +52,7 @@ pub fn matrix_cell(result: &RunResult, run: Option<&LoadedRun>, anchor: &str) ->
         cgroup: cgroup_numbers(result, run),
         expectations_passed: result.expectations.len() - failed,
         expectations_failed: failed,
+        regressions,
     }
 }
 

@@ -10,7 +10,8 @@
 //!   (`ok`, `unsupported`, `kernel-panic`, `vm-timeout`, `infra-error`), how many expectations
 //!   passed and failed, the accelerator (KVM, or TCG: software emulation, so timings and boot
 //!   times are slow but the memory figures are real, since the guest kernel runs unchanged),
-//!   runs retried after a kernel panic, and the size of the embedded raw records.
+//!   runs retried after a kernel panic, the changes against a baseline, and the size of the
+//!   embedded raw records.
 //! - **Matrix.** One row per scenario and variant, one column per kernel. Each cell is a run,
 //!   linking to its section: its outcome, a badge for its expectations (`3/3 expectations`,
 //!   or `1 of 3 expectations failed`), then per process how it ended and three numbers in
@@ -18,6 +19,14 @@
 //!   sample) and the largest **lazyfree** (pages freed with MADV_FREE still counted in RSS);
 //!   and, when the run has a cgroup, its version, its peak **working set** and its **limit**
 //!   (`memory.max`, v1 `memory.limit_in_bytes`; `none` without one) and `memory.high` when set.
+//!   A cell whose scenario, kernel and variant regressed against the baseline says how often
+//!   (`2 regressions`).
+//! - **Against the baseline** (when the lab was compared with one: `rsslab run --baseline`,
+//!   `rsslab report --baseline`; see [`crate::diff`]). The baseline's directory, the counts
+//!   per verdict (regression, expected, changed, improvement), a table of every change (the
+//!   run it concerns, linked; what changed; the baseline's value and the new one; the size and
+//!   the test that judged it, and the kernel catalogue's note when it is expected), and the
+//!   combinations on one side only.
 //! - **Scenarios.** Per scenario its id, title and story, then:
 //!   - **Variants**: each variant's label, the matrix overrides that make it, its runs;
 //!   - **Kernels compared**: per variant one row of small charts, one per kernel, all on the
@@ -72,8 +81,9 @@
 //! The page ends with a `<script type="application/x-rsslab-records+tar+gzip;base64"
 //! id="rsslab-raw">` element, a type browsers never execute, holding the base64 (lines of 76)
 //! of a gzip-compressed tar archive of the lab's raw records with their paths under the output
-//! directory: `runs/<scenario>/scenario.toml`, and per run `runs/<scenario>/<kernel>[/<variant>]/`
-//! `run.json`, `samples.jsonl` and `console.log`, byte for byte, sorted, with fixed metadata.
+//! directory: `runs/<scenario>/scenario.toml`, per run `runs/<scenario>/<kernel>[/<variant>]/`
+//! `run.json`, `samples.jsonl` and `console.log`, and `comparison.json` when the lab was
+//! compared with a baseline; byte for byte, sorted, with fixed metadata.
 //! [`unpack_report`] (`rsslab unpack index.html --out DIR`) writes them back into `DIR/runs/`,
 //! after which `rsslab report DIR` rebuilds the same report; details in [`embed`].
 //!
@@ -86,6 +96,7 @@
 //! (`context.rs`). Each run's section is `content-visibility: auto`, so a browser lays out and
 //! paints only the runs near the screen: a page of hundreds of runs opens in seconds.
 
+mod baseline;
 mod context;
 pub mod embed;
 pub mod figures;

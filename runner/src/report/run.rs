@@ -30,6 +30,8 @@ pub struct RunSection {
     pub reason: Option<String>,
     pub accel: String,
     pub attempts: u32,
+    /// Which repetition of its combination (`--repeat`), 1-based.
+    pub repeat: u32,
     pub started_at: String,
     pub wall: String,
     pub boot: Option<String>,
@@ -201,6 +203,7 @@ pub fn run_section(
         reason: result.reason.clone(),
         accel: result.accel.to_uppercase(),
         attempts: result.attempts,
+        repeat: result.repeat,
         started_at: record
             .map(|record| record.timing.started_at.clone())
             .unwrap_or_default(),

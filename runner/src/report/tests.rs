@@ -16,7 +16,8 @@ fn render_lab(out_dir: &Path, runs: &mut [LoadedRun], story: &str) -> String {
     let outputs = crate::lab::write_outputs(out_dir).unwrap();
     assert_eq!(outputs.index, out_dir.join(INDEX_HTML));
     let results = fs::read_to_string(out_dir.join(crate::results::RESULTS_JSON)).unwrap();
-    assert_eq!(results.matches("\"scenario\":").count(), runs.len());
+    let results: crate::results::Results = serde_json::from_str(&results).unwrap();
+    assert_eq!(results.runs.len(), runs.len());
     fs::read_to_string(outputs.index).unwrap()
 }
 
@@ -332,6 +333,82 @@ fn embedded_records_unpack_to_the_same_tree_and_the_same_report() {
     // A second unpack into the same place is refused rather than mixed in.
     let error = unpack_report(&lab.join(INDEX_HTML), &out).unwrap_err();
     assert!(error.to_string().contains("exists"), "{error:#}");
+}
+
+#[test]
+fn changes_against_the_baseline_are_listed_and_marked_in_the_matrix() {
+    use crate::diff::{COMPARISON_JSON, Change, Comparison, Verdict, write_comparison};
+    let change = |kernel: &str, what: &str, verdict, note: Option<&str>| Change {
+        scenario: "go-madvfree-balloon".into(),
+        kernel: kernel.into(),
+        variant_label: "release=free".into(),
+        what: what.into(),
+        verdict,
+        baseline: "51.0MiB".into(),
+        new: "401.0MiB".into(),
+        detail: "+350.0MiB".into(),
+        note: note.map(str::to_owned),
+    };
+    let comparison = Comparison {
+        baseline: format!("reports/{HOSTILE}"),
+        compared: 9,
+        only_in_baseline: vec!["gone/6.1".into()],
+        only_in_new: vec![],
+        changes: vec![
+            change("6.1", "max process.service.rss", Verdict::Regression, None),
+            change(
+                "6.1",
+                &format!("expect: {HOSTILE}"),
+                Verdict::Regression,
+                None,
+            ),
+            change(
+                "7.2",
+                "max lazyfree",
+                Verdict::Expected,
+                Some("MGLRU on by default"),
+            ),
+        ],
+    };
+    let root = tempfile::tempdir().unwrap();
+    let lab = root.path().join("lab");
+    fs::create_dir_all(&lab).unwrap();
+    write_comparison(&lab, &comparison).unwrap();
+    let html = render_lab(&lab, &mut fake_lab(), STORY);
+
+    assert!(html.contains("<a href=\"#baseline\">Baseline</a>"));
+    let section = between(&html, "<section id=\"baseline\">", "</section>");
+    assert!(
+        section.contains("<span class=\"badge bad\">2 regression</span>"),
+        "{section}"
+    );
+    assert!(section.contains("<span class=\"badge skip\">1 expected</span>"));
+    assert!(section.contains("+350.0MiB (MGLRU on by default)"));
+    assert!(section.contains("Only in the baseline: gone&#x2f;6.1."));
+    assert!(section.contains("href=\"#run-go-madvfree-balloon-6_1-release-free\""));
+    assert!(section.contains("expect: &lt;script&gt;"), "{section}");
+    assert!(!section.contains("<script"));
+    let matrix = between(&html, "<table class=\"matrix\">", "</table>");
+    assert_eq!(
+        matrix.matches("2 regressions</span>").count(),
+        1,
+        "only the 6.1 cell"
+    );
+    assert_no_external_references(&html);
+
+    // The comparison travels with the records, so the unpacked lab shows it again.
+    let out = root.path().join("unpacked/lab");
+    unpack_report(&lab.join(INDEX_HTML), &out).unwrap();
+    assert_eq!(
+        fs::read(out.join(COMPARISON_JSON)).unwrap(),
+        fs::read(lab.join(COMPARISON_JSON)).unwrap()
+    );
+    crate::lab::write_outputs(&out).unwrap();
+    let rebuilt = fs::read_to_string(out.join(INDEX_HTML)).unwrap();
+    assert_eq!(
+        between(&rebuilt, "<section id=\"baseline\">", "</section>"),
+        section
+    );
 }
 
 #[test]
