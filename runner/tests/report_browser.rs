@@ -1,6 +1,6 @@
 //! The report as a person opens it: Debian's Chromium, headless and driven over the DevTools
-//! protocol, loads a report of fake runs with hostile titles and stories from a temporary
-//! directory. The page must log no error or warning, request nothing but itself, draw its
+//! protocol, loads a report of fake runs with hostile titles and stories (compared with a
+//! baseline) from a temporary directory. The page must log no error or warning, request nothing but itself, draw its
 //! charts, print, and look right: the test saves screenshots in its temporary directory and
 //! in `target/` (`report-screenshot.png`, the top of the page; `report-screenshot-run.png`,
 //! one run) for a person to look at.
@@ -169,6 +169,20 @@ fn write_report(dir: &Path) -> (PathBuf, usize) {
         run.record.story = format!("{HOSTILE}\n\n<img src=x onerror=alert(2)> **bold** `code`");
     }
     write_lab(dir, &mut runs, 60).unwrap();
+    // As if compared with a baseline where MADV_FREE's RSS had fallen at once.
+    let comparison: rsslab::diff::Comparison = serde_json::from_value(serde_json::json!({
+        "baseline": format!("reports/{HOSTILE}"),
+        "compared": 8,
+        "only_in_baseline": [],
+        "only_in_new": [],
+        "changes": [{
+            "scenario": "go-madvfree-balloon", "kernel": "6.1", "variant_label": "release=free",
+            "what": "last process.service.rss", "verdict": "regression",
+            "baseline": "51.0MiB", "new": "64.0MiB", "detail": "+13.0MiB (+25%)"
+        }]
+    }))
+    .unwrap();
+    rsslab::diff::write_comparison(dir, &comparison).unwrap();
     let outputs = rsslab::lab::write_outputs(dir).unwrap();
     let with_samples = runs.iter().filter(|run| !run.samples.is_empty()).count();
     (outputs.index, with_samples)
