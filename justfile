@@ -58,6 +58,7 @@ doctor: build
 # cost, a small lab with --jobs 1 and 2, and rendering a 500-run report. Prints tables.
 bench: deps guest
     cargo bench -p rsslab --bench lab
+    cargo bench -p rsslab --bench report -- 500
 
 # Formatting and lints, as CI wants them.
 lint:
