@@ -10,13 +10,21 @@ rsslab := "target/release/rsslab"
 lab *ARGS: deps build
     {{rsslab}} run scenarios {{ARGS}}
 
-# Run every test: unit, CLI, and real-VM tests (serial, under TCG when KVM does not work).
-test: deps guest
+# Run every test: unit, CLI, browser (headless Chromium) and real-VM tests (serial, under TCG when KVM does not work).
+test: deps test-deps guest
     cargo nextest run --workspace --no-fail-fast
 
 # Install host packages: QEMU 10+ (backports on bookworm) and e2fsprogs. Needs root or sudo.
 deps:
     scripts/install-host-deps.sh
+
+# Install what the tests need beyond the host deps: Debian's Chromium for the report's browser test. Needs root or sudo.
+test-deps:
+    scripts/install-test-deps.sh
+
+# Time the report of a 500-run lab of fake runs (release build); prints the figures.
+bench-report RUNS="500":
+    cargo bench -p rsslab --bench report -- {{RUNS}}
 
 # Build the static guest agent and workloads that go into every initramfs.
 guest:
@@ -45,6 +53,12 @@ merge *ARGS: build
 # What this host has and lacks.
 doctor: build
     {{rsslab}} doctor
+
+# The lab's own speed: boot overhead against a bare boot per kernel, the guest sampler's CPU
+# cost, a small lab with --jobs 1 and 2, and rendering a 500-run report. Prints tables.
+bench: deps guest
+    cargo bench -p rsslab --bench lab
+    cargo bench -p rsslab --bench report -- 500
 
 # Formatting and lints, as CI wants them.
 lint:

@@ -25,6 +25,7 @@ use crate::plan::{Plan, RunPlan};
 use crate::progress::LabProgress;
 use crate::provenance;
 use crate::record::{CONSOLE_LOG, PackageProvenance, Provenance, RUN_JSON, RunRecord, Timing};
+use crate::scenario::VmConfig;
 use crate::vm::disk::scratch_disk;
 use crate::vm::fault::{FAULT_ENV, Faults};
 use crate::vm::{Accel, QemuCommand, qemu::qemu_binary, run_vm};
@@ -272,6 +273,7 @@ fn attempt_run(context: &LabContext, run: &RunPlan, run_dir: &Path) -> Result<Ru
             started_at,
             wall_ms: vm_output.wall.as_millis() as u64,
             boot_to_first_sample_ms: collector.first_sample_ms,
+            agent_cpu_ms: collector.verdict.as_ref().and_then(|v| v.agent_cpu_ms),
         },
         provenance: run_provenance(context, run, &image.digest),
         spec: image.spec.clone(),
@@ -279,28 +281,41 @@ fn attempt_run(context: &LabContext, run: &RunPlan, run_dir: &Path) -> Result<Ru
     })
 }
 
-/// Boots the image once (with a fresh scratch disk when the scenario has one), collecting the
-/// channel into `run_dir`.
+/// Boots the image once for `run`, with its fault (if any), collecting into `run_dir`.
 fn boot(
     context: &LabContext,
     run: &RunPlan,
     image: &Image,
     run_dir: &Path,
 ) -> Result<(Collector, crate::vm::VmOutput)> {
-    let disk = run.vm.disk.map(|size| scratch_disk(size.0)).transpose()?;
+    let kernel_args: Vec<String> = context
+        .faults
+        .for_run(&run.spec.run_id)
+        .map(|fault| fault.kernel_arg())
+        .into_iter()
+        .collect();
+    boot_vm(context.accel, &run.vm, image, &kernel_args, run_dir)
+}
+
+/// Boots `image` once in a VM shaped by `vm` (memory, CPUs, a fresh scratch disk when it has
+/// one, deadline), `kernel_args` appended to its command line, its console into
+/// `run_dir/console.log` and its channel into a [`Collector`] writing `run_dir/samples.jsonl`.
+pub fn boot_vm(
+    accel: Accel,
+    vm: &VmConfig,
+    image: &Image,
+    kernel_args: &[String],
+    run_dir: &Path,
+) -> Result<(Collector, crate::vm::VmOutput)> {
+    let disk = vm.disk.map(|size| scratch_disk(size.0)).transpose()?;
     let command = QemuCommand {
         binary: qemu_binary(),
-        accel: context.accel,
-        memory: run.vm.memory,
-        cpus: run.vm.cpus,
+        accel,
+        memory: vm.memory,
+        cpus: vm.cpus,
         kernel: image.kernel.clone(),
         initrd: image.initrd.clone(),
-        kernel_args: context
-            .faults
-            .for_run(&run.spec.run_id)
-            .map(|fault| fault.kernel_arg())
-            .into_iter()
-            .collect(),
+        kernel_args: kernel_args.to_vec(),
     };
     let console_path = run_dir.join(CONSOLE_LOG);
     let console = fs::File::create(&console_path)
@@ -309,7 +324,7 @@ fn boot(
     let output = run_vm(
         &command,
         disk.as_ref(),
-        run.vm.timeout.as_duration(),
+        vm.timeout.as_duration(),
         console,
         &mut |line| collector.line(line),
     )?;

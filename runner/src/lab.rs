@@ -299,11 +299,7 @@ fn prepare(
     );
     let kernels = prepare_kernels(&cache, &catalogue, &kernel_ids)?;
 
-    let probe_kernel = &kernels[&kernel_ids[0]];
-    let accel = choose_accel(options.accel, Path::new("/dev/kvm"), || {
-        probe_kvm(&cache, probe_kernel, &bins)
-    })
-    .map_err(|why| Failure::infrastructure(anyhow!(why)))?;
+    let accel = decide_accel(options.accel, &cache, &kernels[&kernel_ids[0]], &bins)?;
     eprintln!(
         "rsslab: accelerator {} ({})",
         accel.accel.as_str(),
@@ -437,6 +433,19 @@ pub fn write_outputs(out_dir: &Path) -> Result<Outputs> {
             .as_ref()
             .map_or(0, crate::diff::Comparison::regressions),
     })
+}
+
+/// KVM or TCG as `choice` says, probing KVM with a boot of `kernel` when it is a candidate.
+pub fn decide_accel(
+    choice: AccelChoice,
+    cache: &Cache,
+    kernel: &KernelFiles,
+    bins: &GuestBinaries,
+) -> Result<AccelDecision, Failure> {
+    choose_accel(choice, Path::new("/dev/kvm"), || {
+        probe_kvm(cache, kernel, bins)
+    })
+    .map_err(|why| Failure::infrastructure(anyhow!(why)))
 }
 
 /// Boots a VM with no processes under KVM: the guest must say hello within [`PROBE_TIMEOUT`].

@@ -87,6 +87,15 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// Extract the raw records a report embeds into DIR/runs/, so that `rsslab report DIR`
+    /// rebuilds it (and anything else can re-analyse them).
+    Unpack {
+        /// A report written by rsslab (index.html).
+        report: PathBuf,
+        /// Where to write runs/ (created; must not hold a runs/ already).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Fetch and verify kernels and build guest images, without running.
     Images {
         /// Only these kernels; repeatable. Default: every kernel in the catalogue.
@@ -204,6 +213,18 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             );
             let outputs = lab::write_outputs(&out)?;
             Ok(outputs_exit(&outputs))
+        }
+        Command::Unpack { report, out } => {
+            let unpacked =
+                rsslab::report::unpack_report(&report, &out).map_err(Failure::bad_input)?;
+            println!(
+                "{}: {} runs ({} files); rebuild the report with: rsslab report {}",
+                out.display(),
+                unpacked.runs,
+                unpacked.files.len(),
+                out.display()
+            );
+            Ok(exit::OK)
         }
         Command::Images { kernels } => {
             rsslab::images::build_all(&kernels)?;

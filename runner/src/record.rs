@@ -90,6 +90,9 @@ pub struct Timing {
     pub wall_ms: u64,
     /// QEMU start to the first sample arriving, in ms (boot + set-up).
     pub boot_to_first_sample_ms: Option<u64>,
+    /// CPU time the guest agent used (its sampling, mostly), in ms, as it measured itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_cpu_ms: Option<u64>,
 }
 
 /// What produced the run.

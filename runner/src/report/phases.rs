@@ -6,6 +6,9 @@
 //! `service:released` under MADV_FREE the service's RSS stays near its peak with most of it
 //! lazyfree; after `balloon:full` the service's RSS has fallen.
 //!
+//! Columns: per process `rss` and `lazyfree`, the guest's MemAvailable, and with a cgroup its
+//! `usage`, `working set` and (when sampled) `file`, the page cache.
+//!
 //! Events with no sample between them share a row (they cannot be told apart by the
 //! samples). A window without any sample (events after the last sample, at the end of the
 //! run) shows dashes.
@@ -86,12 +89,22 @@ pub fn phase_table(run: &LoadedRun, processes: &[String]) -> PhaseTable {
         .iter()
         .any(|sample| sample.cgroup.contains_key("usage"));
     if has_cgroup {
-        groups.push(ColumnGroup {
-            label: "cgroup".into(),
-            columns: vec!["usage".into(), "working set".into()],
-        });
+        let mut names = vec!["usage".to_owned(), "working set".to_owned()];
         columns.push(Column::Cgroup("usage"));
         columns.push(Column::Cgroup("working_set"));
+        // Page cache, when the kernel reports it: what the working set may or may not count.
+        if run
+            .samples
+            .iter()
+            .any(|sample| sample.cgroup.contains_key("file"))
+        {
+            names.push("file".into());
+            columns.push(Column::Cgroup("file"));
+        }
+        groups.push(ColumnGroup {
+            label: "cgroup".into(),
+            columns: names,
+        });
     }
 
     // Marking events, grouped when no sample falls between them.

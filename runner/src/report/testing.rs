@@ -1,11 +1,13 @@
-//! Plausible fake runs for the tests of `results` and `report`: a Go-like service that
-//! touches 400 MiB, releases all but 50 MiB (MADV_FREE or MADV_DONTNEED), then a balloon that
-//! grows 100 MiB a second until the guest's MemAvailable falls below 64 MiB, which makes the
-//! kernel reclaim the lazily-freed pages.
+//! Plausible fake runs for tests, benchmarks and examples of `results` and `report`: a Go-like
+//! service that touches 400 MiB, releases all but 50 MiB (MADV_FREE or MADV_DONTNEED), then a
+//! balloon that grows 100 MiB a second until the guest's MemAvailable falls below 64 MiB, which
+//! makes the kernel reclaim the lazily-freed pages. [`write_lab`] writes them as a lab would.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
+
+use anyhow::{Context, Result};
 
 use rsslab_wire::message::ProcessResult;
 use rsslab_wire::workload::{BalloonArgs, HeapChurnArgs, Release, Workload};
@@ -271,6 +273,7 @@ pub fn fake_run_named(
             started_at: "2025-01-01T12:00:00Z".into(),
             wall_ms: 41_250,
             boot_to_first_sample_ms: Some(7_400),
+            agent_cpu_ms: None,
         },
         provenance: Provenance {
             kernel_packages: vec![PackageProvenance {
@@ -329,17 +332,61 @@ pub fn hostile_run() -> LoadedRun {
 }
 
 /// Writes a run's raw files under `out_dir` as the collector would (with a console log).
-pub fn write_run(out_dir: &Path, run: &LoadedRun, console: &str) {
+pub fn write_run(out_dir: &Path, run: &LoadedRun, console: &str) -> Result<()> {
     let dir = out_dir.join(&run.record.dir);
-    fs::create_dir_all(&dir).unwrap();
-    run.record.write(&dir).unwrap();
-    let samples: String = run
-        .samples
-        .iter()
-        .map(|sample| serde_json::to_string(sample).unwrap() + "\n")
-        .collect();
-    fs::write(dir.join(crate::record::SAMPLES_JSONL), samples).unwrap();
-    fs::write(dir.join(crate::record::CONSOLE_LOG), console).unwrap();
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    run.record.write(&dir)?;
+    let mut samples = String::new();
+    for sample in &run.samples {
+        samples.push_str(&serde_json::to_string(sample)?);
+        samples.push('\n');
+    }
+    fs::write(dir.join(crate::record::SAMPLES_JSONL), samples)?;
+    fs::write(dir.join(crate::record::CONSOLE_LOG), console)?;
+    Ok(())
+}
+
+/// Writes `runs` under `out_dir` as a lab would: per scenario the `runs/<scenario>/scenario.toml`
+/// it kept (see [`scenario_toml`]), whose sha256 each run then records, and each run's raw
+/// files with a console log of `console_lines` lines.
+pub fn write_lab(out_dir: &Path, runs: &mut [LoadedRun], console_lines: usize) -> Result<()> {
+    use sha2::{Digest, Sha256};
+    let console = console_log(console_lines);
+    for run in runs {
+        let source = scenario_toml(run);
+        let dir = out_dir
+            .join(crate::record::RUNS_DIR)
+            .join(&run.record.scenario);
+        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join(crate::record::SCENARIO_TOML);
+        fs::write(&path, &source).with_context(|| format!("writing {}", path.display()))?;
+        run.record.provenance.scenario_sha256 = hex::encode(Sha256::digest(&source));
+        write_run(out_dir, run, &console)?;
+    }
+    Ok(())
+}
+
+/// A scenario file for `run`'s scenario, carrying its title and story (TOML basic strings,
+/// escaped by the serializer).
+pub fn scenario_toml(run: &LoadedRun) -> String {
+    let header = toml::Table::from_iter([
+        (
+            "id".to_owned(),
+            toml::Value::from(run.record.scenario.as_str()),
+        ),
+        (
+            "title".to_owned(),
+            toml::Value::from(run.record.title.as_str()),
+        ),
+        (
+            "story".to_owned(),
+            toml::Value::from(run.record.story.as_str()),
+        ),
+    ]);
+    let document = toml::Table::from_iter([("scenario".to_owned(), toml::Value::Table(header))]);
+    format!(
+        "# A fake scenario of rsslab's report tests.\n{document}\n[vm]\nmemory = \"1GiB\"\n\n[[process]]\nname = \"service\"\nworkload = \"heap-churn\"\n"
+    )
 }
 
 /// A console log of `lines` numbered lines.
@@ -349,7 +396,60 @@ pub fn console_log(lines: usize) -> String {
         .collect()
 }
 
-/// A small lab: the story on four kernels in two variants, plus runs that went wrong.
+/// The scenario whose expectations [`fake_lab`]'s runs carry: MADV_FREE keeps the released
+/// heap in RSS (only under `release = free`), the service survives, the balloon is never
+/// OOM-killed.
+const STORY_SCENARIO: &str = r#"[scenario]
+id = "go-madvfree-balloon"
+title = "Go 1.12-1.15 keeps RSS high after GC until the kernel needs the memory"
+[sample]
+duration = "30s"
+[[process]]
+name = "service"
+workload = "heap-churn"
+args = { heap = "400MiB", live = "50MiB" }
+[[process]]
+name = "balloon"
+workload = "balloon"
+cgroup = false
+start = { after = "service", phase = "released", delay = "3s" }
+[matrix]
+"process.service.args.release" = ["free", "dontneed"]
+
+[[expect]]
+name = "MADV_FREE keeps the released heap in RSS while nothing presses"
+when = { "process.service.args.release" = "free" }
+metric = "process.service.rss"
+from = "service:released"
+to = "balloon:started"
+above = "380MiB"
+
+[[expect]]
+name = "the service survives the balloon"
+process = "service"
+outcome = ["running-at-end", "exited(0)"]
+
+[[expect]]
+name = "the balloon is never OOM-killed"
+process = "balloon"
+outcome = "running-at-end"
+"#;
+
+/// The expectations of the story scenario above: MADV_FREE keeps the heap in RSS (under
+/// `release = free`), the service survives, the balloon is never OOM-killed.
+pub fn story_expectations() -> Vec<crate::expect::Expectation> {
+    let kernels = ["5.10", "6.1", "6.12", "7.2"].map(String::from);
+    crate::scenario::parse_scenario(
+        Path::new("go-madvfree-balloon.toml"),
+        STORY_SCENARIO,
+        &kernels,
+    )
+    .expect("the fake scenario is valid")
+    .expectations
+}
+
+/// A small lab: the story on four kernels in two variants, plus runs that went wrong; every
+/// run carries [`story_expectations`].
 pub fn fake_lab() -> Vec<LoadedRun> {
     let mut runs = Vec::new();
     for kernel in ["5.10", "6.1", "6.12", "7.2"] {
@@ -411,5 +511,9 @@ pub fn fake_lab() -> Vec<LoadedRun> {
         }
     }
     runs.push(oom);
+    let expectations = story_expectations();
+    for run in &mut runs {
+        run.record.expectations = expectations.clone();
+    }
     runs
 }

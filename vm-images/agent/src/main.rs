@@ -149,6 +149,7 @@ fn install_panic_hook(pid1: bool) {
             reason: Some(format!("the guest agent panicked: {info}")),
             processes: Default::default(),
             cgroup_peak: Default::default(),
+            agent_cpu_ms: None,
         });
         if pid1 {
             power_off();

@@ -359,6 +359,7 @@ impl Run {
             reason,
             processes,
             cgroup_peak: std::mem::take(&mut self.cgroup_peak),
+            agent_cpu_ms: agent_cpu_ms(),
         }
     }
 }
@@ -387,5 +388,15 @@ pub fn early_verdict(spec: Option<&RunSpec>, failure: Failure) -> Verdict {
         reason: Some(failure.reason),
         processes,
         cgroup_peak: Metrics::new(),
+        agent_cpu_ms: agent_cpu_ms(),
     }
+}
+
+/// CPU time (user + system) this process has used so far, in ms.
+fn agent_cpu_ms() -> Option<u64> {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let usage = getrusage(UsageWho::RUSAGE_SELF).ok()?;
+    let ms =
+        |time: nix::sys::time::TimeVal| time.tv_sec() as u64 * 1000 + time.tv_usec() as u64 / 1000;
+    Some(ms(usage.user_time()) + ms(usage.system_time()))
 }

@@ -132,6 +132,10 @@ pub struct Verdict {
     /// The cgroup's own high-water marks (`usage` from memory.peak / max_usage_in_bytes).
     #[serde(default)]
     pub cgroup_peak: Metrics,
+    /// CPU time the agent itself used (user + system, ms, from getrusage): the sampler's cost
+    /// in the guest. Absent from agents that did not measure it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_cpu_ms: Option<u64>,
 }
 
 /// How one process ended, with its peaks.
