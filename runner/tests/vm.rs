@@ -135,7 +135,16 @@ fn madv_free_keeps_rss_until_the_balloon_and_dontneed_drops_it_on_every_kernel()
         }
     }
     let html = std::fs::read_to_string(out.path().join("index.html")).unwrap();
-    assert_eq!(html.matches("<svg").count(), 8, "one chart per run");
+    assert_eq!(
+        html.matches("<figure class=\"chart\">").count(),
+        16,
+        "two charts per run: its processes, and its cgroup and guest"
+    );
+    assert_eq!(
+        html.matches("<figure class=\"kernels\"").count(),
+        2,
+        "one row of kernel panels per variant"
+    );
 }
 
 #[test]
