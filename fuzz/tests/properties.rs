@@ -53,6 +53,23 @@ fn the_seed_scenarios_are_valid_and_every_prefix_is_handled() {
     }
 }
 
+/// Inputs the fuzzers found, kept as text (`fuzz/regressions/`), and the bad-input corpus.
+#[test]
+fn found_inputs_and_the_bad_corpus_keep_the_property() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    for dir in ["regressions", "../runner/tests/fixtures/bad"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                scenario::check_bytes(&std::fs::read(&path).unwrap());
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 50, "{checked} files");
+}
+
 #[test]
 fn an_empty_case_is_a_seed() {
     let case: Case = Unstructured::new(&[]).arbitrary().unwrap();

@@ -1072,7 +1072,7 @@ fn check_file_io(
             Diagnostic::at(
                 entry.raw.workload.span(),
                 format!("{key}.workload"),
-                format!("`{key}`: file-io needs a scratch disk, and `[vm]` has no `disk`"),
+                format!("`{key}.workload`: file-io needs a scratch disk, and [vm] has no `disk`"),
             )
             .label("writes its files to the scratch disk")
             .help(disk_hint(total)),
