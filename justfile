@@ -60,6 +60,11 @@ bench: deps guest
     cargo bench -p rsslab --bench lab
     cargo bench -p rsslab --bench report -- 500
 
+# Fuzz one target for SECONDS: scenario_text, scenario_mutated or channel (README, "Fuzzing").
+fuzz TARGET="scenario_mutated" SECONDS="600":
+    mkdir -p fuzz/corpus/{{TARGET}}
+    RUSTC_BOOTSTRAP=1 cargo fuzz run --features libfuzzer {{TARGET}} fuzz/corpus/{{TARGET}} {{ if TARGET == "scenario_text" { "scenarios runner/tests/fixtures" } else { "" } }} -- -max_total_time={{SECONDS}} -timeout=10 -len_control=0
+
 # Formatting and lints, as CI wants them.
 lint:
     cargo fmt --all -- --check

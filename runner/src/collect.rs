@@ -19,6 +19,8 @@ use crate::vm::{ConsoleFault, LineAction, VmExit, VmOutput};
 
 /// Most protocol errors kept per run (the rest are counted).
 const MAX_PROTOCOL_ERRORS: usize = 20;
+/// Most characters of a line (and of a parser's message about it) kept in a protocol error.
+const SHOWN_CHARS: usize = 200;
 
 /// Reads one run's channel.
 pub struct Collector {
@@ -27,8 +29,10 @@ pub struct Collector {
     pub hello: Option<Hello>,
     pub events: Vec<Event>,
     pub verdict: Option<Verdict>,
-    /// Lines that broke the protocol, with why.
+    /// Lines that broke the protocol, with why: the first [`MAX_PROTOCOL_ERRORS`].
     pub protocol_errors: Vec<String>,
+    /// How many lines broke the protocol, kept or not.
+    pub protocol_error_count: usize,
     /// Host time from the collector's creation (just before QEMU starts) to the first sample.
     pub first_sample_ms: Option<u64>,
     pub sample_count: u64,
@@ -46,12 +50,14 @@ impl Collector {
             events: Vec::new(),
             verdict: None,
             protocol_errors: Vec::new(),
+            protocol_error_count: 0,
             first_sample_ms: None,
             sample_count: 0,
         })
     }
 
     fn protocol_error(&mut self, message: String) {
+        self.protocol_error_count += 1;
         if self.protocol_errors.len() < MAX_PROTOCOL_ERRORS {
             self.protocol_errors.push(message);
         }
@@ -65,16 +71,16 @@ impl Collector {
         let message = match serde_json::from_str::<GuestMessage>(line) {
             Ok(message) => message,
             Err(error) => {
-                let shown: String = line.chars().take(200).collect();
-                self.protocol_error(format!("unparseable channel line ({error}): {shown}"));
+                self.protocol_error(format!(
+                    "unparseable channel line ({}): {}",
+                    shown(&error.to_string()),
+                    shown(line)
+                ));
                 return LineAction::Continue;
             }
         };
         if self.verdict.is_some() {
-            self.protocol_error(format!(
-                "message after the verdict: {}",
-                line.chars().take(200).collect::<String>()
-            ));
+            self.protocol_error(format!("message after the verdict: {}", shown(line)));
             return LineAction::Continue;
         }
         if self.hello.is_none() && !matches!(message, GuestMessage::Hello(_)) {
@@ -120,6 +126,18 @@ impl Collector {
     }
 }
 
+/// The start of a text, marked when cut: guest lines and parser messages about them can be
+/// as long as the guest makes them.
+fn shown(text: &str) -> String {
+    let mut chars = text.chars();
+    let start: String = chars.by_ref().take(SHOWN_CHARS).collect();
+    if chars.next().is_some() {
+        format!("{start}…")
+    } else {
+        start
+    }
+}
+
 /// A run's outcome from how QEMU ended, the console and the channel, with the reason.
 ///
 /// Order matters: a kernel fault explains everything after it, so it wins; then the deadline
@@ -159,7 +177,7 @@ pub fn classify(vm: &VmOutput, collector: &Collector) -> (RunOutcome, Option<Str
         VmExit::Exited(_) | VmExit::Signalled(_) | VmExit::LingeredAfterVerdict => {}
     }
     if let Some(first) = collector.protocol_errors.first() {
-        let more = collector.protocol_errors.len() - 1;
+        let more = collector.protocol_error_count.saturating_sub(1);
         let suffix = if more > 0 {
             format!(" (and {more} more)")
         } else {
@@ -250,6 +268,31 @@ mod tests {
         collector.line(VERDICT);
         let (_, reason) = classify(&vm(VmExit::Exited(Some(0)), None), &collector);
         assert!(reason.unwrap().contains("after the verdict"));
+    }
+
+    #[test]
+    fn every_protocol_error_is_counted_and_kept_short() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut collector = Collector::new(dir.path()).unwrap();
+        collector.line(HELLO);
+        for _ in 0..25 {
+            collector.line(&format!("{{\"type\":\"{}\"}}", "x".repeat(10_000)));
+        }
+        assert_eq!(collector.protocol_error_count, 25);
+        assert_eq!(collector.protocol_errors.len(), MAX_PROTOCOL_ERRORS);
+        assert!(
+            collector.protocol_errors[0].chars().count() < 2 * SHOWN_CHARS + 100,
+            "{}",
+            collector.protocol_errors[0]
+        );
+        assert_eq!(
+            collector.line(VERDICT),
+            LineAction::VerdictReceived,
+            "still usable"
+        );
+        let (outcome, reason) = classify(&vm(VmExit::Exited(Some(0)), None), &collector);
+        assert_eq!(outcome, RunOutcome::InfraError);
+        assert!(reason.unwrap().ends_with("(and 24 more)"));
     }
 
     #[test]

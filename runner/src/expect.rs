@@ -70,13 +70,14 @@ use serde_spanned::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use rsslab_wire::units::{Bytes, Millis};
+use rsslab_wire::workload::PROCESS_METRICS;
 use rsslab_wire::{EventKind, ProcessOutcome, RunOutcome, Sample};
 
 use crate::catalog::KernelFacts;
 use crate::record::LoadedRun;
 use crate::results::ExpectationResult;
 use crate::scenario::MatrixAxis;
-use crate::scenario::diag::{Diagnostic, join, suggest};
+use crate::scenario::diag::{Diagnostic, join, split_fix, suggest};
 use crate::scenario::raw::{Node, fields_of, knob_text, read_table};
 
 /// One `[[expect]]`, checked.
@@ -277,10 +278,21 @@ const RUN_OUTCOMES: &[RunOutcome] = &[
 pub struct ExpectContext<'a> {
     /// Kernel catalogue ids.
     pub kernels: &'a [String],
-    /// Process name -> the phases its workload reports (over every variant).
-    pub processes: BTreeMap<String, Vec<&'static str>>,
+    /// Process name -> what its workload reports (over every variant).
+    pub processes: BTreeMap<String, ProcessFacts>,
     /// The `[matrix]` axes.
     pub matrix: &'a [MatrixAxis],
+    /// Whether a variant has a `[cgroup]` (else no sample has cgroup metrics).
+    pub cgroup: bool,
+}
+
+/// What a process's workload reports, over every variant.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessFacts {
+    /// Its phases, for event labels.
+    pub phases: Vec<&'static str>,
+    /// The metrics it reports itself (beside [`PROCESS_METRICS`]).
+    pub metrics: Vec<&'static str>,
 }
 
 /// One `[[expect]]` as serde reads it; `when`, the comparisons and the outcomes are read from
@@ -352,7 +364,7 @@ pub fn read_expectations(
         let name = raw.name.get_ref().trim().to_string();
         if name.is_empty() {
             diags.push(
-                Diagnostic::at(
+                keyed(
                     raw.name.span(),
                     format!("{path}.name"),
                     "empty expectation name",
@@ -361,7 +373,7 @@ pub fn read_expectations(
             );
         } else if !names.insert(name.clone()) {
             diags.push(
-                Diagnostic::at(
+                keyed(
                     raw.name.span(),
                     format!("{path}.name"),
                     format!("expectation name `{name}` is used twice"),
@@ -409,7 +421,7 @@ impl<'i> Reader<'_, 'i> {
         };
         let DeValue::Table(table) = node.get_ref() else {
             diags.push(
-                Diagnostic::at(node.span(), self.key("when"), "`when` must be a table")
+                Diagnostic::at(node.span(), self.key("when"), format!("`{}` must be a table", self.key("when")))
                     .help("write e.g. when = { kernel = \"6.1\", \"process.service.args.release\" = \"free\" }"),
             );
             return when;
@@ -431,7 +443,7 @@ impl<'i> Reader<'_, 'i> {
                         when.facts.insert(name, *flag);
                     }
                     other => diags.push(
-                        Diagnostic::at(
+                        keyed(
                             value.span(),
                             key,
                             format!("kernel fact `{name}` is true or false"),
@@ -445,11 +457,12 @@ impl<'i> Reader<'_, 'i> {
                     DeValue::Array(array) if !array.is_empty() => array.iter().collect(),
                     DeValue::Array(_) => {
                         diags.push(
-                            Diagnostic::at(value.span(), key, format!("`{name}` lists no value"))
-                                .help(format!(
+                            keyed(value.span(), key, format!("`{name}` lists no value")).help(
+                                format!(
                                     "write one of {} or a list of them",
                                     axis.values.join(", ")
-                                )),
+                                ),
+                            ),
                         );
                         continue;
                     }
@@ -461,7 +474,7 @@ impl<'i> Reader<'_, 'i> {
                     match text {
                         Some(text) if axis.values.contains(&text) => values.push(text),
                         _ => diags.push(
-                            Diagnostic::at(
+                            keyed(
                                 item.span(),
                                 key.clone(),
                                 format!("`{name}` never takes this value"),
@@ -480,7 +493,7 @@ impl<'i> Reader<'_, 'i> {
                 known.extend(facts.iter().copied());
                 known.extend(self.context.matrix.iter().map(|axis| axis.key.as_str()));
                 let mut diagnostic =
-                    Diagnostic::at(key_span, key, format!("unknown key `{name}` in `when`"))
+                    keyed(key_span, key, format!("unknown key `{name}` in `when`"))
                         .help(suggest(&name, &known));
                 if self.context.matrix.is_empty() && name.contains('.') {
                     diagnostic = diagnostic
@@ -504,7 +517,7 @@ impl<'i> Reader<'_, 'i> {
             DeValue::Array(array) => array.iter().collect(),
             other => {
                 diags.push(
-                    Diagnostic::at(
+                    keyed(
                         value.span(),
                         key,
                         "`kernel` is a catalogue id or a list of them",
@@ -522,12 +535,16 @@ impl<'i> Reader<'_, 'i> {
                     when.kernels.push(id.to_string())
                 }
                 DeValue::String(id) => diags.push(
-                    Diagnostic::at(item.span(), key, format!("unknown kernel `{id}`"))
+                    keyed(item.span(), key, format!("unknown kernel `{id}`"))
                         .help(suggest(id, &known)),
                 ),
                 other => diags.push(
-                    Diagnostic::at(item.span(), key, "a kernel is a catalogue id, a string")
-                        .label(format!("found {}", other.type_str())),
+                    keyed(item.span(), key, "a kernel is a catalogue id, a string")
+                        .label(format!("found {}", other.type_str()))
+                        .help(format!(
+                            "write kernel = \"{}\" or a list of ids in quotes",
+                            known.first().unwrap_or(&"6.1")
+                        )),
                 ),
             }
         }
@@ -545,7 +562,7 @@ impl<'i> Reader<'_, 'i> {
         let name = raw.name.get_ref();
         if kinds == 0 {
             diags.push(
-                Diagnostic::at(self.item.span(), self.path, format!("expectation `{name}` checks nothing"))
+                keyed(self.item.span(), self.path, format!("expectation `{name}` checks nothing"))
                     .help("add one check: metric = \"process.service.rss\" with above/below/at_least/at_most, or process + outcome, or run_outcome"),
             );
             return None;
@@ -561,7 +578,7 @@ impl<'i> Reader<'_, 'i> {
             .map(|(_, what)| *what)
             .collect();
             diags.push(
-                Diagnostic::at(
+                keyed(
                     self.item.span(),
                     self.path,
                     format!("expectation `{name}` has more than one check"),
@@ -597,7 +614,7 @@ impl<'i> Reader<'_, 'i> {
         for (key, span) in spans.into_iter().chain(comparisons) {
             if let Some(span) = span {
                 diags.push(
-                    Diagnostic::at(span, self.key(key), format!("`{key}` belongs to a metric check, and this expectation has no `metric`"))
+                    keyed(span, self.key(key), format!("`{key}` belongs to a metric check, and this expectation has no `metric`"))
                         .help("add metric = \"process.<name>.rss\" (or cgroup.working_set, guest.mem_available), or remove it"),
                 );
             }
@@ -627,7 +644,7 @@ impl<'i> Reader<'_, 'i> {
             [one] => *one,
             [] => {
                 diags.push(
-                    Diagnostic::at(
+                    keyed(
                         self.item.span(),
                         self.path,
                         format!(
@@ -641,7 +658,7 @@ impl<'i> Reader<'_, 'i> {
             }
             [_, second, ..] => {
                 diags.push(
-                    Diagnostic::at(second.1.span(), self.key(second.0.as_str()), "a metric check has one comparison")
+                    keyed(second.1.span(), self.key(second.0.as_str()), "a metric check has one comparison")
                         .help("write one of above, below, at_least, at_most; for a range, write two expectations"),
                 );
                 return None;
@@ -667,9 +684,13 @@ impl<'i> Reader<'_, 'i> {
             DeValue::String(text) => match text.parse::<Bytes>() {
                 Ok(bytes) => Some(Operand::Size(bytes)),
                 Err(error) => {
+                    let error = error.to_string();
+                    let (what, fix) = split_fix(&error);
                     diags.push(
-                        Diagnostic::at(node.span(), key, format!("`{text}` is not a size: {error}"))
-                            .help("write a size such as \"300MiB\", or { metric = \"process.service.rss\", stat = \"max\", times = 0.9 }"),
+                        Diagnostic::at(node.span(), &key, format!("invalid value for `{key}`"))
+                            .label(what)
+                            .help(fix.unwrap_or_else(|| "write a size such as \"300MiB\"".into()))
+                            .help("or compare with another metric: { metric = \"process.service.rss\", stat = \"max\", times = 0.9 }"),
                     );
                     None
                 }
@@ -679,7 +700,7 @@ impl<'i> Reader<'_, 'i> {
                     Some(bytes) => Some(Operand::Size(Bytes(bytes))),
                     None => {
                         diags.push(
-                            Diagnostic::at(node.span(), key, "a size cannot be negative")
+                            keyed(node.span(), key, "a size cannot be negative")
                                 .help("write e.g. \"300MiB\""),
                         );
                         None
@@ -691,7 +712,7 @@ impl<'i> Reader<'_, 'i> {
                 let times = match &raw.times {
                     Some(times) if !(times.get_ref().is_finite() && *times.get_ref() > 0.0) => {
                         diags.push(
-                            Diagnostic::at(
+                            keyed(
                                 times.span(),
                                 format!("{key}.times"),
                                 "`times` is a positive factor",
@@ -721,7 +742,7 @@ impl<'i> Reader<'_, 'i> {
             }
             other => {
                 diags.push(
-                    Diagnostic::at(node.span(), key, format!("`{}` takes a size or a metric", compare.as_str()))
+                    keyed(node.span(), key, format!("`{}` takes a size or a metric", compare.as_str()))
                         .label(format!("found {}", other.type_str()))
                         .help("write a size such as \"300MiB\", or { metric = \"process.service.rss\", stat = \"max\", times = 0.9 }"),
                 );
@@ -749,7 +770,7 @@ impl<'i> Reader<'_, 'i> {
                 let parsed = Stat::parse(text.get_ref());
                 if parsed.is_none() {
                     diags.push(
-                        Diagnostic::at(
+                        keyed(
                             text.span(),
                             join(path, "stat"),
                             format!("unknown stat `{}`", text.get_ref()),
@@ -781,20 +802,36 @@ impl<'i> Reader<'_, 'i> {
     fn check_metric(&self, key: &str, metric: &Spanned<String>, diags: &mut Vec<Diagnostic>) {
         let text = metric.get_ref();
         let parts: Vec<&str> = text.split('.').collect();
-        let at = |message: String| Diagnostic::at(metric.span(), key, message);
+        let at = |message: String| keyed(metric.span(), key, message);
         match parts.as_slice() {
             ["process", name, metric_name] if !metric_name.is_empty() => {
-                if !self.context.processes.contains_key(*name) {
+                let Some(facts) = self.context.processes.get(*name) else {
                     let names: Vec<&str> = self.context.processes.keys().map(String::as_str).collect();
                     diags.push(
                         at(format!("`{text}` names process `{name}`, which the scenario does not have"))
                             .help(suggest(name, &names)),
+                    );
+                    return;
+                };
+                let mut known: Vec<&str> = PROCESS_METRICS.to_vec();
+                known.extend(facts.metrics.iter().copied());
+                if !known.contains(metric_name) {
+                    diags.push(
+                        at(format!("process `{name}` has no metric `{metric_name}`"))
+                            .label(format!("its samples hold {}", known.join(", ")))
+                            .help(suggest(metric_name, &known)),
                     );
                 }
             }
             ["cgroup", name] => {
                 if !CGROUP_METRICS.contains(name) {
                     diags.push(at(format!("unknown cgroup metric `{name}`")).help(suggest(name, CGROUP_METRICS)));
+                } else if !self.context.cgroup {
+                    diags.push(
+                        at(format!("`{text}` needs a cgroup, and the scenario has no [cgroup]"))
+                            .label("no sample would hold it")
+                            .help("add [cgroup] (e.g. with memory_max = \"512MiB\"), or measure process.<name>.rss or guest.mem_available"),
+                    );
                 }
             }
             ["guest", name] => {
@@ -820,7 +857,7 @@ impl<'i> Reader<'_, 'i> {
         if text == "oom-kill" {
             return;
         }
-        let at = |message: String| Diagnostic::at(label.span(), key, message);
+        let at = |message: String| keyed(label.span(), key, message);
         let Some((process, event)) = text.split_once(':') else {
             diags.push(
                 at(format!("`{text}` is not an event")).help(
@@ -829,7 +866,12 @@ impl<'i> Reader<'_, 'i> {
             );
             return;
         };
-        let Some(phases) = self.context.processes.get(process) else {
+        let Some(phases) = self
+            .context
+            .processes
+            .get(process)
+            .map(|facts| &facts.phases)
+        else {
             let names: Vec<&str> = self.context.processes.keys().map(String::as_str).collect();
             diags.push(
                 at(format!(
@@ -867,13 +909,13 @@ impl<'i> Reader<'_, 'i> {
                     "name the process, e.g. process = \"service\"",
                 ),
             };
-            diags.push(Diagnostic::at(span, self.path, message).help(help));
+            diags.push(keyed(span, self.path, message).help(help));
             return None;
         };
         if !self.context.processes.contains_key(process.get_ref()) {
             let names: Vec<&str> = self.context.processes.keys().map(String::as_str).collect();
             diags.push(
-                Diagnostic::at(
+                keyed(
                     process.span(),
                     self.key("process"),
                     format!("unknown process `{}`", process.get_ref()),
@@ -881,7 +923,8 @@ impl<'i> Reader<'_, 'i> {
                 .help(suggest(process.get_ref(), &names)),
             );
         }
-        let outcomes = self.one_or_many(&self.key("outcome"), node, diags, |text| {
+        let example = "write e.g. outcome = \"running-at-end\", or a list: outcome = [\"running-at-end\", \"exited(0)\"]";
+        let outcomes = self.one_or_many(&self.key("outcome"), node, example, diags, |text| {
             text.parse::<ProcessOutcome>()
                 .map_err(|error| error.to_string())
         })?;
@@ -893,24 +936,28 @@ impl<'i> Reader<'_, 'i> {
 
     fn run_outcome_check(&self, diags: &mut Vec<Diagnostic>) -> Option<Check> {
         let node = self.get("run_outcome")?;
-        let outcomes = self.one_or_many(&self.key("run_outcome"), node, diags, |text| {
-            RUN_OUTCOMES
-                .iter()
-                .find(|outcome| outcome.as_str() == text)
-                .copied()
-                .ok_or_else(|| {
-                    let names: Vec<&str> = RUN_OUTCOMES.iter().map(|o| o.as_str()).collect();
-                    format!("`{text}` is not a run outcome ({})", suggest(text, &names))
-                })
-        })?;
+        let example =
+            "write e.g. run_outcome = \"ok\", or a list: run_outcome = [\"ok\", \"unsupported\"]";
+        let outcomes =
+            self.one_or_many(&self.key("run_outcome"), node, example, diags, |text| {
+                RUN_OUTCOMES
+                    .iter()
+                    .find(|outcome| outcome.as_str() == text)
+                    .copied()
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = RUN_OUTCOMES.iter().map(|o| o.as_str()).collect();
+                        format!("`{text}` is not a run outcome ({})", suggest(text, &names))
+                    })
+            })?;
         Some(Check::RunOutcome { outcomes })
     }
 
-    /// A string or a non-empty array of strings, each read by `parse`.
+    /// A string or a non-empty array of strings, each read by `parse`; `example` is the help.
     fn one_or_many<T>(
         &self,
         key: &str,
         node: &Node<'_>,
+        example: &str,
         diags: &mut Vec<Diagnostic>,
         parse: impl Fn(&str) -> Result<T, String>,
     ) -> Option<Vec<T>> {
@@ -919,8 +966,9 @@ impl<'i> Reader<'_, 'i> {
             DeValue::Array(array) if !array.is_empty() => array.iter().collect(),
             other => {
                 diags.push(
-                    Diagnostic::at(node.span(), key, "expected an outcome or a list of them")
-                        .label(format!("found {}", other.type_str())),
+                    keyed(node.span(), key, "expected an outcome or a list of them")
+                        .label(format!("found {}", other.type_str()))
+                        .help(example),
                 );
                 return None;
             }
@@ -934,11 +982,22 @@ impl<'i> Reader<'_, 'i> {
             };
             match result {
                 Ok(value) => parsed.push(value),
-                Err(message) => diags.push(Diagnostic::at(item.span(), key, message)),
+                Err(message) => diags.push(keyed(item.span(), key, message).help(example)),
             }
         }
         (diags.len() == before).then_some(parsed)
     }
+}
+
+/// A diagnostic whose message starts with the key it is about: `` `expect[0].stat`: ... ``.
+fn keyed(
+    span: Range<usize>,
+    key: impl Into<String>,
+    message: impl std::fmt::Display,
+) -> Diagnostic {
+    let key = key.into();
+    let message = format!("`{key}`: {message}");
+    Diagnostic::at(span, key, message)
 }
 
 /// `when` entries with nested tables flattened to dotted names (`process.service.args.release

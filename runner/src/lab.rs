@@ -108,8 +108,7 @@ pub fn load_plan(inputs: &[PathBuf], kernels: &[String]) -> Result<(Catalogue, P
             )));
         }
     }
-    let scenarios =
-        load_scenarios(inputs, &known).map_err(|error| Failure::bad_input(anyhow!("{error}")))?;
+    let scenarios = load_scenarios(inputs, &known).map_err(Failure::bad_input)?;
     let plan = plan(
         &scenarios,
         &PlanFilter {

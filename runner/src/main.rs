@@ -299,7 +299,12 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
-            eprintln!("error: {failure}");
+            // Scenario errors draw themselves, each with its own `error:` line.
+            if failure.error.is::<rsslab::scenario::ScenarioError>() {
+                eprintln!("{failure}");
+            } else {
+                eprintln!("error: {failure}");
+            }
             ExitCode::from(failure.code)
         }
     }

@@ -11,6 +11,7 @@ fn kernels() -> Vec<String> {
 const BASE: &str = r#"[scenario]
 id = "demo"
 title = "Demo"
+[cgroup]
 [sample]
 duration = "30s"
 [[process]]
@@ -150,6 +151,18 @@ fn mistakes_are_placed_and_explained() {
         (
             "metric = \"cgroup.wrking_set\"\nabove = 1",
             "did you mean `working_set`?",
+        ),
+        (
+            "metric = \"process.service.rsss\"\nabove = 1",
+            "process `service` has no metric `rsss`",
+        ),
+        (
+            "metric = \"process.balloon.heap_released\"\nabove = 1",
+            "its samples hold vsz, rss, rss_anon, rss_file, rss_shmem, lazyfree, swap, balloon",
+        ),
+        (
+            "metric = \"process.service.rss\"\nabove = \"512MB\"",
+            "write \"512MiB\", or 512000000",
         ),
         (
             "metric = \"process.service.rss\"\nstat = \"maximum\"\nabove = 1",
@@ -581,4 +594,23 @@ fn records_written_before_expectations_still_load() {
     let record: crate::record::RunRecord = serde_json::from_value(value).unwrap();
     assert!(record.expectations.is_empty());
     assert_eq!(record.kernel_facts, None);
+}
+
+#[test]
+fn workload_metrics_are_accepted_and_cgroup_metrics_need_a_cgroup() {
+    let read = expectations(
+        "[[expect]]\nname = \"x\"\nmetric = \"process.service.heap_released\"\nabove = 1\n",
+    );
+    assert_eq!(read.len(), 1);
+    let source = BASE
+        .replace("[cgroup]\n", "")
+        .replace("cgroup = false\n", "")
+        + "[[expect]]\nname = \"x\"\nmetric = \"cgroup.working_set\"\nbelow = \"1GiB\"\n";
+    let error = parse_scenario(Path::new("demo.toml"), &source, &kernels()).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("needs a cgroup, and the scenario has no [cgroup]"),
+        "{error}"
+    );
 }

@@ -109,13 +109,28 @@ impl Diagnostic {
         self.span.clone()
     }
 
-    /// Whether two diagnostics say the same thing at the same place (notes aside).
-    pub fn same_as(&self, other: &Diagnostic) -> bool {
-        self.span == other.span
-            && self.message == other.message
-            && self.label == other.label
-            && self.help == other.help
+    /// A key that is the same for two diagnostics that say the same thing at the same place
+    /// (notes aside).
+    pub fn identity(&self) -> String {
+        format!(
+            "{:?}\u{0}{}\u{0}{:?}\u{0}{:?}",
+            self.span, self.message, self.label, self.help
+        )
     }
+}
+
+/// The first `max` diagnostics; the last says how many more there were.
+pub fn at_most(mut diagnostics: Vec<Diagnostic>, max: usize) -> Vec<Diagnostic> {
+    if diagnostics.len() > max {
+        let more = diagnostics.len() - max;
+        diagnostics.truncate(max);
+        if let Some(last) = diagnostics.last_mut() {
+            last.notes.push(format!(
+                "{more} more errors in this file are not shown: fix these first"
+            ));
+        }
+    }
+    diagnostics
 }
 
 /// Fills in the file, line, column and snippet of each diagnostic.
@@ -139,17 +154,53 @@ fn snippet_at(source: &str, span: Range<usize>) -> (usize, usize, Snippet) {
     let line_end = source[start..]
         .find('\n')
         .map_or(source.len(), |i| start + i);
-    let text = source[line_start..line_end].trim_end_matches('\r');
+    let text = &source[line_start..line_end];
     let line = source[..start].matches('\n').count() + 1;
     let caret_start = source[line_start..start].chars().count();
-    let end = floor_char_boundary(source, span.end.clamp(start, line_start + text.len()));
+    // The span may start on the line's `\r` (CRLF files) or end on a later line.
+    let end = floor_char_boundary(source, span.end.clamp(start, line_end));
     let caret_len = source[start..end].chars().count().max(1);
-    let snippet = Snippet {
-        text: text.replace('\t', " "),
+    let snippet = window(
+        &text.trim_end_matches('\r').replace('\t', " "),
         caret_start,
         caret_len,
-    };
+    );
     (line, caret_start + 1, snippet)
+}
+
+/// Most characters of a source line drawn; longer lines are cut around the carets.
+const SNIPPET_CHARS: usize = 100;
+
+/// The part of a long line around the carets, with `…` where it was cut.
+fn window(text: &str, caret_start: usize, caret_len: usize) -> Snippet {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= SNIPPET_CHARS {
+        return Snippet {
+            text: text.to_string(),
+            caret_start,
+            caret_len,
+        };
+    }
+    let from = caret_start
+        .saturating_sub(SNIPPET_CHARS / 3)
+        .min(chars.len() - SNIPPET_CHARS);
+    let to = from + SNIPPET_CHARS;
+    let mut shown: String = chars[from..to].iter().collect();
+    let lead = usize::from(from > 0);
+    if from > 0 {
+        shown.insert(0, '…');
+    }
+    if to < chars.len() {
+        shown.push('…');
+    }
+    let caret_start = (caret_start - from.min(caret_start)) + lead;
+    Snippet {
+        text: shown,
+        caret_start,
+        caret_len: caret_len
+            .min((lead + SNIPPET_CHARS).saturating_sub(caret_start))
+            .max(1),
+    }
 }
 
 fn floor_char_boundary(text: &str, mut index: usize) -> usize {
@@ -325,19 +376,112 @@ pub fn from_toml_error(error: &toml::de::Error, path: &str) -> Diagnostic {
             .help(suggest(variant, &expected));
     }
     if path.is_empty() {
-        // Syntax errors: the parser's message is the whole story.
-        return Diagnostic::at(span, path, format!("invalid TOML: {}", first_line(message)))
-            .help("see https://toml.io for the syntax");
+        // Syntax errors: the parser says what it expected; say how to write it.
+        let message = first_line(message);
+        return Diagnostic::at(span, path, format!("invalid TOML: {message}"))
+            .help(syntax_help(message));
     }
     let (what, fix) = split_fix(message);
-    let mut diagnostic =
-        Diagnostic::at(span, path, format!("invalid value for `{path}`")).label(plain_types(what));
-    if let Some(fix) = fix {
-        diagnostic = diagnostic.help(fix);
-    } else if what.contains("cannot be negative") {
-        diagnostic = diagnostic.help("sizes are zero or more: write e.g. \"512MiB\"");
+    let what = plain_types(what);
+    let fix = fix.unwrap_or_else(|| type_help(&what, path));
+    Diagnostic::at(span, path, format!("invalid value for `{path}`"))
+        .label(what)
+        .help(fix)
+}
+
+/// How to fix a TOML syntax error, from the parser's message.
+fn syntax_help(message: &str) -> String {
+    let fixes: &[(&[&str], &str)] = &[
+        (
+            &["must be quoted"],
+            "quote text, sizes and durations: memory = \"1GiB\", workload = \"heap-churn\"",
+        ),
+        (
+            &["comma"],
+            "separate the items of a list with `,` and close it with `]`: kernels = [\"6.1\", \"6.12\"]",
+        ),
+        (
+            &["duplicate key"],
+            "a key is set once per table, and a table header is written once ([[process]] and \
+             [[expect]] repeat, with two pairs of brackets): remove the repeat",
+        ),
+        (
+            &["basic string", "literal string"],
+            "close the string on the same line: \"...\" (text over several lines goes in \
+             \"\"\"...\"\"\")",
+        ),
+        (
+            &["unclosed table", "unclosed array table"],
+            "close the header: [vm], or [[process]] above each process",
+        ),
+        (
+            &["unclosed array"],
+            "close the list with `]`, e.g. kernels = [\"6.1\", \"6.12\"]",
+        ),
+        (
+            &["unclosed inline table"],
+            "close the inline table on the same line, e.g. args = { heap = \"400MiB\" }",
+        ),
+        (
+            &["expected newline"],
+            "write one key = value a line, below its table header",
+        ),
+        (
+            &["key with no value", "keys cannot be empty"],
+            "write key = value; a key with dots, slashes or spaces goes in quotes: \
+             \"vm.overcommit_memory\" = 1",
+        ),
+        (
+            &["escaped value", "escape"],
+            "write a backslash as \\\\, or put the text in single quotes: 'C:\\path'",
+        ),
+        (
+            &[
+                "digits", "boolean", "fraction", "exponent", "integer", "float",
+            ],
+            "write numbers as digits (1000, 1_000, 0.9) and booleans as true or false",
+        ),
+        (
+            &["recursion", "recurse"],
+            "nest arrays and tables less deeply: a scenario needs two or three levels",
+        ),
+    ];
+    fixes
+        .iter()
+        .find(|(needles, _)| needles.iter().any(|needle| message.contains(needle)))
+        .map_or("see https://toml.io for the syntax", |(_, fix)| fix)
+        .to_string()
+}
+
+/// How to write a value of the type serde expected, from its (plain) message.
+fn type_help(what: &str, path: &str) -> String {
+    let key = path.rsplit('.').next().unwrap_or(path);
+    let expected = what
+        .split_once("expected ")
+        .map_or("", |(_, expected)| expected);
+    if what.contains("cannot be negative") {
+        "sizes are zero or more: write e.g. \"512MiB\"".to_string()
+    } else if expected.starts_with("a string") {
+        format!("write text in quotes: {key} = \"...\"")
+    } else if expected.starts_with("a whole number") {
+        format!("write a whole number without quotes, e.g. {key} = 1")
+    } else if expected.starts_with("true or false") {
+        format!("write {key} = true or {key} = false")
+    } else if expected.starts_with("an array") {
+        format!("write a list in brackets: {key} = [...]")
+    } else if expected.starts_with("a table") {
+        format!("write a table: {key} = {{ ... }}")
+    } else if expected.starts_with("a size") {
+        "write a size such as \"512MiB\" (or a number of bytes)".to_string()
+    } else if expected.starts_with("a duration") {
+        "write a duration such as \"250ms\" or \"3s\"".to_string()
+    } else if expected.starts_with("a number") {
+        format!("write a number, e.g. {key} = 0.9")
+    } else {
+        "see the format: README.md, \"Scenarios and workloads\", and the module docs of \
+         runner/src/scenario/mod.rs list every key"
+            .to_string()
     }
-    diagnostic
 }
 
 fn first_line(text: &str) -> &str {
@@ -367,7 +511,7 @@ fn expected_list(message: &str) -> Vec<&str> {
 }
 
 /// Splits "`x` is not a size: write a number ..." into the problem and the fix.
-fn split_fix(message: &str) -> (&str, Option<String>) {
+pub fn split_fix(message: &str) -> (&str, Option<String>) {
     match message.split_once(": write ") {
         Some((what, fix)) => (what, Some(format!("write {fix}"))),
         None => (message, None),
@@ -387,6 +531,8 @@ fn plain_types(message: &str) -> String {
         ("expected a boolean", "expected true or false"),
         ("expected a sequence", "expected an array"),
         ("expected a map", "expected a table"),
+        ("expected f64", "expected a number"),
+        ("expected f32", "expected a number"),
     ] {
         text = text.replace(rust, plain);
     }

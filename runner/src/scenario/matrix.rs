@@ -89,9 +89,19 @@ pub fn expand<'i>(
         return Some((Vec::new(), vec![only]));
     };
     let mut axes = read_axes(matrix, &document.body, diags)?;
+    if axes.is_empty() {
+        diags.push(
+            Diagnostic::at(matrix.span(), "matrix", "[matrix] has no axes")
+                .help("add a setting with its values, e.g. \"process.service.args.release\" = [\"free\", \"dontneed\"], or remove [matrix]"),
+        );
+        return None;
+    }
     name_axes(&mut axes);
-    let count = axes.iter().map(|axis| axis.values.len()).product::<usize>();
-    if count > MAX_VARIANTS {
+    let count = axes
+        .iter()
+        .try_fold(1usize, |count, axis| count.checked_mul(axis.values.len()));
+    if count.is_none_or(|count| count > MAX_VARIANTS) {
+        let count = count.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string());
         diags.push(
             Diagnostic::at(
                 matrix.span(),
@@ -118,11 +128,11 @@ fn read_axes<'i>(
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Vec<Axis<'i>>> {
     let DeValue::Table(table) = matrix.get_ref() else {
-        diags.push(Diagnostic::at(
-            matrix.span(),
-            "matrix",
-            "`matrix` must be a table",
-        ));
+        diags.push(
+            Diagnostic::at(matrix.span(), "matrix", "`matrix` must be a table")
+                .label(format!("found {}", matrix.get_ref().type_str()))
+                .help("write [matrix] (one pair of brackets) with one setting a line: \"vm.memory\" = [\"512MiB\", \"1GiB\"]"),
+        );
         return None;
     };
     let before = diags.len();

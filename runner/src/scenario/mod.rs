@@ -11,18 +11,24 @@
 //! | table | keys |
 //! |---|---|
 //! | `[scenario]` | `id` (`[a-z0-9-]`, required, unique), `title` (required), `story` (markdown) |
-//! | `[vm]` | `kernels` (catalogue ids; default: every kernel), `memory` (default 1GiB, 128MiB..=64GiB), `cpus` (default 1, 1..=64), `disk` (optional, ≥ 16MiB: ext4 at /scratch), `timeout` (default `sample.duration` + 120s; longer than the duration) |
+//! | `[vm]` | `kernels` (catalogue ids; default: every kernel), `memory` (default 1GiB, 128MiB..=64GiB), `cpus` (default 1, 1..=64), `disk` (optional, 16MiB..=1TiB: ext4 at /scratch), `timeout` (default `sample.duration` + 120s; longer than the duration, at most 8h) |
 //! | `[sysctl]` | `"vm.overcommit_memory" = 0`: dotted names (quoted or not), integer or string values |
 //! | `[sysfs]` | `"/sys/kernel/mm/transparent_hugepage/enabled" = "always"`: absolute paths under /sys/, integer or string values |
-//! | `[cgroup]` | [`CgroupSpec`]: `version` (1 or 2, default 2), `memory_max`, `memory_high` (v2 only, below `memory_max`), `swap_max`; limits may not exceed `vm.memory` |
-//! | `[sample]` | `every` (default 250ms, ≥ 10ms, < duration), `duration` (required) |
-//! | `[[process]]` | `name` (`[a-z0-9_-]`, unique), `workload` (one of [`WORKLOAD_NAMES`]) and `args` (default: all defaults), `env`, `cgroup` (default true), `start = { after, phase, delay }` ([`Start`]); `go` (a Go toolchain id of `vm-images/go-toolchains.toml`; required by `go-*` workloads, refused by the others) |
-//! | `[matrix]` | setting path -> array of values; see [`matrix`] for the path syntax |
+//! | `[cgroup]` | [`CgroupSpec`]: `version` (1 or 2, default 2), `memory_max`, `memory_high` (v2 only, below `memory_max`), `swap_max` (only 0: the guest has no swap; on v1 beside `memory_max`); limits between 4MiB and `vm.memory`; at least one process runs in it |
+//! | `[sample]` | `every` (default 250ms, ≥ 10ms, < duration), `duration` (required, more than 0s, at most 6h) |
+//! | `[[process]]` | at most 64; `name` (`[a-z0-9_-]`, unique), `workload` (one of [`WORKLOAD_NAMES`]) and `args` (default: all defaults; what a process takes fits in `vm.memory`), `env`, `cgroup` (default true; only with `[cgroup]`), `start = { after, phase, delay }` ([`Start`]; `delay` shorter than the duration); `go` (a Go toolchain id of `vm-images/go-toolchains.toml`; required by `go-*` workloads, refused by the others) |
+//! | `[matrix]` | setting path -> array of values, at least one axis, at most 256 variants; see [`matrix`] for the path syntax |
 //! | `[[expect]]` | `name`, optional `when`, one check (a metric over a window compared with a size or another metric, a process `outcome`, or `run_outcome`); see [`crate::expect`] |
 //!
-//! Sizes and durations take human units ("512MiB", "250ms"; [`rsslab_wire::units`]). Every
-//! table denies unknown keys. Paths in messages are dotted, arrays indexed from 0:
-//! `vm.memory`, `process[1].args.heap`, `sysctl."vm.overcommit_memory"`.
+//! Sizes and durations take human units ("512MiB", "250ms"; [`rsslab_wire::units`]); sizes are
+//! binary (`KiB`..`EiB`) or plain bytes, and decimal units (`512MB`) are refused as ambiguous,
+//! with the binary and the byte spelling to write instead. Every table denies unknown keys.
+//! Paths in messages are dotted, arrays indexed from 0: `vm.memory`, `process[1].args.heap`,
+//! `sysctl."vm.overcommit_memory"`.
+//!
+//! A file is UTF-8 TOML of at most [`MAX_SOURCE_BYTES`]; at most [`MAX_DIAGNOSTICS`] errors
+//! are reported per file. `tests/fixtures/bad/` holds a file for each kind of mistake, with
+//! the message `rsslab check` prints for it (`tests/bad_input.rs`).
 //!
 //! Entry points: [`load_scenario`], [`load_scenarios`] and, for text already in memory,
 //! [`parse_scenario`].
@@ -188,13 +194,37 @@ fn file_error(path: &Path, message: &str, help: &str) -> Diagnostic {
     .remove(0)
 }
 
+/// The largest scenario file read: scenarios are a page or two of TOML.
+pub const MAX_SOURCE_BYTES: u64 = 1 << 20;
+
 fn read_source(path: &Path) -> Result<String, ScenarioError> {
-    std::fs::read_to_string(path).map_err(|error| {
+    let unreadable = |error: std::io::Error| {
         ScenarioError::new(vec![file_error(
             path,
             &format!("cannot read scenario file: {error}"),
             "check the path; scenarios are TOML files such as scenarios/heap-churn-madvise.toml",
         )])
+    };
+    let size = std::fs::metadata(path).map_err(unreadable)?.len();
+    if size > MAX_SOURCE_BYTES {
+        let diagnostic =
+            Diagnostic::missing("", format!("the file is {size} bytes: not a scenario"))
+                .label(format!(
+                    "scenario files are at most {MAX_SOURCE_BYTES} bytes"
+                ))
+                .help("name a scenario's TOML file; split a very large one into several scenarios");
+        return Err(ScenarioError::new(diag::locate(vec![diagnostic], path, "")));
+    }
+    let bytes = std::fs::read(path).map_err(unreadable)?;
+    String::from_utf8(bytes).map_err(|error| {
+        let at = error.utf8_error().valid_up_to();
+        let source = String::from_utf8_lossy(error.as_bytes()).into_owned();
+        let diagnostic = Diagnostic::at(at..at + 1, "", "the file is not UTF-8 text")
+            .label("this byte is not UTF-8")
+            .help(
+                "save the scenario as UTF-8 (TOML files are UTF-8), e.g. iconv -f latin1 -t utf-8",
+            );
+        ScenarioError::new(diag::locate(vec![diagnostic], path, &source))
     })
 }
 
@@ -233,7 +263,7 @@ fn parse_with_id_span(
     let (Some(header), Some((axes, _)), true) = (document.header, expanded, diags.is_empty())
     else {
         diags.sort_by_key(|d| d.span().map_or(0, |span| span.start));
-        return Err(fail(diags));
+        return Err(fail(diag::at_most(diags, MAX_DIAGNOSTICS)));
     };
     let first = variants[0].setup.clone();
     let scenario = Scenario {
@@ -258,6 +288,9 @@ fn parse_with_id_span(
     Ok((scenario, header.id.span()))
 }
 
+/// The most diagnostics reported for one file: past that, the file is not a scenario yet.
+pub const MAX_DIAGNOSTICS: usize = 50;
+
 /// Reads `[[expect]]` against the processes of every variant and the matrix.
 fn read_expectations(
     node: &raw::Node<'_>,
@@ -266,12 +299,17 @@ fn read_expectations(
     known_kernels: &[String],
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<crate::expect::Expectation> {
-    let mut processes: BTreeMap<String, Vec<&'static str>> = BTreeMap::new();
+    let mut processes: BTreeMap<String, crate::expect::ProcessFacts> = BTreeMap::new();
     for process in variants.iter().flat_map(|variant| &variant.setup.processes) {
-        let phases = processes.entry(process.name.clone()).or_default();
+        let facts = processes.entry(process.name.clone()).or_default();
         for phase in process.workload.phases() {
-            if !phases.contains(phase) {
-                phases.push(phase);
+            if !facts.phases.contains(phase) {
+                facts.phases.push(phase);
+            }
+        }
+        for metric in process.workload.metrics() {
+            if !facts.metrics.contains(metric) {
+                facts.metrics.push(metric);
             }
         }
     }
@@ -279,6 +317,9 @@ fn read_expectations(
         kernels: known_kernels,
         processes,
         matrix: axes,
+        cgroup: variants
+            .iter()
+            .any(|variant| variant.setup.cgroup.is_some()),
     };
     crate::expect::read_expectations(node, &context, diags)
 }
@@ -290,8 +331,12 @@ fn check_variants(
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<Variant> {
     let mut variants = Vec::new();
-    let mut found = Vec::new();
+    let mut found: Vec<(String, Vec<Diagnostic>)> = Vec::new();
     for tree in trees {
+        // The variants of a broken file mostly share its errors: enough is enough.
+        if found.iter().map(|(_, diags)| diags.len()).sum::<usize>() >= MAX_DIAGNOSTICS {
+            break;
+        }
         let mut variant_diags = Vec::new();
         let setup = raw::read_setup(&tree.body, &mut variant_diags)
             .and_then(|raw| validate::validate(raw, known_kernels, &mut variant_diags));
@@ -313,14 +358,15 @@ fn check_variants(
 fn merge_variants(found: Vec<(String, Vec<Diagnostic>)>) -> Vec<Diagnostic> {
     let total = found.len();
     let mut merged: Vec<(Diagnostic, Vec<String>)> = Vec::new();
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for (label, diags) in found {
         for diagnostic in diags {
-            match merged
-                .iter_mut()
-                .find(|(seen, _)| seen.same_as(&diagnostic))
-            {
-                Some((_, labels)) => labels.push(label.clone()),
-                None => merged.push((diagnostic, vec![label.clone()])),
+            match seen.get(&diagnostic.identity()) {
+                Some(&at) => merged[at].1.push(label.clone()),
+                None => {
+                    seen.insert(diagnostic.identity(), merged.len());
+                    merged.push((diagnostic, vec![label.clone()]));
+                }
             }
         }
     }

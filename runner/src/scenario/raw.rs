@@ -99,7 +99,7 @@ pub struct RawProcess {
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     #[serde(default)]
-    pub cgroup: Option<bool>,
+    pub cgroup: Option<Spanned<bool>>,
     #[serde(default)]
     pub start: Option<Spanned<RawStart>>,
     #[serde(default)]
@@ -116,7 +116,7 @@ pub struct RawStart {
     pub after: Option<Spanned<String>>,
     pub phase: Option<Spanned<String>>,
     #[serde(default)]
-    pub delay: Millis,
+    pub delay: Option<Spanned<Millis>>,
 }
 
 /// A process with its workload read.
@@ -155,6 +155,8 @@ pub struct RawSetup {
     pub processes: Vec<ProcessEntry>,
     /// Where to point errors about the file as a whole (the `[sample]` header).
     pub sample_span: Range<usize>,
+    /// The `[cgroup]` table, when there is one.
+    pub cgroup_span: Range<usize>,
 }
 
 /// A native workload as the scenario reader knows it: its argument names and its reader.
@@ -215,7 +217,7 @@ pub fn read_document<'i>(source: &'i str, diags: &mut Vec<Diagnostic>) -> Option
     let root = match DeTable::parse(source) {
         Ok(root) => root.into_inner(),
         Err(error) => {
-            diags.push(from_toml_error(&error, ""));
+            diags.push(syntax_error(&error, source));
             return None;
         }
     };
@@ -245,6 +247,40 @@ pub fn read_document<'i>(source: &'i str, diags: &mut Vec<Diagnostic>) -> Option
     })
 }
 
+/// A TOML syntax error, with what the source shows at its place: the key set twice, or a
+/// table header with a bracket too many.
+fn syntax_error(error: &toml::de::Error, source: &str) -> Diagnostic {
+    let diagnostic = from_toml_error(error, "");
+    let span = error.span().unwrap_or(0..0);
+    let at = source.get(span.clone()).unwrap_or("").trim();
+    let line_start = source[..span.start.min(source.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let line = source[line_start..]
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim_start();
+    if error.message().contains("duplicate key") && !at.is_empty() {
+        let (what, name) = match line.strip_prefix('[') {
+            Some(_) => ("table", format!("[{}]", at.trim_matches(['[', ']']))),
+            None => ("key", format!("`{at}`")),
+        };
+        let mut diagnostic = diagnostic;
+        diagnostic.key = at.trim_matches(['[', ']', '"']).to_string();
+        diagnostic.message = format!("invalid TOML: the {what} {name} is written twice");
+        return diagnostic;
+    }
+    if error.message().contains("expected newline") && line.starts_with('[') {
+        let mut diagnostic = diagnostic;
+        diagnostic.help = vec![
+            "a table header is [name] alone on its line ([[process]] and [[expect]] with two pairs of brackets)".into(),
+        ];
+        return diagnostic;
+    }
+    diagnostic
+}
+
 /// Unknown top-level tables.
 fn check_top_level(root: &DeTable<'_>, diags: &mut Vec<Diagnostic>) {
     for (key, _) in root.iter() {
@@ -255,6 +291,25 @@ fn check_top_level(root: &DeTable<'_>, diags: &mut Vec<Diagnostic>) {
                     .help(suggest(name, TOP_LEVEL)),
             );
         }
+    }
+}
+
+/// How to write a table at `path`: a header for a top-level one, `{ ... }` below.
+fn table_help(path: &str) -> String {
+    match path {
+        "sysctl" => "write [sysctl] with one setting a line: \"vm.overcommit_memory\" = 1".into(),
+        "sysfs" => "write [sysfs] with one file a line: \"/sys/kernel/mm/transparent_hugepage/enabled\" = \"always\"".into(),
+        _ if path.starts_with("process[") && !path.contains('.') => {
+            "write [[process]] (two pairs of brackets) above each process".into()
+        }
+        _ if path.starts_with("expect[") && !path.contains('.') => {
+            "write [[expect]] (two pairs of brackets) above each expectation".into()
+        }
+        _ if path.contains('.') => {
+            let key = path.rsplit('.').next().unwrap_or(path);
+            format!("write {key} = {{ ... }} with its keys inside")
+        }
+        _ => format!("write [{path}] on its own line, with its keys below it"),
     }
 }
 
@@ -274,7 +329,8 @@ pub fn read_table<T: DeserializeOwned>(
     let DeValue::Table(table) = node.get_ref() else {
         diags.push(
             Diagnostic::at(node.span(), path, format!("`{path}` must be a table"))
-                .label(format!("found {}", node.get_ref().type_str())),
+                .label(format!("found {}", node.get_ref().type_str()))
+                .help(table_help(path)),
         );
         return None;
     };
@@ -283,13 +339,20 @@ pub fn read_table<T: DeserializeOwned>(
     for (key, _) in table.iter() {
         let name = key.get_ref().as_ref();
         if !fields.contains(&name) {
+            let help = if TOP_LEVEL.contains(&name) && !path.contains(['.', '[']) {
+                format!(
+                    "[{name}] is a table of its own: write [{name}] on its own line, with its keys below it"
+                )
+            } else {
+                suggest(name, fields)
+            };
             diags.push(
                 Diagnostic::at(
                     key.span(),
                     join(path, name),
                     format!("unknown key `{name}` in {}", table_name(path)),
                 )
-                .help(suggest(name, fields)),
+                .help(help),
             );
             known.remove(name);
         }
@@ -339,6 +402,7 @@ pub fn read_setup(body: &DeTable<'_>, diags: &mut Vec<Diagnostic>) -> Option<Raw
     let cgroup = body
         .get("cgroup")
         .and_then(|node| read_table::<RawCgroup>(body, node, "cgroup", diags));
+    let cgroup_span = body.get("cgroup").map_or(0..0, |node| node.span());
     let (sample, sample_span) = match body.get("sample") {
         Some(node) => (
             read_table::<RawSample>(body, node, "sample", diags),
@@ -363,6 +427,7 @@ pub fn read_setup(body: &DeTable<'_>, diags: &mut Vec<Diagnostic>) -> Option<Raw
         sample: sample?,
         processes,
         sample_span,
+        cgroup_span,
     })
 }
 
@@ -492,11 +557,11 @@ fn knobs(body: &DeTable<'_>, table: &str, diags: &mut Vec<Diagnostic>) -> Vec<Kn
         return Vec::new();
     };
     let DeValue::Table(entries) = node.get_ref() else {
-        diags.push(Diagnostic::at(
-            node.span(),
-            table,
-            format!("`{table}` must be a table"),
-        ));
+        diags.push(
+            Diagnostic::at(node.span(), table, format!("`{table}` must be a table"))
+                .label(format!("found {}", node.get_ref().type_str()))
+                .help(table_help(table)),
+        );
         return Vec::new();
     };
     let mut knobs = Vec::new();

@@ -632,7 +632,7 @@ fn env_and_cgroup_flag() {
             "name = \"balloon\"",
             "name = \"balloon\"\ncgroup = false\nenv = { GODEBUG = \"madvdontneed=1\" }",
         )],
-        "",
+        "[cgroup]\n",
     ));
     assert!(!scenario.processes[1].cgroup);
     assert_eq!(scenario.processes[1].env["GODEBUG"], "madvdontneed=1");
@@ -1103,4 +1103,248 @@ fn no_madv_free_emulation_is_per_process() {
     ));
     assert!(scenario.processes[0].emulate_no_madv_free);
     assert!(!scenario.processes[1].emulate_no_madv_free);
+}
+
+// Rules added for bad input found by the corpus and the fuzzers.
+
+#[test]
+fn duration_is_positive_and_bounded_and_the_default_timeout_cannot_overflow() {
+    assert_error(
+        &edit(&[("duration = \"30s\"", "duration = \"0s\"")], ""),
+        "sample.duration",
+        "out of range",
+    );
+    assert_error(
+        &edit(&[("duration = \"30s\"", "duration = \"1000h\"")], ""),
+        "sample.duration",
+        "at most 6h",
+    );
+    // Once a panic: the default timeout (duration + 120s) overflowed.
+    assert_error(
+        &edit(
+            &[("duration = \"30s\"", "duration = \"18446744073709551s\"")],
+            "",
+        ),
+        "sample.duration",
+        "out of range",
+    );
+    assert_error(
+        &edit(
+            &[("memory = \"1GiB\"", "memory = \"1GiB\"\ntimeout = \"100h\"")],
+            "",
+        ),
+        "vm.timeout",
+        "at most 8h",
+    );
+}
+
+#[test]
+fn disks_are_bounded() {
+    assert_error(
+        &edit(
+            &[("memory = \"1GiB\"", "memory = \"1GiB\"\ndisk = \"1EiB\"")],
+            "",
+        ),
+        "vm.disk",
+        "too large",
+    );
+}
+
+#[test]
+fn a_start_delay_ends_within_the_run() {
+    assert_error(
+        &edit(&[("delay = \"3s\"", "delay = \"30s\"")], ""),
+        "process[1].start.delay",
+        "the run ends before the process starts",
+    );
+}
+
+#[test]
+fn swap_max_needs_swap_and_v1_needs_memory_max_beside_it() {
+    assert_error(
+        &edit(&[], "[cgroup]\nswap_max = \"64MiB\"\n"),
+        "cgroup.swap_max",
+        "the guest has no swap",
+    );
+    let scenario = ok(&edit(&[], "[cgroup]\nswap_max = 0\n"));
+    assert_eq!(scenario.cgroup.unwrap().swap_max, Some(Bytes(0)));
+    assert_error(
+        &edit(&[], "[cgroup]\nversion = 1\nswap_max = 0\n"),
+        "cgroup.swap_max",
+        "needs `cgroup.memory_max`",
+    );
+    ok(&edit(
+        &[],
+        "[cgroup]\nversion = 1\nmemory_max = \"512MiB\"\nswap_max = 0\n",
+    ));
+}
+
+#[test]
+fn cgroup_limits_are_not_absurdly_small() {
+    assert_error(
+        &edit(&[], "[cgroup]\nmemory_max = \"1KiB\"\n"),
+        "cgroup.memory_max",
+        "too small",
+    );
+}
+
+#[test]
+fn the_cgroup_holds_a_process_and_the_flag_needs_a_cgroup() {
+    assert_error(
+        &edit(
+            &[("name = \"balloon\"", "name = \"balloon\"\ncgroup = true")],
+            "",
+        ),
+        "process[1].cgroup",
+        "has no [cgroup]",
+    );
+    assert_error(
+        &edit(
+            &[
+                ("name = \"service\"", "name = \"service\"\ncgroup = false"),
+                ("name = \"balloon\"", "name = \"balloon\"\ncgroup = false"),
+            ],
+            "[cgroup]\nmemory_max = \"512MiB\"\n",
+        ),
+        "cgroup",
+        "every process has `cgroup = false`",
+    );
+    // Saying a process stays out of a cgroup that does not exist is true, not a mistake.
+    ok(&edit(
+        &[("name = \"balloon\"", "name = \"balloon\"\ncgroup = false")],
+        "",
+    ));
+}
+
+#[test]
+fn hogs_and_balloons_fit_in_the_guest() {
+    let hog = |size: &str| {
+        edit(
+            &[],
+            &format!(
+                "[[process]]\nname = \"hog\"\nworkload = \"hog\"\nargs = {{ size = \"{size}\" }}\n"
+            ),
+        )
+    };
+    assert_error(
+        &hog("2GiB"),
+        "process[2].args.size",
+        "larger than `vm.memory`",
+    );
+    assert_error(
+        &hog("150% of mem_total"),
+        "process[2].args.size",
+        "more than all of it",
+    );
+    ok(&hog("150% of commit_limit"));
+    let balloon = |args: &str| {
+        edit(
+            &[(
+                "delay = \"3s\" }",
+                &format!("delay = \"3s\" }}\nargs = {{ {args} }}"),
+            )],
+            "",
+        )
+    };
+    assert_error(
+        &balloon("step = \"2GiB\""),
+        "process[1].args.step",
+        "larger than `vm.memory`",
+    );
+    assert_error(
+        &balloon("until_available = \"1GiB\""),
+        "process[1].args.until_available",
+        "would never grow",
+    );
+    assert_error(&balloon("max = 0"), "process[1].args.max", "never grow");
+}
+
+#[test]
+fn huge_file_io_sizes_are_reported_not_overflowed() {
+    // Once a panic: files x file_size x 100 overflowed while writing the disk hint.
+    let source = edit(
+        &[],
+        "[[process]]\nname = \"batch\"\nworkload = \"file-io\"\nargs = { files = 4294967295, file_size = \"4000TiB\" }\n",
+    );
+    let error = assert_error(&source, "process[2].workload", "needs a scratch disk");
+    assert!(
+        error.help[0].contains("more than the largest scratch disk (1TiB)"),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn a_matrix_has_axes_and_its_size_cannot_overflow() {
+    assert_error(&edit(&[], "[matrix]\n"), "matrix", "no axes");
+    // Once a panic: the product of the axes' lengths overflowed.
+    let mut axes = String::from("[matrix]\n");
+    for axis in 0..12 {
+        let values: Vec<String> = (0..100).map(|v| v.to_string()).collect();
+        axes.push_str(&format!(
+            "\"sysctl.vm.x{axis}\" = [{}]\n",
+            values.join(", ")
+        ));
+    }
+    assert_error(&edit(&[], &axes), "matrix", "more than 2^64 variants");
+}
+
+#[test]
+fn long_trigger_chains_are_checked_in_linear_time() {
+    let mut source = edit(&[], "");
+    for i in 0..60 {
+        source.push_str(&format!(
+            "[[process]]\nname = \"p{i}\"\nworkload = \"balloon\"\nstart = {{ after = \"p{}\" }}\n",
+            i + 1
+        ));
+    }
+    source.push_str(
+        "[[process]]\nname = \"p60\"\nworkload = \"balloon\"\nstart = { after = \"p0\" }\n",
+    );
+    let error = assert_error(&source, "process[2].start.after", "cycle: p0 → p1 → p2");
+    assert!(error.message.ends_with("p60 → p0"), "{}", error.message);
+}
+
+#[test]
+fn too_many_processes_are_refused() {
+    let mut source = edit(&[], "");
+    for i in 0..70 {
+        source.push_str(&format!(
+            "[[process]]\nname = \"p{i}\"\nworkload = \"balloon\"\n"
+        ));
+    }
+    assert_error(&source, "process[64]", "at most 64");
+}
+
+#[test]
+fn a_crlf_file_with_an_error_at_a_line_end_is_drawn() {
+    // Once a panic: the caret range was clamped with its bounds crossed at a `\r`.
+    let diags = errors("[scenario]\r\nid = \"x\"\r\ntitle = \"x\r\n");
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    let rendered = ScenarioError::new(diags).to_string();
+    assert!(rendered.contains("x.toml:3:"), "{rendered}");
+    assert!(!rendered.contains('\r'), "{rendered:?}");
+}
+
+#[test]
+fn long_lines_are_drawn_around_the_carets() {
+    let source = format!("x = {}\n", "[".repeat(100_000));
+    let rendered = ScenarioError::new(errors(&source)).to_string();
+    let drawn = rendered.lines().find(|line| line.contains("[[[")).unwrap();
+    assert!(drawn.chars().count() < 120, "{drawn}");
+    assert!(drawn.ends_with('…'), "{drawn}");
+}
+
+#[test]
+fn a_file_with_thousands_of_mistakes_reports_fifty() {
+    let mut source = edit(&[], "");
+    source = source.replace("[vm]\n", &format!("[vm]\n{}", "x = 1\n".repeat(0)));
+    let keys: String = (0..5000).map(|i| format!("k{i} = 1\n")).collect();
+    source = source.replace("memory = \"1GiB\"\n", &format!("memory = \"1GiB\"\n{keys}"));
+    let diags = errors(&source);
+    assert_eq!(diags.len(), MAX_DIAGNOSTICS);
+    assert!(
+        diags[MAX_DIAGNOSTICS - 1].notes[0].contains("4950 more errors"),
+        "{:?}",
+        diags.last()
+    );
 }

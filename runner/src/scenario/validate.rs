@@ -9,14 +9,22 @@
 //!   guest it can never be reached, so the scenario would not test what it says;
 //! - `memory_high` must stay below `memory_max` (at or above it, it never throttles), and
 //!   cgroup v1 has no `memory.high` at all;
-//! - a process may only wait for a phase its `after` process's workload reports.
+//! - a process may only wait for a phase its `after` process's workload reports, and may not
+//!   wait (`start.delay`) past the end of the run;
+//! - the guest has no swap device, so a `swap_max` above 0 limits nothing; on cgroup v1 it is
+//!   written as memory+swap and needs `memory_max`;
+//! - `[cgroup]` needs a process that runs in it, and a process's `cgroup` flag needs `[cgroup]`;
+//! - what a process takes (heap, hog, balloon step, file-io anon, vsz-startup touch) fits in
+//!   `vm.memory`; a share of `mem_total` or `mem_available` is at most 100%;
+//! - sizes and durations have sane bounds (the constants below): nobody means a 1EiB disk, a
+//!   run of a week, or a 1KiB cgroup limit.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
 use serde_spanned::Spanned;
 
-use rsslab_wire::amount::Amount;
+use rsslab_wire::amount::{Amount, Base};
 use rsslab_wire::spec::{CgroupSpec, ProcessSpec, Start};
 use rsslab_wire::units::{Bytes, Millis};
 use rsslab_wire::workload::{
@@ -47,6 +55,16 @@ pub const MIN_DISK: Bytes = Bytes::mib(16);
 pub const MIN_EVERY: Millis = Millis(10);
 /// The smallest heap-churn chunk: one page.
 pub const MIN_CHUNK: Bytes = Bytes(4096);
+/// The largest scratch disk (a sparse file on the host, formatted with mkfs.ext4).
+pub const MAX_DISK: Bytes = Bytes(1 << 40);
+/// The longest `sample.duration`: a nightly lab runs every scenario on every kernel.
+pub const MAX_DURATION: Millis = Millis::secs(6 * 3600);
+/// The longest `vm.timeout`.
+pub const MAX_TIMEOUT: Millis = Millis::secs(8 * 3600);
+/// The smallest cgroup limit a process can start under.
+pub const MIN_CGROUP_LIMIT: Bytes = Bytes::mib(4);
+/// The most processes in a scenario.
+pub const MAX_PROCESSES: usize = 64;
 
 /// What a variant's runs depend on, checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,8 +144,10 @@ pub fn validate(
         .map(|cgroup| check_cgroup(cgroup, vm.memory, diags));
     let sysctl = check_sysctl(&raw.sysctl, diags);
     let sysfs = check_sysfs(&raw.sysfs, diags);
+    check_process_count(&raw, diags);
     check_process_names(&raw.processes, diags);
-    check_triggers(&raw.processes, diags);
+    check_triggers(&raw.processes, duration, diags);
+    check_cgroup_members(&raw, diags);
     let processes = raw
         .processes
         .iter()
@@ -198,6 +218,21 @@ fn check_sample(raw: &RawSetup, diags: &mut Vec<Diagnostic>) -> (Millis, Millis)
         .as_ref()
         .map_or(DEFAULT_EVERY, |every| *every.get_ref());
     let every_span = raw.sample.every.as_ref().map(Spanned::span);
+    if duration.0 == 0 || duration > MAX_DURATION {
+        diags.push(
+            Diagnostic::at(
+                raw.sample.duration.span(),
+                "sample.duration",
+                format!("`sample.duration` is out of range: {}", human(duration)),
+            )
+            .label(format!(
+                "must be more than 0s and at most {}",
+                human(MAX_DURATION)
+            ))
+            .help("the run samples for this long, then ends: write e.g. duration = \"30s\""),
+        );
+        return (every, duration);
+    }
     if every < MIN_EVERY {
         diags.push(
             Diagnostic::at(every_span.clone().unwrap_or(raw.sample_span.clone()), "sample.every", "`sample.every` is too short")
@@ -211,7 +246,7 @@ fn check_sample(raw: &RawSetup, diags: &mut Vec<Diagnostic>) -> (Millis, Millis)
         };
         diags.push(
             Diagnostic::at(span, key, format!("`sample.every` ({every}) is not shorter than `sample.duration` ({duration})"))
-                .help("a run takes samples every `every` for `duration`: make duration longer, e.g. \"30s\""),
+                .help(format!("a run takes samples every `every` for `duration`: write e.g. every = \"{DEFAULT_EVERY}\", or a longer duration")),
         );
     }
     (every, duration)
@@ -261,15 +296,32 @@ fn check_vm(vm: &RawVm, duration: Millis, diags: &mut Vec<Diagnostic>) -> VmConf
             .label(format!("must be at least {MIN_DISK}"))
             .help("write e.g. disk = \"1GiB\", or omit it for no scratch disk"),
         );
+    } else if let Some(spanned) = vm.disk.as_ref().filter(|disk| *disk.get_ref() > MAX_DISK) {
+        diags.push(
+            Diagnostic::at(
+                spanned.span(),
+                "vm.disk",
+                format!("`vm.disk` is too large: {}", spanned.get_ref()),
+            )
+            .label(format!("must be at most {MAX_DISK}"))
+            .help("the scratch disk holds a file-io workload's files: write e.g. disk = \"1GiB\""),
+        );
     }
+    let default_timeout = Millis(duration.0.saturating_add(TIMEOUT_MARGIN.0));
     let timeout = vm
         .timeout
         .as_ref()
-        .map_or(Millis(duration.0 + TIMEOUT_MARGIN.0), |t| *t.get_ref());
+        .map_or(default_timeout, |t| *t.get_ref());
     if let Some(spanned) = vm.timeout.as_ref().filter(|_| timeout <= duration) {
         diags.push(
             Diagnostic::at(spanned.span(), "vm.timeout", format!("`vm.timeout` ({timeout}) is not longer than `sample.duration` ({duration})"))
-                .help(format!("the VM must also boot and power off: write e.g. timeout = \"{}\", or omit it for duration + {TIMEOUT_MARGIN}", Millis(duration.0 + TIMEOUT_MARGIN.0))),
+                .help(format!("the VM must also boot and power off: write e.g. timeout = \"{default_timeout}\", or omit it for duration + {TIMEOUT_MARGIN}")),
+        );
+    } else if let Some(spanned) = vm.timeout.as_ref().filter(|_| timeout > MAX_TIMEOUT) {
+        diags.push(
+            Diagnostic::at(spanned.span(), "vm.timeout", format!("`vm.timeout` is out of range: {}", human(timeout)))
+                .label(format!("must be at most {}", human(MAX_TIMEOUT)))
+                .help(format!("a VM that has not ended by then hangs: write e.g. timeout = \"{default_timeout}\", or omit it for duration + {TIMEOUT_MARGIN}")),
         );
     }
     VmConfig {
@@ -326,6 +378,30 @@ fn check_cgroup(raw: &RawCgroup, memory: Bytes, diags: &mut Vec<Diagnostic>) -> 
             );
         }
     }
+    for (key, limit) in [
+        ("memory_max", &raw.memory_max),
+        ("memory_high", &raw.memory_high),
+    ] {
+        if let Some(limit) = limit
+            .as_ref()
+            .filter(|limit| *limit.get_ref() < MIN_CGROUP_LIMIT)
+        {
+            diags.push(
+                Diagnostic::at(
+                    limit.span(),
+                    format!("cgroup.{key}"),
+                    format!("`cgroup.{key}` ({}) is too small", limit.get_ref()),
+                )
+                .label(format!(
+                    "no process starts under less than {MIN_CGROUP_LIMIT}"
+                ))
+                .help(format!(
+                    "write the limit the service has in production, e.g. {key} = \"256MiB\""
+                )),
+            );
+        }
+    }
+    check_swap_max(raw, version, diags);
     let limits = raw.memory_high.as_ref().zip(raw.memory_max.as_ref());
     if let Some((high, max)) = limits.filter(|(high, max)| high.get_ref() >= max.get_ref()) {
         diags.push(
@@ -347,6 +423,104 @@ fn check_cgroup(raw: &RawCgroup, memory: Bytes, diags: &mut Vec<Diagnostic>) -> 
         memory_max: raw.memory_max.as_ref().map(|v| *v.get_ref()),
         memory_high: raw.memory_high.as_ref().map(|v| *v.get_ref()),
         swap_max: raw.swap_max.as_ref().map(|v| *v.get_ref()),
+    }
+}
+
+/// `swap_max`: the guest has no swap, so only 0 means something (no swap for the cgroup);
+/// cgroup v1 writes it as memory+swap, which needs `memory_max`.
+fn check_swap_max(raw: &RawCgroup, version: i64, diags: &mut Vec<Diagnostic>) {
+    let Some(swap) = &raw.swap_max else {
+        return;
+    };
+    if swap.get_ref().0 > 0 {
+        diags.push(
+            Diagnostic::at(
+                swap.span(),
+                "cgroup.swap_max",
+                format!(
+                    "`cgroup.swap_max` ({}) limits nothing: the guest has no swap",
+                    swap.get_ref()
+                ),
+            )
+            .label("rsslab's VMs boot without a swap device")
+            .help("remove swap_max, or write swap_max = 0 to say the cgroup may not swap"),
+        );
+    } else if version == 1 && raw.memory_max.is_none() {
+        diags.push(
+            Diagnostic::at(
+                swap.span(),
+                "cgroup.swap_max",
+                "`cgroup.swap_max` on cgroup v1 needs `cgroup.memory_max`",
+            )
+            .label("v1 limits memory+swap together (memory.memsw.limit_in_bytes)")
+            .help("add memory_max = \"...\" to [cgroup], or remove swap_max"),
+        );
+    }
+}
+
+/// `[cgroup]` holds at least one process, and `cgroup = true` on a process needs `[cgroup]`
+/// (`cgroup = false` without one says what is true anyway, e.g. on a balloon copied from a
+/// scenario that has one).
+fn check_cgroup_members(raw: &RawSetup, diags: &mut Vec<Diagnostic>) {
+    match &raw.cgroup {
+        None => {
+            for entry in &raw.processes {
+                if let Some(flag) = entry.raw.cgroup.as_ref().filter(|flag| *flag.get_ref()) {
+                    let key = format!("process[{}].cgroup", entry.index);
+                    diags.push(
+                        Diagnostic::at(
+                            flag.span(),
+                            &key,
+                            format!("`{key}` is true, but the scenario has no [cgroup]"),
+                        )
+                        .label("there is no cgroup to run in")
+                        .help("add a [cgroup] table (e.g. with memory_max), or remove this key"),
+                    );
+                }
+            }
+        }
+        Some(_)
+            if raw.processes.iter().all(|entry| {
+                entry
+                    .raw
+                    .cgroup
+                    .as_ref()
+                    .is_some_and(|flag| !flag.get_ref())
+            }) =>
+        {
+            if let Some(first) = raw.processes.first() {
+                diags.push(
+                    Diagnostic::at(
+                        raw.cgroup_span.clone(),
+                        "cgroup",
+                        "[cgroup] is set, but every process has `cgroup = false`",
+                    )
+                    .label("its limits would apply to nothing")
+                    .help(format!(
+                        "let the service run in it (remove `cgroup = false` from process[{}]), or remove [cgroup]",
+                        first.index
+                    )),
+                );
+            }
+        }
+        Some(_) => {}
+    }
+}
+
+/// At most [`MAX_PROCESSES`].
+fn check_process_count(raw: &RawSetup, diags: &mut Vec<Diagnostic>) {
+    if let Some(entry) = raw.processes.get(MAX_PROCESSES) {
+        diags.push(
+            Diagnostic::at(
+                entry.span.clone(),
+                format!("process[{}]", entry.index),
+                format!(
+                    "{} processes: a scenario runs at most {MAX_PROCESSES}",
+                    raw.processes.len()
+                ),
+            )
+            .help("one scenario is one small system: split it into several scenarios"),
+        );
     }
 }
 
@@ -450,8 +624,8 @@ fn check_process_names(processes: &[ProcessEntry], diags: &mut Vec<Diagnostic>) 
 }
 
 /// `start`: `after` names another process, `phase` needs `after` and is one its workload
-/// reports, and no chain of `after` comes back on itself.
-fn check_triggers(processes: &[ProcessEntry], diags: &mut Vec<Diagnostic>) {
+/// reports, the delay ends within the run, and no chain of `after` comes back on itself.
+fn check_triggers(processes: &[ProcessEntry], duration: Millis, diags: &mut Vec<Diagnostic>) {
     let names: Vec<&str> = processes
         .iter()
         .map(|entry| entry.raw.name.get_ref().as_str())
@@ -463,6 +637,20 @@ fn check_triggers(processes: &[ProcessEntry], diags: &mut Vec<Diagnostic>) {
         let start = start.get_ref();
         let key = format!("process[{}].start", entry.index);
         let me = entry.raw.name.get_ref();
+        if let Some(delay) = start.delay.as_ref().filter(|d| *d.get_ref() >= duration) {
+            diags.push(
+                Diagnostic::at(
+                    delay.span(),
+                    format!("{key}.delay"),
+                    format!(
+                        "`{key}.delay` ({}) is not shorter than `sample.duration` ({duration})",
+                        delay.get_ref()
+                    ),
+                )
+                .label("the run ends before the process starts")
+                .help("shorten the delay, or make sample.duration longer"),
+            );
+        }
         match (&start.after, &start.phase) {
             (None, Some(phase)) => diags.push(
                 Diagnostic::at(phase.span(), format!("{key}.phase"), format!("`{key}.phase` without `{key}.after`"))
@@ -521,30 +709,44 @@ fn check_phase(
     }
 }
 
-/// Chains of `after` that come back: reported once, at the first process of the cycle.
+/// Chains of `after` that come back: each cycle reported once, at its first process. Each
+/// process waits for at most one other, so one walk from each process finds every cycle.
 fn check_cycles(processes: &[ProcessEntry], diags: &mut Vec<Diagnostic>) {
-    let index_of = |name: &str| {
-        processes
-            .iter()
-            .position(|entry| entry.raw.name.get_ref() == name)
-    };
+    let index: BTreeMap<&str, usize> = processes
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, entry)| (entry.raw.name.get_ref().as_str(), i))
+        .collect();
     let after_of = |i: usize| -> Option<usize> {
         let after = processes[i].raw.start.as_ref()?.get_ref().after.as_ref()?;
-        index_of(after.get_ref()).filter(|&next| next != i)
+        index
+            .get(after.get_ref().as_str())
+            .copied()
+            .filter(|&next| next != i)
     };
+    // 0: not seen; 1: on the current walk; 2: done.
+    let mut state = vec![0u8; processes.len()];
     for first in 0..processes.len() {
-        let mut chain = vec![first];
-        let mut current = first;
-        while let Some(next) = after_of(current) {
-            if next == first {
-                report_cycle(processes, &chain, diags);
-                break;
-            }
-            if chain.contains(&next) || next < first {
-                break;
-            }
-            chain.push(next);
-            current = next;
+        let mut walk = Vec::new();
+        let mut current = Some(first);
+        while let Some(i) = current.filter(|&i| state[i] == 0) {
+            state[i] = 1;
+            walk.push(i);
+            current = after_of(i);
+        }
+        if let Some(back) = current.filter(|&i| state[i] == 1) {
+            let mut cycle = walk[walk.iter().position(|&i| i == back).unwrap_or(0)..].to_vec();
+            let lowest = cycle
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, i)| **i)
+                .map_or(0, |(at, _)| at);
+            cycle.rotate_left(lowest);
+            report_cycle(processes, &cycle, diags);
+        }
+        for i in walk {
+            state[i] = 2;
         }
     }
 }
@@ -599,9 +801,9 @@ fn check_process(
     let workload = entry.workload.clone()?;
     match &workload {
         Workload::HeapChurn(args) => check_heap_churn(entry, args, memory, diags),
-        Workload::Balloon(args) => check_balloon(entry, args, diags),
+        Workload::Balloon(args) => check_balloon(entry, args, memory, diags),
         Workload::FileIo(args) => check_file_io(entry, args, vm, diags),
-        Workload::Hog(args) => check_hog(entry, args, diags),
+        Workload::Hog(args) => check_hog(entry, args, memory, diags),
         Workload::VszStartup(args) => check_vsz_startup(entry, args, memory, diags),
         Workload::GoHeapChurn(args) => {
             // The same sizes and counts as heap-churn, checked the same way.
@@ -624,11 +826,13 @@ fn check_process(
         name: entry.raw.name.get_ref().clone(),
         workload,
         env: entry.raw.env.clone(),
-        cgroup: entry.raw.cgroup.unwrap_or(true),
+        cgroup: entry.raw.cgroup.as_ref().is_none_or(|flag| *flag.get_ref()),
         start: Start {
             after: start.and_then(|s| s.after.as_ref().map(|a| a.get_ref().clone())),
             phase: start.and_then(|s| s.phase.as_ref().map(|p| p.get_ref().clone())),
-            delay: start.map_or(Millis(0), |s| s.delay),
+            delay: start
+                .and_then(|s| s.delay.as_ref())
+                .map_or(Millis(0), |delay| *delay.get_ref()),
         },
         emulate_no_madv_free: entry.raw.no_madv_free.unwrap_or(false),
     })
@@ -749,15 +953,106 @@ fn check_heap_churn(
 }
 
 /// balloon: it must grow.
-fn check_balloon(entry: &ProcessEntry, args: &BalloonArgs, diags: &mut Vec<Diagnostic>) {
+fn check_balloon(
+    entry: &ProcessEntry,
+    args: &BalloonArgs,
+    memory: Bytes,
+    diags: &mut Vec<Diagnostic>,
+) {
     if args.step.0 == 0 {
         diags.push(
             arg_error(entry, "step", "is 0: the balloon would never grow".into())
                 .help("write e.g. step = \"64MiB\""),
         );
+    } else if args.step > memory {
+        diags.push(
+            arg_error(
+                entry,
+                "step",
+                format!("({}) is larger than `vm.memory` ({memory})", args.step),
+            )
+            .label("its first step could never be touched")
+            .help("the balloon grows a step at a time: write e.g. step = \"64MiB\""),
+        );
     }
     if args.every.0 == 0 {
         diags.push(arg_error(entry, "every", "is 0".into()).help("write e.g. every = \"500ms\""));
+    }
+    if args.until_available >= memory {
+        diags.push(
+            arg_error(
+                entry,
+                "until_available",
+                format!(
+                    "({}) is not below `vm.memory` ({memory})",
+                    args.until_available
+                ),
+            )
+            .label("MemAvailable is always below it: the balloon would never grow")
+            .help("write the floor it presses the guest down to, e.g. until_available = \"64MiB\""),
+        );
+    }
+    if args.max.is_some_and(|max| max.0 == 0) {
+        diags.push(
+            arg_error(entry, "max", "is 0: the balloon would never grow".into())
+                .help("write a cap such as max = \"512MiB\", or omit max for none"),
+        );
+    }
+}
+
+/// A size that must fit in the guest: an absolute one at most `vm.memory`, a share of
+/// `mem_total` or `mem_available` at most 100%; the error names the argument.
+fn check_fits(
+    entry: &ProcessEntry,
+    arg: &str,
+    amount: Amount,
+    memory: Bytes,
+    diags: &mut Vec<Diagnostic>,
+) {
+    match amount {
+        Amount::Bytes(bytes) if bytes > memory => diags.push(
+            arg_error(
+                entry,
+                arg,
+                format!("({bytes}) is larger than `vm.memory` ({memory})"),
+            )
+            .label("the guest cannot hold it")
+            .help(format!("lower {arg}, or raise vm.memory")),
+        ),
+        Amount::Share { percent, of } if percent > 100.0 && of != Base::CommitLimit => diags.push(
+            arg_error(entry, arg, format!("({amount}) is more than all of it"))
+                .label(format!(
+                    "{} is the guest's; more cannot be touched",
+                    of.name()
+                ))
+                .help(format!("write at most \"100% of {}\"", of.name())),
+        ),
+        _ => {}
+    }
+}
+
+/// `add disk = "..."`: a disk that holds `files` bytes of files, if there is one.
+fn disk_hint(files: Bytes) -> String {
+    let needed = (files.0.saturating_mul(100) / DISK_USABLE_PERCENT)
+        .max(MIN_DISK.0)
+        .checked_next_power_of_two()
+        .map(Bytes);
+    match needed.filter(|needed| *needed <= MAX_DISK) {
+        Some(needed) => format!(
+            "add disk = \"{needed}\" (or more) to [vm]: files x file_size plus room for the file system"
+        ),
+        None => format!(
+            "files x file_size ({files}) is more than the largest scratch disk ({MAX_DISK}) holds: write fewer or smaller files, and add a disk to [vm]"
+        ),
+    }
+}
+
+/// A duration in the largest unit that keeps it whole: `6h`, `2m`, `30s`, `250ms`.
+fn human(duration: Millis) -> String {
+    match duration.0 {
+        ms if ms >= 3_600_000 && ms.is_multiple_of(3_600_000) => format!("{}h", ms / 3_600_000),
+        ms if ms >= 60_000 && ms.is_multiple_of(60_000) => format!("{}m", ms / 60_000),
+        _ => duration.to_string(),
     }
 }
 
@@ -779,13 +1074,10 @@ fn check_file_io(
             Diagnostic::at(
                 entry.raw.workload.span(),
                 format!("{key}.workload"),
-                format!("`{key}`: file-io needs a scratch disk, and `[vm]` has no `disk`"),
+                format!("`{key}.workload`: file-io needs a scratch disk, and [vm] has no `disk`"),
             )
             .label("writes its files to the scratch disk")
-            .help(format!(
-                "add disk = \"{}\" (or more) to [vm]: files x file_size plus room for the file system",
-                Bytes((total.0 * 100 / DISK_USABLE_PERCENT).max(MIN_DISK.0).next_power_of_two())
-            )),
+            .help(disk_hint(total)),
         ),
         Some(disk) if total.0 > disk.0 / 100 * DISK_USABLE_PERCENT => diags.push(
             arg_error(
@@ -796,7 +1088,9 @@ fn check_file_io(
                     args.files, args.file_size
                 ),
             )
-            .label(format!("at most {DISK_USABLE_PERCENT}% of the disk holds files"))
+            .label(format!(
+                "at most {DISK_USABLE_PERCENT}% of the disk holds files"
+            ))
             .help("fewer or smaller files, or a larger vm.disk"),
         ),
         Some(_) => {}
@@ -846,14 +1140,15 @@ fn check_file_io(
     }
 }
 
-/// hog: it must take something.
-fn check_hog(entry: &ProcessEntry, args: &HogArgs, diags: &mut Vec<Diagnostic>) {
+/// hog: it must take something that fits in the guest.
+fn check_hog(entry: &ProcessEntry, args: &HogArgs, memory: Bytes, diags: &mut Vec<Diagnostic>) {
     if args.size.is_zero() {
         diags.push(
             arg_error(entry, "size", "is 0".into())
                 .help("write e.g. size = \"600MiB\" or size = \"60% of mem_total\""),
         );
     }
+    check_fits(entry, "size", args.size, memory, diags);
 }
 
 /// vsz-startup: a region; `commit` only with reserve-then-commit and within the region; a

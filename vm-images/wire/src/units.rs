@@ -1,8 +1,12 @@
 //! Byte sizes and durations with human units.
 //!
-//! Sizes read a plain integer (bytes) or a string with a unit and serialize as integers;
-//! durations always carry their unit. Errors say what was expected, for the scenario parser
-//! to place at the right line and column.
+//! Sizes read a plain integer (bytes) or a string with a binary unit (`B`, `KiB`, `MiB`,
+//! `GiB`, `TiB`, `PiB`, `EiB`) and serialize as integers. Decimal units (`kB`, `MB`, `GB`) are
+//! refused: the kernel's `kB` is KiB, Docker's `512MB` is 512MiB and Kubernetes' `512M` is
+//! 512000000 bytes, so `512MB` is ambiguous in exactly the places this lab is about; the error
+//! says what to write instead. Durations always carry their unit (`ms`, `s`, `m`, `min`, `h`).
+//! Errors say what was expected and end in `: write ...`, for the scenario parser to place at
+//! the right line and column with that fix.
 
 use std::fmt;
 use std::str::FromStr;
@@ -10,8 +14,7 @@ use std::str::FromStr;
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A size in bytes. Reads `4096`, `"512MiB"`, `"1.5GiB"`, `"100MB"` (binary units are powers of
-/// 1024, decimal ones of 1000).
+/// A size in bytes. Reads `4096`, `"512MiB"`, `"1.5GiB"` (binary units, powers of 1024).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Bytes(pub u64);
 
@@ -32,11 +35,8 @@ const SIZE_UNITS: &[(&str, u64)] = &[
     ("MiB", 1 << 20),
     ("GiB", 1 << 30),
     ("TiB", 1 << 40),
-    ("kB", 1_000),
-    ("KB", 1_000),
-    ("MB", 1_000_000),
-    ("GB", 1_000_000_000),
-    ("TB", 1_000_000_000_000),
+    ("PiB", 1 << 50),
+    ("EiB", 1 << 60),
 ];
 
 const DURATION_UNITS: &[(&str, f64)] = &[
@@ -62,47 +62,124 @@ impl FromStr for Bytes {
     type Err = UnitError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let bad = || {
-            UnitError(format!(
-                "`{text}` is not a size: write a number with a unit such as \"512MiB\", \"1GiB\" or \"4096B\""
-            ))
+        if text.trim_start().starts_with('-') {
+            return Err(UnitError(format!(
+                "`{text}` is negative: write a size of zero or more, e.g. \"512MiB\""
+            )));
+        }
+        let Some((number, unit)) = split_number(text) else {
+            return Err(not_a_size(text, None));
         };
-        let (number, unit) = split_number(text).ok_or_else(bad)?;
         let unit = if unit.is_empty() { "B" } else { unit };
-        let (_, factor) = SIZE_UNITS
-            .iter()
-            .find(|(name, _)| *name == unit)
-            .ok_or_else(bad)?;
+        let Some((_, factor)) = SIZE_UNITS.iter().find(|(name, _)| *name == unit) else {
+            return Err(not_a_size(text, Some((number, unit))));
+        };
         let bytes = number * *factor as f64;
-        if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
-            return Err(UnitError(format!("`{text}` is out of range for a size")));
+        if !bytes.is_finite() || bytes >= u64::MAX as f64 {
+            return Err(UnitError(format!(
+                "`{text}` is out of range for a size: write at most \"15EiB\""
+            )));
         }
         Ok(Bytes(bytes.round() as u64))
     }
+}
+
+/// Why a size did not read, with the binary unit that was probably meant.
+fn not_a_size(text: &str, read: Option<(f64, &str)>) -> UnitError {
+    let generic = || {
+        UnitError(format!(
+            "`{text}` is not a size: write a number with a unit such as \"512MiB\", \"1GiB\" or \"4096B\""
+        ))
+    };
+    let Some((number, unit)) = read else {
+        return generic();
+    };
+    let lower = unit.to_ascii_lowercase();
+    let prefix = lower.trim_end_matches('b').trim_end_matches('i');
+    let Some(binary) = ["k", "m", "g", "t", "p", "e"]
+        .iter()
+        .position(|p| *p == prefix)
+        .map(|i| SIZE_UNITS[i + 1].0)
+    else {
+        return generic();
+    };
+    let decimal = !lower.contains('i');
+    if decimal {
+        let power = 1000f64.powi(i32::try_from(prefix_rank(prefix)).unwrap_or(0));
+        UnitError(format!(
+            "`{text}` is ambiguous (the kernel and Docker count {unit} in powers of 1024, Kubernetes in powers of 1000): write \"{number}{binary}\", or {} for decimal bytes",
+            (number * power).round()
+        ))
+    } else {
+        UnitError(format!(
+            "`{text}` has an unknown unit `{unit}`: write \"{number}{binary}\""
+        ))
+    }
+}
+
+/// 1 for k, 2 for m, ... 6 for e.
+fn prefix_rank(prefix: &str) -> usize {
+    ["k", "m", "g", "t", "p", "e"]
+        .iter()
+        .position(|p| *p == prefix)
+        .map_or(0, |i| i + 1)
 }
 
 impl FromStr for Millis {
     type Err = UnitError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let bad = || {
+        if text.trim_start().starts_with('-') {
+            return Err(UnitError(format!(
+                "`{text}` is negative: write a duration of zero or more, e.g. \"3s\""
+            )));
+        }
+        let bad = |hint: Option<String>| {
             UnitError(format!(
-                "`{text}` is not a duration: write a number with a unit such as \"250ms\", \"3s\" or \"2m\""
+                "`{text}` is not a duration: write {}",
+                hint.unwrap_or_else(|| {
+                    "a number with a unit such as \"250ms\", \"3s\" or \"2m\"".to_string()
+                })
             ))
         };
-        let (number, unit) = split_number(text).ok_or_else(bad)?;
-        let (_, factor) = DURATION_UNITS
-            .iter()
-            .find(|(name, _)| *name == unit)
-            .ok_or_else(bad)?;
+        let (number, unit) = split_number(text).ok_or_else(|| bad(None))?;
+        let Some((_, factor)) = DURATION_UNITS.iter().find(|(name, _)| *name == unit) else {
+            return Err(bad(duration_hint(number, unit)));
+        };
         let millis = number * factor;
-        if !millis.is_finite() || millis < 0.0 || millis > u64::MAX as f64 {
+        if !millis.is_finite() || millis >= u64::MAX as f64 {
             return Err(UnitError(format!(
-                "`{text}` is out of range for a duration"
+                "`{text}` is out of range for a duration: write at most a few hours, e.g. \"6h\""
             )));
         }
         Ok(Millis(millis.round() as u64))
     }
+}
+
+/// `"500ms"` for `500 msec`, `"30s"` for `30 seconds`...
+fn duration_hint(number: f64, unit: &str) -> Option<String> {
+    let lower = unit.to_ascii_lowercase();
+    let written = match lower.as_str() {
+        "msec" | "msecs" | "millisecond" | "milliseconds" => "ms",
+        "sec" | "secs" | "second" | "seconds" => "s",
+        "minute" | "minutes" | "mins" => "m",
+        "hour" | "hours" | "hr" | "hrs" => "h",
+        "d" | "day" | "days" => return Some(format!("\"{}h\"", number * 24.0)),
+        "us" | "µs" | "ns" => {
+            return Some("whole milliseconds or more, e.g. \"1ms\"".to_string());
+        }
+        "" => return Some(format!("\"{number}s\" or \"{number}ms\"")),
+        _ if SIZE_UNITS
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case(unit)) =>
+        {
+            return Some(format!(
+                "a duration such as \"250ms\" or \"3s\" ({unit} is a unit of size)"
+            ));
+        }
+        _ => return None,
+    };
+    Some(format!("\"{number}{written}\""))
 }
 
 impl Bytes {
@@ -125,7 +202,9 @@ impl fmt::Display for Bytes {
     /// The largest binary unit that keeps the value readable: "512MiB", "1.5GiB", "4096B".
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let units = [
-            ("TiB", 1u64 << 40),
+            ("EiB", 1u64 << 60),
+            ("PiB", 1 << 50),
+            ("TiB", 1 << 40),
             ("GiB", 1 << 30),
             ("MiB", 1 << 20),
             ("KiB", 1 << 10),
@@ -232,7 +311,6 @@ mod tests {
     fn sizes_read_binary_and_decimal_units() {
         assert_eq!("512MiB".parse::<Bytes>().unwrap(), Bytes(512 << 20));
         assert_eq!("1.5GiB".parse::<Bytes>().unwrap(), Bytes(3 << 29));
-        assert_eq!("100MB".parse::<Bytes>().unwrap(), Bytes(100_000_000));
         assert_eq!("4096".parse::<Bytes>().unwrap(), Bytes(4096));
         assert_eq!(" 2 KiB ".parse::<Bytes>().unwrap(), Bytes(2048));
     }
@@ -241,9 +319,38 @@ mod tests {
     fn sizes_reject_unknown_units_with_an_example() {
         let error = "512MB2".parse::<Bytes>().unwrap_err().to_string();
         assert!(error.contains("\"512MiB\""), "{error}");
-        assert!("12 parsecs".parse::<Bytes>().is_err());
+        let error = "12 parsecs".parse::<Bytes>().unwrap_err().to_string();
+        assert!(error.contains("not a size: write"), "{error}");
         assert!("".parse::<Bytes>().is_err());
-        assert!("-5MiB".parse::<Bytes>().is_err());
+        let error = "-5MiB".parse::<Bytes>().unwrap_err().to_string();
+        assert!(error.contains("negative"), "{error}");
+        let error = "1e3MiB".parse::<Bytes>().unwrap_err().to_string();
+        assert!(error.contains("not a size"), "{error}");
+    }
+
+    #[test]
+    fn decimal_and_misspelled_units_say_which_binary_unit_to_write() {
+        let error = "512MB".parse::<Bytes>().unwrap_err().to_string();
+        assert!(error.contains("ambiguous"), "{error}");
+        assert!(error.contains("write \"512MiB\", or 512000000"), "{error}");
+        let error = "1.5 GB".parse::<Bytes>().unwrap_err().to_string();
+        assert!(error.contains("\"1.5GiB\", or 1500000000"), "{error}");
+        let error = "64mib".parse::<Bytes>().unwrap_err().to_string();
+        assert!(
+            error.contains("unknown unit `mib`: write \"64MiB\""),
+            "{error}"
+        );
+        let error = "2Gi".parse::<Bytes>().unwrap_err().to_string();
+        assert!(error.contains("write \"2GiB\""), "{error}");
+    }
+
+    #[test]
+    fn sizes_go_up_to_exbibytes() {
+        assert_eq!("1EiB".parse::<Bytes>().unwrap(), Bytes(1 << 60));
+        assert_eq!("2PiB".parse::<Bytes>().unwrap(), Bytes(2 << 50));
+        let error = "16EiB".parse::<Bytes>().unwrap_err().to_string();
+        assert!(error.contains("out of range"), "{error}");
+        assert!("99999999999999999999999".parse::<Bytes>().is_err());
     }
 
     #[test]
@@ -254,6 +361,17 @@ mod tests {
         assert_eq!("1h".parse::<Millis>().unwrap(), Millis(3_600_000));
         assert!("3".parse::<Millis>().is_err(), "a bare number has no unit");
         assert!("3 fortnights".parse::<Millis>().is_err());
+        let error = "500 msec".parse::<Millis>().unwrap_err().to_string();
+        assert!(error.ends_with("write \"500ms\""), "{error}");
+        let error = "2 days".parse::<Millis>().unwrap_err().to_string();
+        assert!(error.ends_with("write \"48h\""), "{error}");
+        let error = "-3s".parse::<Millis>().unwrap_err().to_string();
+        assert!(error.contains("negative"), "{error}");
+        let error = "99999999999999999h"
+            .parse::<Millis>()
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("out of range"), "{error}");
     }
 
     #[test]

@@ -99,12 +99,53 @@ impl Workload {
         }
     }
 
+    /// The metrics the workload reports itself (beside what the agent samples for every
+    /// process: [`PROCESS_METRICS`]); expectations may name these too.
+    ///
+    /// - `heap-churn`: `heap_touched` (at `allocated`), `heap_released` (at `released`),
+    ///   `madv_free_fallback` (1 when MADV_FREE was refused and MADV_DONTNEED used);
+    /// - `balloon`: `balloon` (bytes held);
+    /// - `file-io`: `file_bytes_written`, `file_bytes_read`;
+    /// - `hog`: `hog` (bytes held);
+    /// - `vsz-startup`: `vsz_mapped`, `committed`, `touched`;
+    /// - `go-heap-churn`: the Go runtime's `heap_alloc`, `heap_inuse`, `heap_idle`,
+    ///   `heap_released`, `heap_sys` and `go_sys` (runtime.MemStats).
+    pub fn metrics(&self) -> &'static [&'static str] {
+        match self {
+            Workload::HeapChurn(_) => &["heap_touched", "heap_released", "madv_free_fallback"],
+            Workload::Balloon(_) => &["balloon"],
+            Workload::FileIo(_) => &["file_bytes_written", "file_bytes_read"],
+            Workload::Hog(_) => &["hog"],
+            Workload::VszStartup(_) => &["vsz_mapped", "committed", "touched"],
+            Workload::GoHeapChurn(_) => &[
+                "heap_alloc",
+                "heap_inuse",
+                "heap_idle",
+                "heap_released",
+                "heap_sys",
+                "go_sys",
+            ],
+        }
+    }
+
     /// The arguments as the one JSON argument the workload program reads.
     pub fn args_json(&self) -> String {
         let value = serde_json::to_value(self).expect("workload arguments serialize");
         value["args"].to_string()
     }
 }
+
+/// What the agent samples for every process, from `/proc/<pid>/status` and `smaps_rollup`
+/// (DESIGN.md, "Metrics").
+pub const PROCESS_METRICS: &[&str] = &[
+    "vsz",
+    "rss",
+    "rss_anon",
+    "rss_file",
+    "rss_shmem",
+    "lazyfree",
+    "swap",
+];
 
 /// Whether a workload name is a Go program's (`go-heap-churn`).
 pub fn is_go_workload_name(name: &str) -> bool {
