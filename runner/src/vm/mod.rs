@@ -15,7 +15,7 @@ pub mod fault;
 pub mod qemu;
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -216,14 +216,48 @@ pub fn run_vm(
     })
 }
 
+/// Longest line kept from the guest, channel or console: a sample of many processes is a few
+/// KiB; a guest that never sends a newline must not grow the host's memory without bound.
+pub const MAX_GUEST_LINE: usize = 1 << 20;
+
+/// The lines of `reader` without their `\n`, each cut to `max` bytes (the rest of a longer
+/// line is read and dropped, so the next line starts where it should), until EOF or an error.
+fn bounded_lines(reader: impl Read, max: usize) -> impl Iterator<Item = Vec<u8>> {
+    let mut reader = BufReader::new(reader);
+    std::iter::from_fn(move || {
+        let mut line = Vec::new();
+        let read = (&mut reader)
+            .take(max as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .ok()?;
+        if read == 0 {
+            return None;
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        } else if line.len() > max {
+            line.truncate(max);
+            let mut rest = Vec::new();
+            loop {
+                rest.clear();
+                match (&mut reader).take(64 * 1024).read_until(b'\n', &mut rest) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) if rest.last() == Some(&b'\n') => break,
+                    Ok(_) => {}
+                }
+            }
+        }
+        Some(line)
+    })
+}
+
 /// Reads the channel's host end line by line until QEMU closes the other end.
 fn spawn_channel_reader(
     stream: UnixStream,
     sender: mpsc::Sender<String>,
 ) -> thread::JoinHandle<()> {
     thread::spawn(move || {
-        for line in BufReader::new(stream).split(b'\n') {
-            let Ok(line) = line else { break };
+        for line in bounded_lines(stream, MAX_GUEST_LINE) {
             let line = String::from_utf8_lossy(&line)
                 .trim_end_matches('\r')
                 .to_owned();
@@ -243,8 +277,7 @@ fn spawn_console_copier(
 ) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         let mut out = BufWriter::new(file);
-        for line in BufReader::new(reader).split(b'\n') {
-            let Ok(line) = line else { break };
+        for line in bounded_lines(reader, MAX_GUEST_LINE) {
             let text = String::from_utf8_lossy(&line);
             let text = text.trim_end_matches('\r');
             let _ = writeln!(out, "{text}");
@@ -255,4 +288,28 @@ fn spawn_console_copier(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_lines_are_bounded_and_the_next_line_is_kept() {
+        let mut input = b"short\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 200_000));
+        input.extend(b"\nafter\nlast without newline");
+        let lines: Vec<Vec<u8>> = bounded_lines(input.as_slice(), 1000).collect();
+        assert_eq!(lines.len(), 4);
+        assert_eq!(lines[0], b"short");
+        assert_eq!(lines[1], vec![b'x'; 1000], "cut to the bound");
+        assert_eq!(
+            lines[2], b"after",
+            "the line after a long one starts in the right place"
+        );
+        assert_eq!(lines[3], b"last without newline");
+        // A line of exactly the bound is whole.
+        let exact: Vec<Vec<u8>> = bounded_lines(&b"abcd\nef\n"[..], 4).collect();
+        assert_eq!(exact, [b"abcd".to_vec(), b"ef".to_vec()]);
+    }
 }
