@@ -75,25 +75,71 @@ fn main() -> Result<()> {
     );
 
     println!(
-        "## Boot: QEMU start to exit, bare kernel + minimal /init (floor) vs an rsslab run of an empty spec\n"
+        "## Kernel entry: the bare boot of Debian's bzImage against its extracted vmlinux entered through PVH\n"
     );
-    println!("| kernel | floor | rsslab empty run | overhead | ratio |");
-    println!("|---|---|---|---|---|");
+    println!("| kernel | bzImage | vmlinux (PVH) | saved |");
+    println!("|---|---|---|---|");
     for id in &ids {
         let kernel = &kernels[id];
-        let floor = measure(rounds, || floor_boot(accel.accel, kernel, &floor_initrd))?;
-        let image = build_image(&cache, kernel, &empty_spec("bench"), &bins)?;
-        let agent = measure(rounds, || {
-            agent_run(accel.accel, &image, Duration::from_secs(5)).map(|run| run.wall)
-        })?;
+        let Some(vmlinux) = &kernel.vmlinux else {
+            println!("| {id} | — | no PVH vmlinux | — |");
+            continue;
+        };
+        let mut bz = Vec::new();
+        let mut pvh = Vec::new();
+        // Interleaved, so drift of the host's speed touches both alike.
+        for _ in 0..rounds {
+            bz.push(floor_boot_of(accel.accel, kernel, &kernel.vmlinuz, &floor_initrd)?.wall);
+            pvh.push(floor_boot_of(accel.accel, kernel, vmlinux, &floor_initrd)?.wall);
+        }
         println!(
-            "| {id} | {} | {} | {:+.2} s | {:.2} |",
-            spread(&floor),
-            spread(&agent),
-            median(&agent) - median(&floor),
-            median(&agent) / median(&floor)
+            "| {id} | {} | {} | {:.2} s ({:.0}%) |",
+            spread(&bz),
+            spread(&pvh),
+            median(&bz) - median(&pvh),
+            100.0 * (median(&bz) - median(&pvh)) / median(&bz)
         );
     }
+
+    println!(
+        "\n## Boot: QEMU start to exit, bare kernel + minimal /init (floor) vs an rsslab run of an empty spec\n"
+    );
+    println!(
+        "| kernel | floor | rsslab empty run | overhead | ratio | kernel to /init: floor, rsslab | /init to power-off: floor, rsslab |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for id in &ids {
+        let kernel = &kernels[id];
+        let floor: Vec<Boot> = (0..rounds)
+            .map(|_| floor_boot(accel.accel, kernel, &floor_initrd))
+            .collect::<Result<_>>()?;
+        let image = build_image(&cache, kernel, &empty_spec("bench"), &bins)?;
+        let agent: Vec<Boot> = (0..rounds)
+            .map(|_| agent_run(accel.accel, &image, Duration::from_secs(5)).map(|run| run.boot))
+            .collect::<Result<_>>()?;
+        let walls = |boots: &[Boot]| boots.iter().map(|b| b.wall).collect::<Vec<_>>();
+        let of = |boots: &[Boot], pick: fn(&Boot) -> f64| {
+            median(&boots.iter().map(pick).collect::<Vec<_>>())
+        };
+        let (floor_wall, agent_wall) = (walls(&floor), walls(&agent));
+        println!(
+            "| {id} | {} | {} | {:+.2} s | {:.2} | {:.2} s, {:.2} s | {:.2} s, {:.2} s |",
+            spread(&floor_wall),
+            spread(&agent_wall),
+            median(&agent_wall) - median(&floor_wall),
+            median(&agent_wall) / median(&floor_wall),
+            of(&floor, |b| b.init),
+            of(&agent, |b| b.init),
+            of(&floor, |b| b.power_off - b.init),
+            of(&agent, |b| b.power_off - b.init),
+        );
+    }
+    println!(
+        "\nWall is QEMU start to QEMU exit on the host; the other two columns are the guest \
+         kernel's own console timestamps (`Run /init`, `reboot: Power down`); the rest of the \
+         wall is QEMU, firmware and loading the kernel and initramfs before the kernel's clock \
+         starts."
+    );
 
     let sampler_kernel = ids
         .iter()
@@ -190,11 +236,37 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// Runs `once` `rounds` times; the wall times in seconds.
-fn measure(rounds: usize, mut once: impl FnMut() -> Result<Duration>) -> Result<Vec<f64>> {
-    (0..rounds)
-        .map(|_| once().map(|d| d.as_secs_f64()))
-        .collect()
+/// One boot: host wall time, and the guest kernel's clock at `/init` and at power-off (s).
+#[derive(Debug, Clone, Copy)]
+struct Boot {
+    wall: f64,
+    init: f64,
+    power_off: f64,
+}
+
+impl Boot {
+    /// From the host's wall time and the console log's kernel timestamps.
+    fn read(wall: Duration, console: &str) -> Result<Boot> {
+        let stamp = |marker: &str| -> Result<f64> {
+            console
+                .lines()
+                .find(|line| line.contains(marker))
+                .and_then(|line| {
+                    line.strip_prefix('[')?
+                        .split(']')
+                        .next()?
+                        .trim()
+                        .parse()
+                        .ok()
+                })
+                .with_context(|| format!("no `{marker}` in the console log:\n{console}"))
+        };
+        Ok(Boot {
+            wall: wall.as_secs_f64(),
+            init: stamp("Run /init as init process")?,
+            power_off: stamp("reboot: Power down")?,
+        })
+    }
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -234,14 +306,19 @@ fn floor_initrd(bins: &GuestBinaries, dir: &Path) -> Result<PathBuf> {
 }
 
 /// One bare boot: QEMU start to exit; the floor's init must have run.
-fn floor_boot(accel: Accel, kernel: &KernelFiles, initrd: &Path) -> Result<Duration> {
+fn floor_boot(accel: Accel, kernel: &KernelFiles, initrd: &Path) -> Result<Boot> {
+    floor_boot_of(accel, kernel, kernel.boot_image(), initrd)
+}
+
+/// A bare boot of `image` (the bzImage or the extracted vmlinux of `kernel`).
+fn floor_boot_of(accel: Accel, kernel: &KernelFiles, image: &Path, initrd: &Path) -> Result<Boot> {
     let dir = tempfile::tempdir()?;
     let command = QemuCommand {
         binary: qemu_binary(),
         accel,
         memory: Bytes::mib(BOOT_MEMORY_MIB),
         cpus: 1,
-        kernel: kernel.vmlinuz.clone(),
+        kernel: image.to_owned(),
         initrd: initrd.to_owned(),
         kernel_args: Vec::new(),
     };
@@ -261,12 +338,12 @@ fn floor_boot(accel: Accel, kernel: &KernelFiles, initrd: &Path) -> Result<Durat
             output.exit
         );
     }
-    Ok(output.wall)
+    Boot::read(output.wall, &log)
 }
 
 /// What an rsslab boot measured.
 struct AgentRun {
-    wall: Duration,
+    boot: Boot,
     samples: u64,
     agent_cpu_ms: Option<u64>,
 }
@@ -297,8 +374,9 @@ fn agent_run(accel: Accel, image: &Image, slack: Duration) -> Result<AgentRun> {
         verdict.outcome,
         verdict.reason
     );
+    let console = std::fs::read_to_string(dir.path().join("console.log"))?;
     Ok(AgentRun {
-        wall: output.wall,
+        boot: Boot::read(output.wall, &console)?,
         samples: collector.sample_count,
         agent_cpu_ms: verdict.agent_cpu_ms,
     })
@@ -333,9 +411,5 @@ fn small_lab(kernels: &[String]) -> String {
 }
 
 fn qemu_version() -> String {
-    duct::cmd!(qemu_binary(), "--version")
-        .read()
-        .ok()
-        .and_then(|text| text.lines().next().map(str::to_owned))
-        .unwrap_or_else(|| "QEMU version unknown".into())
+    rsslab::provenance::host_provenance().qemu_version
 }

@@ -174,7 +174,7 @@ pub fn build_image(
         .with_context(|| format!("writing {}", initrd.display()))?;
     }
     Ok(Image {
-        kernel: kernel.vmlinuz.clone(),
+        kernel: kernel.boot_image().to_owned(),
         initrd,
         digest,
         spec,
@@ -372,7 +372,7 @@ mod tests {
         let f = fixture();
         let image = build_image(&f.cache, &f.kernel, &spec(false), &f.bins).unwrap();
         assert!(image.spec.modules.is_empty());
-        assert_eq!(image.kernel, f.kernel.vmlinuz);
+        assert_eq!(image.kernel, f.kernel.boot_image());
         assert_eq!(image.initrd, f.cache.image_path(&image.digest));
         let entries = entries_of(&image);
         let by_name: BTreeMap<&str, &crate::cpio::tests::Entry> =

@@ -2,7 +2,9 @@
 //! directory keyed by their sha256s, and the files QEMU and the image builder need located.
 //!
 //! A warm [`prepare_kernel`] does no network and no unpacking: it finds the complete unpacked
-//! directory and returns its paths.
+//! directory and returns its paths. The first preparation also extracts the uncompressed
+//! `vmlinux` from the bzImage into the same directory (`rsslab-vmlinux`), which QEMU boots
+//! through its PVH entry point, skipping the in-guest decompressor (see [`crate::vmlinux`]).
 
 use std::path::{Path, PathBuf};
 
@@ -15,8 +17,11 @@ use crate::unpacked::unpacked_packages;
 /// The files of one unpacked kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KernelFiles {
-    /// The bzImage QEMU boots with `-kernel`.
+    /// The bzImage as Debian ships it.
     pub vmlinuz: PathBuf,
+    /// The uncompressed ELF kernel with a PVH entry, extracted from `vmlinuz`; `None` when it
+    /// could not be (then QEMU boots the bzImage).
+    pub vmlinux: Option<PathBuf>,
     /// `.../lib/modules/<release>`: `kernel/**.ko[.xz]`, `modules.builtin`.
     pub modules_dir: PathBuf,
     /// `uname -r`.
@@ -36,8 +41,48 @@ pub fn prepare_kernel(cache: &Cache, base_url: &str, kernel: &Kernel) -> Result<
         |root| locate_files(root, &kernel.release).map(drop),
     )
     .with_context(|| format!("kernel {}", kernel.id))?;
-    locate_files(&dir, &kernel.release)
-        .with_context(|| format!("kernel {} in {}", kernel.id, dir.display()))
+    let mut files = locate_files(&dir, &kernel.release)
+        .with_context(|| format!("kernel {} in {}", kernel.id, dir.display()))?;
+    files.vmlinux = pvh_vmlinux(&dir, &files.vmlinuz);
+    Ok(files)
+}
+
+/// File name of the extracted kernel in the unpacked directory.
+pub const VMLINUX_NAME: &str = "rsslab-vmlinux";
+
+impl KernelFiles {
+    /// What QEMU boots with `-kernel`: the extracted `vmlinux` (PVH entry) when there is one,
+    /// else the bzImage.
+    pub fn boot_image(&self) -> &Path {
+        self.vmlinux.as_deref().unwrap_or(&self.vmlinuz)
+    }
+}
+
+/// `dir/rsslab-vmlinux`, extracted from `vmlinuz` the first time; `None` (with a warning)
+/// when the bzImage cannot be unpacked to a PVH kernel, so runs boot the bzImage instead.
+fn pvh_vmlinux(dir: &Path, vmlinuz: &Path) -> Option<PathBuf> {
+    let path = dir.join(VMLINUX_NAME);
+    if path.is_file() {
+        return Some(path);
+    }
+    let extracted = std::fs::read(vmlinuz)
+        .with_context(|| format!("reading {}", vmlinuz.display()))
+        .and_then(|bzimage| crate::vmlinux::extract_vmlinux(&bzimage))
+        .and_then(|elf| {
+            crate::cache::write_atomic_with(&path, |file| {
+                std::io::Write::write_all(file, &elf).context("writing vmlinux")
+            })
+        });
+    match extracted {
+        Ok(()) => Some(path),
+        Err(error) => {
+            tracing::warn!(
+                "booting {} as a bzImage: no PVH vmlinux from it ({error:#})",
+                vmlinuz.display()
+            );
+            None
+        }
+    }
 }
 
 /// Finds vmlinuz, the modules directory and the config of `release` under `root`, in the
@@ -61,6 +106,7 @@ fn locate_files(root: &Path, release: &str) -> Result<KernelFiles> {
     let config = config_candidates.into_iter().find(|path| path.is_file());
     Ok(KernelFiles {
         vmlinuz,
+        vmlinux: None,
         modules_dir,
         release: release.to_owned(),
         config,

@@ -42,3 +42,4 @@ pub mod shard;
 pub mod toolchain;
 pub mod unpacked;
 pub mod vm;
+pub mod vmlinux;

@@ -390,6 +390,7 @@ pub(crate) mod tests {
         fs::write(modules_dir.join("modules.builtin"), builtin).unwrap();
         KernelFiles {
             vmlinuz: root.join("vmlinuz"),
+            vmlinux: None,
             modules_dir,
             release: "1.0-test".into(),
             config: None,

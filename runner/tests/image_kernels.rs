@@ -72,6 +72,20 @@ fn check_kernel(id: &str, expected_disk_modules: &[&str]) {
         "{} is a bzImage",
         files.vmlinuz.display()
     );
+    // Its payload unpacks to the ELF kernel with a PVH entry, which is what QEMU boots.
+    let vmlinux = files
+        .vmlinux
+        .as_ref()
+        .unwrap_or_else(|| panic!("{id}: no PVH vmlinux extracted from the bzImage"));
+    let elf = fs::read(vmlinux).unwrap();
+    assert_eq!(&elf[..4], b"\x7fELF", "{id}");
+    assert!(
+        elf.len() > 2 * image.len(),
+        "{id}: the vmlinux ({} bytes) is the unpacked payload of the {}-byte bzImage",
+        elf.len(),
+        image.len()
+    );
+    assert_eq!(files.boot_image(), vmlinux.as_path());
 
     // The catalogue's facts agree with the kernel's config.
     let config = config(&files);
@@ -142,7 +156,7 @@ fn check_kernel(id: &str, expected_disk_modules: &[&str]) {
     };
     let built = build_image(&Cache::at(dir.path().join("cache")), &files, &spec, &bins).unwrap();
     assert_eq!(built.spec.modules, expected_disk_modules);
-    assert_eq!(built.kernel, files.vmlinuz);
+    assert_eq!(built.kernel, files.boot_image());
 }
 
 fn config_mentions(files: &KernelFiles, key: &str) -> bool {
