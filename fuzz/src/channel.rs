@@ -178,13 +178,7 @@ impl Message {
     }
 }
 
-const RUN_OUTCOMES: [RunOutcome; 5] = [
-    RunOutcome::Ok,
-    RunOutcome::Unsupported,
-    RunOutcome::KernelPanic,
-    RunOutcome::VmTimeout,
-    RunOutcome::InfraError,
-];
+const RUN_OUTCOMES: [RunOutcome; 5] = RunOutcome::ALL;
 
 impl Kind {
     fn build(&self) -> EventKind {

@@ -263,13 +263,7 @@ pub const GUEST_METRICS: &[&str] = &[
     "commit_limit",
     "kubelet_available",
 ];
-const RUN_OUTCOMES: &[RunOutcome] = &[
-    RunOutcome::Ok,
-    RunOutcome::Unsupported,
-    RunOutcome::KernelPanic,
-    RunOutcome::VmTimeout,
-    RunOutcome::InfraError,
-];
+const RUN_OUTCOMES: &[RunOutcome] = &RunOutcome::ALL;
 
 // ---------------------------------------------------------------------------------------------
 // Reading and checking

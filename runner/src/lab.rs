@@ -76,12 +76,7 @@ impl LabSummary {
     pub fn infra_failures(&self) -> usize {
         self.outcomes
             .values()
-            .filter(|outcome| {
-                matches!(
-                    outcome,
-                    RunOutcome::KernelPanic | RunOutcome::VmTimeout | RunOutcome::InfraError
-                )
-            })
+            .filter(|outcome| outcome.is_infrastructure())
             .count()
     }
 }

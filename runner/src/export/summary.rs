@@ -59,13 +59,6 @@ pub fn render_summary(results: &Results, runs: &[LoadedRun]) -> String {
     out
 }
 
-fn is_infrastructure(outcome: RunOutcome) -> bool {
-    matches!(
-        outcome,
-        RunOutcome::KernelPanic | RunOutcome::VmTimeout | RunOutcome::InfraError
-    )
-}
-
 fn headline(out: &mut String, results: &Results) {
     let runs = &results.runs;
     let (passed, failed) = runs.iter().flat_map(|run| &run.expectations).fold(
@@ -80,7 +73,7 @@ fn headline(out: &mut String, results: &Results) {
     );
     let infra = runs
         .iter()
-        .filter(|run| is_infrastructure(run.outcome))
+        .filter(|run| run.outcome.is_infrastructure())
         .count();
     let mut verdict = Vec::new();
     if failed > 0 {
@@ -104,19 +97,13 @@ fn headline(out: &mut String, results: &Results) {
     }
     let _ = writeln!(out, "### rsslab lab: {}\n", verdict.join(", "));
 
-    let outcomes: Vec<String> = [
-        RunOutcome::Ok,
-        RunOutcome::Unsupported,
-        RunOutcome::KernelPanic,
-        RunOutcome::VmTimeout,
-        RunOutcome::InfraError,
-    ]
-    .into_iter()
-    .filter_map(|outcome| {
-        let n = runs.iter().filter(|run| run.outcome == outcome).count();
-        (n > 0).then(|| format!("{n} {outcome}"))
-    })
-    .collect();
+    let outcomes: Vec<String> = RunOutcome::ALL
+        .into_iter()
+        .filter_map(|outcome| {
+            let n = runs.iter().filter(|run| run.outcome == outcome).count();
+            (n > 0).then(|| format!("{n} {outcome}"))
+        })
+        .collect();
     let mut accels: BTreeMap<String, usize> = BTreeMap::new();
     for run in runs {
         *accels.entry(run.accel.to_uppercase()).or_default() += 1;

@@ -205,25 +205,19 @@ pub fn report_context(
         ));
     }
 
-    let outcome_counts = [
-        RunOutcome::Ok,
-        RunOutcome::Unsupported,
-        RunOutcome::KernelPanic,
-        RunOutcome::VmTimeout,
-        RunOutcome::InfraError,
-    ]
-    .into_iter()
-    .map(|outcome| OutcomeCount {
-        outcome: outcome.to_string(),
-        class: run_class(outcome),
-        count: results
-            .runs
-            .iter()
-            .filter(|run| run.outcome == outcome)
-            .count(),
-    })
-    .filter(|count| count.count > 0)
-    .collect();
+    let outcome_counts = RunOutcome::ALL
+        .into_iter()
+        .map(|outcome| OutcomeCount {
+            outcome: outcome.to_string(),
+            class: run_class(outcome),
+            count: results
+                .runs
+                .iter()
+                .filter(|run| run.outcome == outcome)
+                .count(),
+        })
+        .filter(|count| count.count > 0)
+        .collect();
     let mut accels: BTreeMap<String, usize> = BTreeMap::new();
     for run in &results.runs {
         *accels.entry(run.accel.clone()).or_default() += 1;

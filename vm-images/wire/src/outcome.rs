@@ -107,6 +107,24 @@ pub enum RunOutcome {
 }
 
 impl RunOutcome {
+    /// Every run outcome, in the order reports list them.
+    pub const ALL: [RunOutcome; 5] = [
+        RunOutcome::Ok,
+        RunOutcome::Unsupported,
+        RunOutcome::KernelPanic,
+        RunOutcome::VmTimeout,
+        RunOutcome::InfraError,
+    ];
+
+    /// The run did not complete for a reason of the machinery (QEMU, the guest kernel, the
+    /// agent, a deadline), not of the scenario: `kernel-panic`, `vm-timeout`, `infra-error`.
+    pub fn is_infrastructure(self) -> bool {
+        matches!(
+            self,
+            RunOutcome::KernelPanic | RunOutcome::VmTimeout | RunOutcome::InfraError
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             RunOutcome::Ok => "ok",
