@@ -1261,10 +1261,12 @@ fn measure_value(measure: &Measure, run: &LoadedRun) -> Result<f64, String> {
         })?,
         None => u64::MAX,
     };
+    // The window ends before its `to` event: a sample stamped in the event's millisecond may
+    // already see what the event started (a process spawned, a balloon filling).
     let values: Vec<f64> = run
         .samples
         .iter()
-        .filter(|sample| (start..=end).contains(&sample.t_ms))
+        .filter(|sample| (start..end).contains(&sample.t_ms))
         .filter_map(|sample| metric_of(sample, &measure.metric))
         .map(|value| value as f64)
         .collect();

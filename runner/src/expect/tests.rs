@@ -614,3 +614,34 @@ fn workload_metrics_are_accepted_and_cgroup_metrics_need_a_cgroup() {
         "{error}"
     );
 }
+
+#[test]
+fn a_window_ends_before_the_sample_of_its_to_event() {
+    // The fake service reaches 400MiB in the sample stamped 2000 ms, the millisecond of its
+    // `allocated` event: that sample belongs after the window, the one at 1750 ms is its last.
+    let read = expectations(
+        r#"
+[[expect]]
+name = "RSS while allocating"
+metric = "process.service.rss"
+from = "service:started"
+to = "service:allocated"
+below = "350MiB"
+
+[[expect]]
+name = "RSS from the allocation on"
+metric = "process.service.rss"
+stat = "first"
+from = "service:allocated"
+to = "service:released"
+at_least = "400MiB"
+"#,
+    );
+    let mut free = fake_run("demo", "6.1", "free");
+    let results = with(&read, &mut free);
+    assert_eq!(
+        results[0].detail,
+        "last process.service.rss from service:started to service:allocated = 344.4MiB, below 350.0MiB: passed"
+    );
+    assert!(results[1].passed, "{results:?}");
+}
