@@ -261,6 +261,7 @@ pub const GUEST_METRICS: &[&str] = &[
     "cached",
     "committed_as",
     "commit_limit",
+    "anon_huge",
     "kubelet_available",
 ];
 const RUN_OUTCOMES: &[RunOutcome] = &RunOutcome::ALL;

@@ -18,7 +18,8 @@ pub const STATUS_FIELDS: &[(&str, &str)] = &[
 pub const STATUS_PEAK_FIELDS: &[(&str, &str)] = &[("VmPeak", "vsz"), ("VmHWM", "rss")];
 
 /// /proc/<pid>/smaps_rollup fields.
-pub const SMAPS_ROLLUP_FIELDS: &[(&str, &str)] = &[("LazyFree", "lazyfree")];
+pub const SMAPS_ROLLUP_FIELDS: &[(&str, &str)] =
+    &[("LazyFree", "lazyfree"), ("AnonHugePages", "anon_huge")];
 
 /// /proc/meminfo fields reported as guest metrics.
 pub const MEMINFO_FIELDS: &[(&str, &str)] = &[
@@ -28,6 +29,7 @@ pub const MEMINFO_FIELDS: &[(&str, &str)] = &[
     ("Cached", "cached"),
     ("Committed_AS", "committed_as"),
     ("CommitLimit", "commit_limit"),
+    ("AnonHugePages", "anon_huge"),
 ];
 
 /// Reads "Key:  123 kB" lines (status, smaps_rollup, meminfo) and returns the wanted ones in
@@ -131,11 +133,11 @@ VmData:\t  307436 kB\nVmSwap:\t       0 kB\nThreads:\t1\n";
     #[test]
     fn smaps_rollup_lazyfree() {
         let text = "55d0c0a00000-7ffd1b5f2000 ---p 00000000 00:00 0                          [rollup]\n\
-Rss:              308400 kB\nPss:              308400 kB\nLazyFree:         256000 kB\nSwap:                  0 kB\n";
-        assert_eq!(
-            kib_fields(text, SMAPS_ROLLUP_FIELDS)["lazyfree"],
-            256_000 * 1024
-        );
+Rss:              308400 kB\nPss:              308400 kB\nLazyFree:         256000 kB\n\
+AnonHugePages:     36864 kB\nSwap:                  0 kB\n";
+        let metrics = kib_fields(text, SMAPS_ROLLUP_FIELDS);
+        assert_eq!(metrics["lazyfree"], 256_000 * 1024);
+        assert_eq!(metrics["anon_huge"], 36_864 * 1024);
         assert_eq!(kib_field(text, "Rss"), Some(308_400 * 1024));
         assert_eq!(kib_field(text, "Nope"), None);
     }
@@ -144,7 +146,7 @@ Rss:              308400 kB\nPss:              308400 kB\nLazyFree:         2560
     fn meminfo_fields() {
         let text = "MemTotal:        1004564 kB\nMemFree:          601048 kB\nMemAvailable:     640252 kB\n\
 Buffers:               0 kB\nCached:            48936 kB\nSwapCached:            0 kB\n\
-Inactive(file):    12000 kB\nCommitLimit:      502280 kB\nCommitted_AS:     330640 kB\nHugePages_Total:       0\n";
+Inactive(file):    12000 kB\nAnonHugePages:     4096 kB\nCommitLimit:      502280 kB\nCommitted_AS:     330640 kB\nHugePages_Total:       0\n";
         let metrics = kib_fields(text, MEMINFO_FIELDS);
         assert_eq!(metrics["mem_total"], 1_004_564 * 1024);
         assert_eq!(metrics["mem_free"], 601_048 * 1024);
@@ -152,6 +154,7 @@ Inactive(file):    12000 kB\nCommitLimit:      502280 kB\nCommitted_AS:     3306
         assert_eq!(metrics["cached"], 48_936 * 1024);
         assert_eq!(metrics["committed_as"], 330_640 * 1024);
         assert_eq!(metrics["commit_limit"], 502_280 * 1024);
+        assert_eq!(metrics["anon_huge"], 4096 * 1024);
         assert_eq!(kib_field(text, "Inactive(file)"), Some(12_000 * 1024));
         assert_eq!(
             kib_field(text, "HugePages_Total"),
@@ -200,5 +203,15 @@ inactive_file 104853504\npgfault 99\n";
         assert!(!proc_cgroups_has_memory(
             "#subsys_name\thierarchy\tnum_cgroups\tenabled\ncpu\t0\t1\t1\n"
         ));
+    }
+
+    #[test]
+    fn every_sampled_process_metric_is_one_expectations_know() {
+        for (_, name) in STATUS_FIELDS.iter().chain(SMAPS_ROLLUP_FIELDS) {
+            assert!(
+                rsslab_wire::workload::PROCESS_METRICS.contains(name),
+                "{name} is sampled but not in PROCESS_METRICS"
+            );
+        }
     }
 }

@@ -136,7 +136,7 @@ impl Workload {
 }
 
 /// What the agent samples for every process, from `/proc/<pid>/status` and `smaps_rollup`
-/// (DESIGN.md, "Metrics").
+/// (DESIGN.md, "Metrics"; `anon_huge`, smaps_rollup's AnonHugePages, is rsslab's addition).
 pub const PROCESS_METRICS: &[&str] = &[
     "vsz",
     "rss",
@@ -144,6 +144,7 @@ pub const PROCESS_METRICS: &[&str] = &[
     "rss_file",
     "rss_shmem",
     "lazyfree",
+    "anon_huge",
     "swap",
 ];
 

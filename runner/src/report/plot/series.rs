@@ -128,6 +128,7 @@ pub fn run_series(run: &LoadedRun, focus: &Focus) -> RunSeries {
             ("rss_anon", Stroke::Solid, 1),
             ("rss_file", Stroke::Dotted, 2),
             ("rss_shmem", Stroke::DashDot, 1),
+            ("anon_huge", Stroke::Dotted, 1),
         ] {
             let points = metric(part);
             if shown(&points) {
