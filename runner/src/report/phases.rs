@@ -6,7 +6,8 @@
 //! `service:released` under MADV_FREE the service's RSS stays near its peak with most of it
 //! lazyfree; after `balloon:full` the service's RSS has fallen.
 //!
-//! Columns: per process `rss` and `lazyfree`, the guest's MemAvailable, and with a cgroup its
+//! Columns: per process `rss` and `lazyfree` (and, when sampled, the Go runtime's
+//! `heap_released` and the huge pages of `anon_huge`), the guest's MemAvailable, and with a cgroup its
 //! `usage`, `working set` and (when sampled) `file`, the page cache.
 //!
 //! Events with no sample between them share a row (they cannot be told apart by the
@@ -18,6 +19,13 @@ use serde::Serialize;
 
 use super::plot::{mib, seconds, sorted_events};
 use crate::record::LoadedRun;
+
+/// A process's columns, in order: `rss` and `lazyfree` always; a Go runtime's own view of
+/// what it handed back (`heap_released`) and transparent huge pages (`anon_huge`) when a
+/// sample of the process has at least [`OPTIONAL_COLUMN_MIN`] of them.
+const PROCESS_COLUMNS: &[&str] = &["rss", "lazyfree", "heap_released", "anon_huge"];
+const ALWAYS_SHOWN: &[&str] = &["rss", "lazyfree"];
+const OPTIONAL_COLUMN_MIN: u64 = 1 << 20;
 
 /// The table for one run.
 #[derive(Debug, Clone, Serialize)]
@@ -72,12 +80,24 @@ pub fn phase_table(run: &LoadedRun, processes: &[String]) -> PhaseTable {
     let mut groups = Vec::new();
     let mut columns = Vec::new();
     for name in processes {
+        let mut names = Vec::new();
+        for metric in PROCESS_COLUMNS {
+            let reaches = |sample: &Sample| {
+                sample
+                    .process
+                    .get(name)
+                    .and_then(|metrics| metrics.get(*metric))
+                    .is_some_and(|&bytes| bytes >= OPTIONAL_COLUMN_MIN)
+            };
+            if ALWAYS_SHOWN.contains(metric) || run.samples.iter().any(reaches) {
+                names.push((*metric).to_owned());
+                columns.push(Column::Process(name.clone(), metric));
+            }
+        }
         groups.push(ColumnGroup {
             label: name.clone(),
-            columns: vec!["rss".into(), "lazyfree".into()],
+            columns: names,
         });
-        columns.push(Column::Process(name.clone(), "rss"));
-        columns.push(Column::Process(name.clone(), "lazyfree"));
     }
     groups.push(ColumnGroup {
         label: "guest".into(),
@@ -214,5 +234,25 @@ mod tests {
         assert_eq!(last.events.len(), 2, "{last:?}");
         assert!(last.values.iter().all(|value| value == "—"), "{last:?}");
         assert_eq!(last.settled_at, "");
+    }
+
+    #[test]
+    fn a_go_runtimes_released_heap_and_huge_pages_get_columns_when_sampled() {
+        let mut run = fake_run("demo", "6.1", "free");
+        let table = phase_table(&run, &["service".into()]);
+        assert_eq!(table.groups[0].columns, ["rss", "lazyfree"]);
+        for sample in &mut run.samples {
+            let service = sample.process.get_mut("service").unwrap();
+            service.insert("heap_released".into(), 300 << 20);
+            service.insert("anon_huge".into(), 1 << 19);
+        }
+        let table = phase_table(&run, &["service".into()]);
+        // Half a MiB of huge pages is below the column's threshold.
+        assert_eq!(
+            table.groups[0].columns,
+            ["rss", "lazyfree", "heap_released"]
+        );
+        let released = row(&table, "service:released");
+        assert_eq!(&released.values[..3], ["400", "350", "300"]);
     }
 }
