@@ -167,6 +167,29 @@ pub(crate) mod tests {
         builder.into_inner().unwrap()
     }
 
+    /// Writes a .deb of `data_tar` as `<archive>/<pool>/<name>_1_amd64.deb` and returns its
+    /// catalogue entry (version 1, size and sha256 of the file).
+    pub(crate) fn publish_deb(
+        archive: &std::path::Path,
+        pool: &str,
+        name: &str,
+        data_tar: &[u8],
+    ) -> crate::catalog::KernelPackage {
+        use sha2::{Digest, Sha256};
+        let deb = deb_bytes(data_tar, "xz");
+        let filename = format!("{pool}/{name}_1_amd64.deb");
+        let path = archive.join(&filename);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &deb).unwrap();
+        crate::catalog::KernelPackage {
+            name: name.into(),
+            version: "1".into(),
+            filename,
+            size: deb.len() as u64,
+            sha256: hex::encode(Sha256::digest(&deb)),
+        }
+    }
+
     fn data_tar_of_control() -> Vec<u8> {
         data_tar(&[TarItem::File("control", b"Package: test\n", 0o644)])
     }

@@ -132,11 +132,9 @@ fn first_existing(
 mod tests {
     use std::fs;
 
-    use sha2::{Digest, Sha256};
-
     use super::*;
-    use crate::catalog::{KernelFacts, KernelPackage};
-    use crate::deb::tests::{TarItem, data_tar, deb_bytes};
+    use crate::catalog::KernelFacts;
+    use crate::deb::tests::{TarItem, data_tar, publish_deb};
 
     fn facts() -> KernelFacts {
         KernelFacts {
@@ -169,20 +167,7 @@ mod tests {
             ("linux-modules-9.9.9-test", modules),
         ]
         .into_iter()
-        .map(|(name, tar)| {
-            let deb = deb_bytes(&tar, "xz");
-            let filename = format!("pool/main/l/linux/{name}_1_amd64.deb");
-            let path = archive.join(&filename);
-            fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(&path, &deb).unwrap();
-            KernelPackage {
-                name: name.into(),
-                version: "1".into(),
-                filename,
-                size: deb.len() as u64,
-                sha256: hex::encode(Sha256::digest(&deb)),
-            }
-        })
+        .map(|(name, tar)| publish_deb(archive, "pool/main/l/linux", name, &tar))
         .collect();
         Kernel {
             id: "9.9".into(),

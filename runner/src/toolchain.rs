@@ -176,10 +176,8 @@ fn check_goroot(root: &Path) -> Result<()> {
 mod tests {
     use std::fs;
 
-    use sha2::{Digest, Sha256};
-
     use super::*;
-    use crate::deb::tests::{TarItem, data_tar, deb_bytes};
+    use crate::deb::tests::{TarItem, data_tar, publish_deb};
 
     #[test]
     fn the_shipped_catalogue_has_an_old_and_a_modern_go() {
@@ -231,20 +229,7 @@ mod tests {
         }
         let packages = parts
             .into_iter()
-            .map(|(name, tar)| {
-                let deb = deb_bytes(&tar, "xz");
-                let filename = format!("pool/main/g/golang-9.9/{name}_1_amd64.deb");
-                let path = archive.join(&filename);
-                fs::create_dir_all(path.parent().unwrap()).unwrap();
-                fs::write(&path, &deb).unwrap();
-                KernelPackage {
-                    name: name.into(),
-                    version: "1".into(),
-                    filename,
-                    size: deb.len() as u64,
-                    sha256: hex::encode(Sha256::digest(&deb)),
-                }
-            })
+            .map(|(name, tar)| publish_deb(archive, "pool/main/g/golang-9.9", name, &tar))
             .collect();
         GoToolchain {
             id: "9.9".into(),
