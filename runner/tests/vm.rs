@@ -90,6 +90,25 @@ fn madv_free_keeps_rss_until_the_balloon_and_dontneed_drops_it_on_every_kernel()
             "{name}"
         );
 
+        // With THP `always` (the fixture's sysfs) the touched heap is in huge pages, which the
+        // agent samples as anon_huge (smaps_rollup and meminfo AnonHugePages).
+        let released = event_time(&run, "service:released");
+        let huge = |scope: &dyn Fn(&Value) -> &Value| {
+            samples
+                .iter()
+                .filter(|s| s["t_ms"].as_u64().unwrap() < released)
+                .filter_map(|s| scope(s)["anon_huge"].as_u64())
+                .max()
+                .unwrap_or(0) as f64
+                / MIB
+        };
+        let service_huge = huge(&|s| &s["process"]["service"]);
+        let guest_huge = huge(&|s| &s["guest"]);
+        assert!(
+            service_huge > 100.0 && guest_huge >= service_huge,
+            "{name}: the 160MiB heap in huge pages: service {service_huge:.0}MiB, guest {guest_huge:.0}MiB"
+        );
+
         let balloon_started = event_time(&run, "balloon:started");
         let settled = before(&samples, balloon_started, "service");
         let rss = settled["process"]["service"]["rss"].as_u64().unwrap() as f64 / MIB;
