@@ -15,7 +15,7 @@ use super::matrix::{MatrixRow, matrix_cell, scenario_rows};
 use super::provenance::{
     ProvenanceSection, ScenarioFile, provenance, scenario_file, scenario_sources,
 };
-use super::run::{KeyValue, RunSection, run_section};
+use super::run::{KeyValue, RunSection, key_values, run_section};
 use super::{Anchors, Story, run_class, run_slug, slug};
 use crate::record::LoadedRun;
 use crate::results::{Results, RunResult, compare_kernels};
@@ -307,16 +307,7 @@ fn scenario_section(
                 label: label.clone(),
                 overrides: of_variant
                     .first()
-                    .map(|result| {
-                        result
-                            .variant
-                            .iter()
-                            .map(|(key, value)| KeyValue {
-                                key: key.clone(),
-                                value: value.clone(),
-                            })
-                            .collect()
-                    })
+                    .map(|result| key_values(&result.variant))
                     .unwrap_or_default(),
                 runs: of_variant.len(),
             }

@@ -1,7 +1,7 @@
 //! One run's section of the page: its facts, expectations, charts, the "at each phase" table,
 //! processes, cgroup, OOM kills, failed set-up steps, log lines, console tail and raw files.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Component, Path};
 
@@ -56,6 +56,16 @@ pub struct RunSection {
 pub struct KeyValue {
     pub key: String,
     pub value: String,
+}
+
+/// The pairs of a string map, in its order.
+pub fn key_values(map: &BTreeMap<String, String>) -> Vec<KeyValue> {
+    map.iter()
+        .map(|(key, value)| KeyValue {
+            key: key.clone(),
+            value: value.clone(),
+        })
+        .collect()
 }
 
 /// A process's key numbers, in the matrix and the processes table.
@@ -190,14 +200,7 @@ pub fn run_section(
         kernel: result.kernel.clone(),
         kernel_release: result.kernel_release.clone(),
         variant_label: result.variant_label.clone(),
-        variant: result
-            .variant
-            .iter()
-            .map(|(key, value)| KeyValue {
-                key: key.clone(),
-                value: value.clone(),
-            })
-            .collect(),
+        variant: key_values(&result.variant),
         outcome: result.outcome.to_string(),
         class: run_class(result.outcome),
         reason: result.reason.clone(),
@@ -211,16 +214,7 @@ pub fn run_section(
         boot: result.boot_to_first_sample_ms.map(format_ms),
         features: record
             .and_then(|record| record.hello.as_ref())
-            .map(|hello| {
-                hello
-                    .features
-                    .iter()
-                    .map(|(key, value)| KeyValue {
-                        key: key.clone(),
-                        value: value.clone(),
-                    })
-                    .collect()
-            })
+            .map(|hello| key_values(&hello.features))
             .unwrap_or_default(),
         image_digest: record
             .map(|record| record.provenance.image_digest.clone())
