@@ -5,13 +5,13 @@
 //! The lines are [`Line`]s: well-formed messages with arbitrary fields, messages cut mid-way,
 //! raw bytes, JSON nested deeper than any parser should follow, numbers past u64, fields of
 //! the wrong type. The collector is checked against a model of the protocol (one hello first,
-//! samples and events, exactly one verdict last, as `rsslab::collect`'s docs say).
+//! samples and events, exactly one verdict last, as `rsslab::records::collect`'s docs say).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use arbitrary::Arbitrary;
-use rsslab::collect::{Collector, classify};
+use rsslab::records::collect::{Collector, classify};
 use rsslab::vm::{LineAction, VmExit, VmOutput};
 use rsslab_wire::message::ProcessResult;
 use rsslab_wire::{

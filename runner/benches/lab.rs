@@ -23,15 +23,16 @@ use anyhow::{Context, Result, bail, ensure};
 use clap::ValueEnum;
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use rsslab::cache::Cache;
-use rsslab::catalog::{default_catalogue_path, load_catalogue};
-use rsslab::cpio::CpioWriter;
-use rsslab::execute::boot_vm;
+use rsslab::catalogue::{default_catalogue_path, load_catalogue};
+use rsslab::image::cpio::CpioWriter;
+use rsslab::image::empty_spec;
 use rsslab::image::{GuestBinaries, Image, build_image, locate_guest_binaries};
-use rsslab::images::empty_spec;
-use rsslab::kernel::KernelFiles;
-use rsslab::lab::{LabOptions, decide_accel, prepare_kernels, run_lab};
+use rsslab::lab::execute::boot_vm;
+use rsslab::lab::{LabOptions, decide_accel, run_lab};
 use rsslab::scenario::VmConfig;
+use rsslab::supply::cache::Cache;
+use rsslab::supply::kernel::KernelFiles;
+use rsslab::supply::prepare_kernels;
 use rsslab::vm::accel::AccelChoice;
 use rsslab::vm::qemu::qemu_binary;
 use rsslab::vm::{Accel, LineAction, QemuCommand, VmExit, run_vm};
@@ -217,7 +218,7 @@ fn main() -> Result<()> {
             summary.outcomes,
             out.display()
         );
-        let vm_walls: f64 = rsslab::record::load_all(&out)?
+        let vm_walls: f64 = rsslab::records::load_all(&out)?
             .iter()
             .map(|run| run.record.timing.wall_ms as f64 / 1000.0)
             .sum();
@@ -411,5 +412,5 @@ fn small_lab(kernels: &[String]) -> String {
 }
 
 fn qemu_version() -> String {
-    rsslab::provenance::host_provenance().qemu_version
+    rsslab::records::provenance::host_provenance().qemu_version
 }

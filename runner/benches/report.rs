@@ -1,5 +1,5 @@
 //! How long the report of a large lab takes: synthesizes RUNS runs (default 500) from
-//! `rsslab::report::testing`'s fakes (each 30 s sampled every 250 ms, two processes and a
+//! `rsslab::records::testing`'s fakes (each 30 s sampled every 250 ms, two processes and a
 //! cgroup, eight runs per scenario: two variants on four kernels), writes them as a lab in a
 //! temporary directory, then times what `rsslab report DIR` does: load the raw records, build
 //! `results.json`, render and write `index.html`. Prints numbers; asserts nothing about time.
@@ -9,10 +9,10 @@
 
 use std::time::Instant;
 
-use rsslab::record::load_all;
-use rsslab::report::render_report;
-use rsslab::report::testing::{fake_run, write_lab};
-use rsslab::results::{build_results, write_results};
+use rsslab::analysis::results::{build_results, write_results};
+use rsslab::output::report::render_report;
+use rsslab::records::load_all;
+use rsslab::records::testing::{fake_run, write_lab};
 
 fn main() -> anyhow::Result<()> {
     let count: usize = match std::env::args().skip(1).find(|arg| !arg.starts_with('-')) {

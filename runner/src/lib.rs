@@ -1,45 +1,38 @@
 //! rsslab: a reproducible lab for Linux memory behaviour of services.
 //!
-//! The pipeline, one module per arrow of DESIGN.md's data flow:
+//! The source tree is the pipeline. Each folder is one stage, listed here in the order the
+//! data flows; a module uses only the modules listed above it, never one below (so there is no
+//! import circle), and a stage's output type is named after what it is:
 //!
 //! ```text
-//! scenario (parse + validate) -> plan (matrix x kernels) -> kernel + image (fetch, initramfs)
-//!   -> vm (QEMU, deadline, console) -> collect (channel -> RunRecord, raw files first)
-//!   -> results (results.json) -> report (index.html), export (junit.xml, summary.md)
+//! exit       exit codes, and the error that carries one  -> Failure        (every stage's)
+//! files      writing a file whole (temporary, sync, rename)               (every stage's)
+//! catalogue  kernels.toml, go-toolchains.toml, versions  -> Catalogue, GoCatalogue
+//! scenario   scenarios/*.toml, parsed and validated      -> Scenario (with its [[expect]])
+//! plan       scenarios x kernels x matrix, shards        -> Plan (one RunPlan per VM)
+//! supply     Debian's archive, verified, cached          -> KernelFiles, GoRoot, Go binaries
+//! image      agent + workloads + run spec + modules      -> Image (initramfs)
+//! vm         QEMU (KVM or TCG), deadline, console        -> VmOutput
+//! records    the guest channel, written first            -> RunRecord on disk, LoadedRun
+//! analysis   records -> verdicts                         -> ExpectationResult, Results, Comparison
+//! output     results -> files                            -> Outputs: results.json, index.html, ...
+//! lab        drives the stages: run, resume, merge       -> LabSummary
 //! ```
 //!
-//! [`lab::run_lab`] drives it top to bottom ([`resume`] finishes a lab that did not finish);
-//! the CLI in `main.rs` is a thin layer over it.
+//! `runner/tests/layout.rs` holds the code to this map (the first word of each line above is
+//! a module, in order; the declarations below are alphabetical, as rustfmt keeps them), and
+//! checks that the files of one folder do not import each other in a circle either. The CLI
+//! in `main.rs` is a thin layer over [`lab`] and the stages' entry functions.
 
-pub mod cache;
-pub mod catalog;
-pub mod collect;
-pub mod cpio;
-pub mod deb;
-pub mod diff;
-pub mod doctor;
-pub mod execute;
+pub mod analysis;
+pub mod catalogue;
 pub mod exit;
-pub mod expect;
-pub mod export;
-pub mod fetch;
-pub mod gobuild;
+pub mod files;
 pub mod image;
-pub mod images;
-pub mod kernel;
 pub mod lab;
-pub mod merge;
-pub mod modules;
+pub mod output;
 pub mod plan;
-pub mod progress;
-pub mod provenance;
-pub mod record;
-pub mod report;
-pub mod results;
-pub mod resume;
+pub mod records;
 pub mod scenario;
-pub mod shard;
-pub mod toolchain;
-pub mod unpacked;
+pub mod supply;
 pub mod vm;
-pub mod vmlinux;

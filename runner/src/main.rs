@@ -6,9 +6,12 @@ use std::process::ExitCode;
 
 use anyhow::anyhow;
 use clap::{Parser, Subcommand};
+use rsslab::analysis::diff::compare_with_baseline;
 use rsslab::exit::{self, Failure};
 use rsslab::lab::{self, LabOptions};
-use rsslab::shard::Shard;
+use rsslab::output::{Outputs, write_outputs};
+use rsslab::plan::load_plan;
+use rsslab::plan::shard::Shard;
 use rsslab::vm::accel::AccelChoice;
 
 /// Reproducible lab for Linux memory behaviour of services: runs TOML scenarios in QEMU VMs
@@ -172,7 +175,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         }
         Command::Check { paths } => {
             let paths = default_paths(paths);
-            let (_, plan) = lab::load_plan(&paths, &[])?;
+            let (_, plan) = load_plan(&paths, &[])?;
             let scenarios: std::collections::BTreeSet<_> =
                 plan.runs.iter().map(|run| run.scenario.as_str()).collect();
             println!(
@@ -183,7 +186,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             Ok(exit::OK)
         }
         Command::Report { dir, baseline } => {
-            if !dir.join(rsslab::record::RUNS_DIR).is_dir() {
+            if !dir.join(rsslab::plan::RUNS_DIR).is_dir() {
                 return Err(Failure::bad_input(anyhow!(
                     "{}: no runs/ directory: not a lab output directory",
                     dir.display()
@@ -191,32 +194,33 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             }
             if let Some(baseline) = &baseline {
                 lab::check_lab_dir(baseline, "--baseline")?;
-                lab::compare_with_baseline(baseline, &dir, catalogue().as_ref())?;
+                compare_with_baseline(baseline, &dir, catalogue().as_ref())?;
             }
-            let outputs = lab::write_outputs(&dir)?;
+            let outputs = write_outputs(&dir)?;
             Ok(outputs_exit(&outputs))
         }
         Command::Diff { base, new } => {
             lab::check_lab_dir(&base, "BASE")?;
             lab::check_lab_dir(&new, "NEW")?;
-            let comparison = rsslab::diff::compare_dirs(&base, &new, catalogue().as_ref())?;
-            print!("{}", rsslab::diff::markdown(&comparison));
+            let comparison =
+                rsslab::analysis::diff::compare_dirs(&base, &new, catalogue().as_ref())?;
+            print!("{}", rsslab::output::markdown::markdown(&comparison));
             Ok(verdict(0, comparison.regressions()))
         }
         Command::Merge { dirs, out } => {
-            let merged = rsslab::merge::merge_raw_records(&dirs, &out)?;
+            let merged = rsslab::lab::merge::merge_raw_records(&dirs, &out)?;
             eprintln!(
                 "rsslab: merged {} runs of {} directories into {}",
                 merged.runs,
                 dirs.len(),
                 out.display()
             );
-            let outputs = lab::write_outputs(&out)?;
+            let outputs = write_outputs(&out)?;
             Ok(outputs_exit(&outputs))
         }
         Command::Unpack { report, out } => {
             let unpacked =
-                rsslab::report::unpack_report(&report, &out).map_err(Failure::bad_input)?;
+                rsslab::output::report::unpack_report(&report, &out).map_err(Failure::bad_input)?;
             println!(
                 "{}: {} runs ({} files); rebuild the report with: rsslab report {}",
                 out.display(),
@@ -227,10 +231,10 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             Ok(exit::OK)
         }
         Command::Images { kernels } => {
-            rsslab::images::build_all(&kernels)?;
+            rsslab::lab::images::build_all(&kernels)?;
             Ok(exit::OK)
         }
-        Command::Doctor => Ok(if rsslab::doctor::doctor() {
+        Command::Doctor => Ok(if rsslab::lab::doctor::doctor() {
             exit::OK
         } else {
             exit::INFRASTRUCTURE
@@ -239,8 +243,8 @@ fn run(cli: Cli) -> Result<u8, Failure> {
 }
 
 /// The kernel catalogue for known behaviour changes; a comparison without it still works.
-fn catalogue() -> Option<rsslab::catalog::Catalogue> {
-    rsslab::catalog::load_catalogue(&rsslab::catalog::default_catalogue_path())
+fn catalogue() -> Option<rsslab::catalogue::Catalogue> {
+    rsslab::catalogue::load_catalogue(&rsslab::catalogue::default_catalogue_path())
         .inspect_err(|error| {
             eprintln!("rsslab: no known kernel behaviour changes (catalogue: {error:#})")
         })
@@ -270,7 +274,7 @@ fn verdict(failed_expectations: usize, regressions: usize) -> u8 {
 
 /// Prints the report's path; exit 1 when an expectation failed or something regressed
 /// (`report`, `merge`).
-fn outputs_exit(outputs: &lab::Outputs) -> u8 {
+fn outputs_exit(outputs: &Outputs) -> u8 {
     println!("{}", outputs.index.display());
     verdict(outputs.failed_expectations, outputs.regressions)
 }

@@ -6,7 +6,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use rsslab::record::{RunRecord, Timing};
+use rsslab::records::{RunRecord, Timing};
 use rsslab_wire::message::ProcessResult;
 use rsslab_wire::{Event, EventKind, ProcessOutcome, RunOutcome, RunSpec, Sample};
 use support::rsslab;
@@ -214,7 +214,7 @@ fn help_lists_every_command() {
 
 #[test]
 fn report_evaluates_expectations_from_the_records_and_exits_1_on_a_failure() {
-    use rsslab::expect::{Check, Comparison, Expectation, Measure, Operand, Stat};
+    use rsslab::scenario::expect::{Check, Comparison, Expectation, Measure, Operand, Stat};
     let out = tempfile::tempdir().unwrap();
     fake_record(out.path());
     let run_json = out.path().join("runs/good/6.1/run.json");
@@ -503,7 +503,7 @@ fn merge_joins_two_shards_into_one_lab_and_leaves_them_alone() {
 
 #[test]
 fn merge_exits_1_when_a_merged_expectation_failed() {
-    use rsslab::expect::{Check, Expectation};
+    use rsslab::scenario::expect::{Check, Expectation};
     let dir = tempfile::tempdir().unwrap();
     let (a, b, out) = (
         dir.path().join("a"),

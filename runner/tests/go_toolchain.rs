@@ -6,9 +6,10 @@
 
 use std::time::Instant;
 
-use rsslab::cache::Cache;
-use rsslab::gobuild::{build_go_workload, go_source_dir};
-use rsslab::toolchain::{go_catalogue, prepare_toolchain};
+use rsslab::catalogue::go::go_catalogue;
+use rsslab::supply::cache::Cache;
+use rsslab::supply::gobuild::{build_go_workload, go_source_dir};
+use rsslab::supply::toolchain::prepare_toolchain;
 use rsslab_wire::WorkloadReport;
 
 #[test]
@@ -19,7 +20,7 @@ fn go_1_15_builds_heap_churn_which_reports_released_memory() {
     }
     let _ = tracing_subscriber::fmt().with_test_writer().try_init();
     let cache = Cache::default_location().unwrap();
-    let base_url = rsslab::fetch::archive_base_url().unwrap();
+    let base_url = rsslab::supply::fetch::archive_base_url().unwrap();
     let toolchain = go_catalogue().get("1.15").unwrap();
     let goroot = prepare_toolchain(&cache, &base_url, toolchain).unwrap();
     assert!(goroot.root.join("src/runtime/malloc.go").is_file());

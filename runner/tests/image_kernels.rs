@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::time::Instant;
 
-use rsslab::cache::Cache;
-use rsslab::catalog::{Kernel, default_catalogue_path, load_catalogue};
+use rsslab::catalogue::{Kernel, default_catalogue_path, load_catalogue};
 use rsslab::image::{GuestBinaries, build_image};
-use rsslab::kernel::{KernelFiles, prepare_kernel};
-use rsslab::modules::{modinfo_depends, resolve_modules};
+use rsslab::supply::cache::Cache;
+use rsslab::supply::kernel::{KernelFiles, prepare_kernel};
+use rsslab::supply::modules::{modinfo_depends, resolve_modules};
 use rsslab_wire::{DiskMount, Millis, RunSpec};
 
 fn skip() -> bool {
@@ -29,7 +29,7 @@ fn prepare(id: &str) -> (Kernel, KernelFiles) {
     let catalogue = load_catalogue(&default_catalogue_path()).unwrap();
     let kernel = catalogue.get(id).unwrap().clone();
     let cache = Cache::default_location().unwrap();
-    let base_url = rsslab::fetch::archive_base_url().unwrap();
+    let base_url = rsslab::supply::fetch::archive_base_url().unwrap();
     let started = Instant::now();
     let files = prepare_kernel(&cache, &base_url, &kernel).unwrap();
     eprintln!(

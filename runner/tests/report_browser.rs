@@ -20,7 +20,7 @@ use headless_chrome::protocol::cdp::Page::{self, CaptureScreenshotFormatOption};
 use headless_chrome::protocol::cdp::Runtime::ConsoleAPICalledEventTypeOption;
 use headless_chrome::protocol::cdp::types::Event;
 use headless_chrome::{Browser, LaunchOptions, Tab};
-use rsslab::report::testing::{HOSTILE, fake_lab, hostile_run, write_lab};
+use rsslab::records::testing::{HOSTILE, fake_lab, hostile_run, write_lab};
 
 /// Debian's package installs it here.
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -170,20 +170,21 @@ fn write_report(dir: &Path) -> (PathBuf, usize) {
     }
     write_lab(dir, &mut runs, 60).unwrap();
     // As if compared with a baseline where MADV_FREE's RSS had fallen at once.
-    let comparison: rsslab::diff::Comparison = serde_json::from_value(serde_json::json!({
-        "baseline": format!("reports/{HOSTILE}"),
-        "compared": 8,
-        "only_in_baseline": [],
-        "only_in_new": [],
-        "changes": [{
-            "scenario": "go-madvfree-balloon", "kernel": "6.1", "variant_label": "release=free",
-            "what": "last process.service.rss", "verdict": "regression",
-            "baseline": "51.0MiB", "new": "64.0MiB", "detail": "+13.0MiB (+25%)"
-        }]
-    }))
-    .unwrap();
-    rsslab::diff::write_comparison(dir, &comparison).unwrap();
-    let outputs = rsslab::lab::write_outputs(dir).unwrap();
+    let comparison: rsslab::analysis::comparison::Comparison =
+        serde_json::from_value(serde_json::json!({
+            "baseline": format!("reports/{HOSTILE}"),
+            "compared": 8,
+            "only_in_baseline": [],
+            "only_in_new": [],
+            "changes": [{
+                "scenario": "go-madvfree-balloon", "kernel": "6.1", "variant_label": "release=free",
+                "what": "last process.service.rss", "verdict": "regression",
+                "baseline": "51.0MiB", "new": "64.0MiB", "detail": "+13.0MiB (+25%)"
+            }]
+        }))
+        .unwrap();
+    rsslab::analysis::comparison::write_comparison(dir, &comparison).unwrap();
+    let outputs = rsslab::output::write_outputs(dir).unwrap();
     let with_samples = runs.iter().filter(|run| !run.samples.is_empty()).count();
     (outputs.index, with_samples)
 }

@@ -9,8 +9,8 @@
 //!   directories (TCG when /dev/kvm is not theirs), and `rsslab doctor` says whether the
 //!   current user can run labs.
 //!
-//! Escaping of scenario text in the report is tested with the report (`runner/src/report/`),
-//! verification of downloads in `runner/src/fetch.rs` and end to end in `tests/faults.rs`.
+//! Escaping of scenario text in the report is tested with the report (`runner/src/output/report/`),
+//! verification of downloads in `runner/src/supply/fetch.rs` and end to end in `tests/faults.rs`.
 
 mod support;
 

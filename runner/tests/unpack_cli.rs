@@ -6,7 +6,7 @@ mod support;
 use std::fs;
 use std::path::Path;
 
-use rsslab::report::testing::{fake_lab, write_lab};
+use rsslab::records::testing::{fake_lab, write_lab};
 use support::rsslab;
 
 fn results_without_time(dir: &Path) -> serde_json::Value {

@@ -18,7 +18,7 @@
 //! | `[sample]` | `every` (default 250ms, ≥ 10ms, < duration), `duration` (required, more than 0s, at most 6h) |
 //! | `[[process]]` | at most 64; `name` (`[a-z0-9_-]`, unique), `workload` (one of [`WORKLOAD_NAMES`]) and `args` (default: all defaults; what a process takes fits in `vm.memory`), `env`, `cgroup` (default true; only with `[cgroup]`), `start = { after, phase, delay }` ([`Start`]; `delay` shorter than the duration); `go` (a Go toolchain id of `vm-images/go-toolchains.toml`; required by `go-*` workloads, refused by the others) |
 //! | `[matrix]` | setting path -> array of values, at least one axis, at most 256 variants; see [`matrix`] for the path syntax |
-//! | `[[expect]]` | `name`, optional `when`, one check (a metric over a window compared with a size or another metric, a process `outcome`, or `run_outcome`); see [`crate::expect`] |
+//! | `[[expect]]` | `name`, optional `when`, one check (a metric over a window compared with a size or another metric, a process `outcome`, or `run_outcome`); see [`expect`] |
 //!
 //! Sizes and durations take human units ("512MiB", "250ms"; [`rsslab_wire::units`]); sizes are
 //! binary (`KiB`..`EiB`) or plain bytes, and decimal units (`512MB`) are refused as ambiguous,
@@ -34,6 +34,7 @@
 //! [`parse_scenario`].
 
 pub mod diag;
+pub mod expect;
 pub mod matrix;
 pub mod raw;
 pub mod validate;
@@ -84,7 +85,7 @@ pub struct Scenario {
     /// Every variant (one, unlabelled, without a matrix), first axis outermost.
     pub variants: Vec<Variant>,
     /// `[[expect]]`, in file order; each run evaluates those whose `when` matches it.
-    pub expectations: Vec<crate::expect::Expectation>,
+    pub expectations: Vec<expect::Expectation>,
 }
 
 /// The VM a scenario's runs boot.
@@ -298,8 +299,8 @@ fn read_expectations(
     axes: &[MatrixAxis],
     known_kernels: &[String],
     diags: &mut Vec<Diagnostic>,
-) -> Vec<crate::expect::Expectation> {
-    let mut processes: BTreeMap<String, crate::expect::ProcessFacts> = BTreeMap::new();
+) -> Vec<expect::Expectation> {
+    let mut processes: BTreeMap<String, expect::ProcessFacts> = BTreeMap::new();
     for process in variants.iter().flat_map(|variant| &variant.setup.processes) {
         let facts = processes.entry(process.name.clone()).or_default();
         for phase in process.workload.phases() {
@@ -313,7 +314,7 @@ fn read_expectations(
             }
         }
     }
-    let context = crate::expect::ExpectContext {
+    let context = expect::ExpectContext {
         kernels: known_kernels,
         processes,
         matrix: axes,
@@ -321,7 +322,7 @@ fn read_expectations(
             .iter()
             .any(|variant| variant.setup.cgroup.is_some()),
     };
-    crate::expect::read_expectations(node, &context, diags)
+    expect::read_expectations(node, &context, diags)
 }
 
 /// Reads and validates every variant; the problems of all of them go to `diags`, once each.

@@ -39,7 +39,7 @@ pub struct Document<'i> {
     pub header: Option<RawHeader>,
     /// `[matrix]`, unchecked.
     pub matrix: Option<Node<'i>>,
-    /// `[[expect]]`, unchecked (read by [`crate::expect::read_expectations`]).
+    /// `[[expect]]`, unchecked (read by [`crate::scenario::expect::read_expectations`]).
     pub expect: Option<Node<'i>>,
     /// Everything else (`vm`, `sysctl` with flat dotted names, `sysfs`, `cgroup`, `sample`,
     /// `process`).

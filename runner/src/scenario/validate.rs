@@ -841,7 +841,7 @@ fn check_process(
 /// `go`: a Go toolchain catalogue id, required by go-* workloads and refused by the others.
 fn check_go(entry: &ProcessEntry, key: &str, diags: &mut Vec<Diagnostic>) -> Option<String> {
     let is_go = entry.workload.as_ref().map(Workload::is_go);
-    let ids = crate::toolchain::go_catalogue().ids();
+    let ids = crate::catalogue::go::go_catalogue().ids();
     let names: Vec<&str> = ids.iter().map(String::as_str).collect();
     match (&entry.raw.go, is_go) {
         (Some(go), Some(false)) => {

@@ -422,18 +422,18 @@ fn temporary_files(dir: &Path) -> Vec<PathBuf> {
 
 /// The packages of catalogue kernel `id`, each with its verified file in the user's cache
 /// (fetched from the host's Debian archive if it is not there yet).
-pub fn kernel_packages(id: &str) -> Vec<(rsslab::catalog::KernelPackage, PathBuf)> {
+pub fn kernel_packages(id: &str) -> Vec<(rsslab::catalogue::KernelPackage, PathBuf)> {
     let catalogue =
-        rsslab::catalog::load_catalogue(&rsslab::catalog::default_catalogue_path()).unwrap();
-    let cache = rsslab::cache::Cache::default_location().unwrap();
-    let base = rsslab::fetch::archive_base_url().unwrap_or_default();
+        rsslab::catalogue::load_catalogue(&rsslab::catalogue::default_catalogue_path()).unwrap();
+    let cache = rsslab::supply::cache::Cache::default_location().unwrap();
+    let base = rsslab::supply::fetch::archive_base_url().unwrap_or_default();
     catalogue
         .get(id)
         .unwrap()
         .packages
         .iter()
         .map(|package| {
-            let path = rsslab::fetch::fetch_verified(&cache, &base, package)
+            let path = rsslab::supply::fetch::fetch_verified(&cache, &base, package)
                 .unwrap_or_else(|error| panic!("fetching {}: {error:#}", package.name));
             (package.clone(), path)
         })

@@ -1,0 +1,16 @@
+//! Analysis: the raw records of a lab turned into verdicts, with no file but their own written
+//! and nothing drawn.
+//!
+//! - [`expectations`]: each run's `[[expect]]` evaluated on its samples and events;
+//! - [`results`]: `results.json`, one summary per run (outcomes, peaks, evaluated
+//!   expectations), the contract CI jobs and scripts read;
+//! - [`diff`]: a lab against a baseline (outcomes, expectations that flipped, key numbers that
+//!   moved beyond run-to-run noise, by [`diff::stats`]), giving a [`comparison::Comparison`]
+//!   kept in `comparison.json`.
+//!
+//! Entries: [`results::build_results`] and [`diff::compare`].
+
+pub mod comparison;
+pub mod diff;
+pub mod expectations;
+pub mod results;

@@ -1,0 +1,381 @@
+//! `results.json`: the machine-readable summary of a lab, built from the raw run records alone.
+//!
+//! The shape is a contract (DESIGN.md, "Contracts"): CI jobs, `rsslab diff` and people's
+//! scripts read it, and `junit.xml` and `summary.md` ([`crate::output`]) are rendered from it.
+//! Every field is documented on the structs below; sizes are bytes, times milliseconds. Fields
+//! are only ever added, never renamed or removed.
+//!
+//! ```json
+//! {
+//!   "generated_at": "2025-01-01T12:00:00Z",
+//!   "rsslab_version": "0.1.0",
+//!   "runs": [
+//!     {
+//!       "scenario": "go-madvfree-balloon", "title": "...", "kernel": "6.1",
+//!       "kernel_release": "6.1.0-28-cloud-amd64",
+//!       "variant": { "process.service.go": "1.15" }, "variant_label": "go=1.15",
+//!       "accel": "kvm", "outcome": "ok", "reason": null, "attempts": 1,
+//!       "processes": {
+//!         "service": {
+//!           "outcome": "running-at-end", "peak": { "rss": 423624704, "lazyfree": 367001600 },
+//!           "started_ms": 180, "ended_ms": 30100
+//!         }
+//!       },
+//!       "cgroup_peak": { "usage": 442499072 },
+//!       "expectations": [
+//!         { "name": "RSS stays at the peak after release", "passed": true,
+//!           "detail": "last process.service.rss from service:released+1s to balloon:started = 401.2MiB, above 380.0MiB: passed" }
+//!       ],
+//!       "dir": "runs/go-madvfree-balloon/6.1/go=1.15",
+//!       "boot_to_first_sample_ms": 2100, "wall_ms": 45000
+//!     }
+//!   ]
+//! }
+//! ```
+//!
+//! - `runs` is sorted by scenario, kernel (as versions) and variant label; a merged lab
+//!   (`rsslab merge`) lists the runs of every shard.
+//! - `outcome` is the run's (`ok`, `unsupported`, `kernel-panic`, `vm-timeout`,
+//!   `infra-error`, with `reason` when not `ok`); each process has its own `outcome`.
+//! - `expectations` lists those whose `when` matched the run, evaluated from the raw records
+//!   (re-evaluated by `rsslab report`); `passed` false on any of them makes the lab exit 1.
+//! - `dir` is relative to the output directory; `run.json` there has what this file leaves
+//!   out (events, the spec the guest ran, provenance).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::{Context, Result};
+use rsslab_wire::{EventKind, Metrics, ProcessOutcome, RunOutcome};
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::comparison::Comparison;
+use crate::analysis::expectations::{ExpectationResult, evaluate_with};
+use crate::catalogue::versions::compare_kernels;
+use crate::files::write_atomically;
+use crate::records::LoadedRun;
+
+/// File name of the results under the output directory.
+pub const RESULTS_JSON: &str = "results.json";
+
+/// `results.json`: one entry per run of the lab.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    /// When the file was written (RFC 3339, UTC, seconds).
+    pub generated_at: String,
+    /// Version of the rsslab that wrote the file (not necessarily the one that ran the VMs:
+    /// see each run's `run.json` provenance for that).
+    pub rsslab_version: String,
+    /// Every run, sorted by scenario, kernel (numerically: 5.10 before 6.1 before 6.12),
+    /// variant label and repeat.
+    pub runs: Vec<RunResult>,
+    /// The comparison with a baseline lab (`rsslab run --baseline DIR`, `rsslab report DIR
+    /// --baseline BASE`), when one was made: see [`Comparison`]. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Comparison>,
+}
+
+/// One run: one scenario on one kernel in one variant (one VM).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    /// Scenario id (`go-madvfree-balloon`).
+    pub scenario: String,
+    /// Scenario title, as the scenario file said.
+    #[serde(default)]
+    pub title: String,
+    /// Kernel catalogue id (`6.1`).
+    pub kernel: String,
+    /// `uname -r` in the guest; `null` when the guest never said hello.
+    pub kernel_release: Option<String>,
+    /// Matrix overrides of this variant, dotted key -> value
+    /// (`{"process.service.go": "1.15"}`); empty when the scenario has no matrix.
+    pub variant: BTreeMap<String, String>,
+    /// Short label of the variant (`go=1.15`), also the last part of `dir`; empty without a
+    /// matrix.
+    pub variant_label: String,
+    /// `kvm` or `tcg` (TCG is emulation: timings are slow, memory figures are real).
+    pub accel: String,
+    /// How the run ended: `ok`, `unsupported`, `kernel-panic`, `vm-timeout` or `infra-error`.
+    pub outcome: RunOutcome,
+    /// Why, when `outcome` is not `ok`.
+    pub reason: Option<String>,
+    /// VM boots it took (a kernel panic is retried once, so 2 means one retry).
+    #[serde(default)]
+    pub attempts: u32,
+    /// Process name -> how it ended and its peaks.
+    pub processes: BTreeMap<String, ProcessSummary>,
+    /// The cgroup's kernel high-water marks in bytes (`usage` from memory.peak or
+    /// max_usage_in_bytes); empty without a cgroup.
+    #[serde(default)]
+    pub cgroup_peak: Metrics,
+    /// The scenario's expectations evaluated on this run, in scenario order.
+    pub expectations: Vec<ExpectationResult>,
+    /// The run's directory relative to the output directory
+    /// (`runs/<scenario>/<kernel>[/<variant>]`), holding `run.json`, `samples.jsonl` and
+    /// `console.log`.
+    pub dir: String,
+    /// Which repetition of its scenario, kernel and variant this run is (1-based): with
+    /// `rsslab run --repeat N` each appears N times, repeat `r > 1` in `<dir>/repeat-<r>`.
+    #[serde(default = "first_repeat")]
+    pub repeat: u32,
+    /// QEMU start to the first sample, in ms (boot and set-up); `null` without samples.
+    pub boot_to_first_sample_ms: Option<u64>,
+    /// QEMU start to QEMU exit, in ms, as measured on the host.
+    pub wall_ms: u64,
+}
+
+/// How one process ended, with its peaks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessSummary {
+    /// `exited(N)`, `killed(SIGNAL)`, `oom-killed`, `enomem-at-start`, `running-at-end` or
+    /// `not-started`. A process the guest sampled but never gave a verdict for (the VM timed
+    /// out or broke) is `running-at-end`, unless an `ended` event said otherwise.
+    pub outcome: ProcessOutcome,
+    /// Highest value of each metric, in bytes: the kernel's own high-water marks where the
+    /// guest read them (`rss` from VmHWM, `vsz` from VmPeak), or the highest sampled value,
+    /// whichever is larger. Names as in DESIGN.md, "Metrics" (`rss`, `vsz`, `lazyfree`, ...).
+    pub peak: Metrics,
+    /// When it started, in ms from the start of the run (the guest's clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_ms: Option<u64>,
+    /// When it ended, in ms from the start of the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_ms: Option<u64>,
+}
+
+/// The run's expectations evaluated on it (see [`crate::scenario::expect`]); the kernel's facts come from
+/// the record, or from the catalogue for records written before they were kept.
+fn evaluate_expectations(run: &LoadedRun) -> Vec<ExpectationResult> {
+    let record = &run.record;
+    if record.expectations.is_empty() {
+        return Vec::new();
+    }
+    let facts = record.kernel_facts.or_else(|| {
+        static CATALOGUE: std::sync::OnceLock<Option<crate::catalogue::Catalogue>> =
+            std::sync::OnceLock::new();
+        CATALOGUE
+            .get_or_init(|| {
+                crate::catalogue::load_catalogue(&crate::catalogue::default_catalogue_path()).ok()
+            })
+            .as_ref()?
+            .get(&record.kernel)
+            .map(|kernel| kernel.facts)
+    });
+    evaluate_with(&record.expectations, run, facts.as_ref())
+}
+
+impl Results {
+    /// Expectations that failed, over every run.
+    pub fn failed_expectations(&self) -> usize {
+        self.runs
+            .iter()
+            .flat_map(|run| &run.expectations)
+            .filter(|expectation| !expectation.passed)
+            .count()
+    }
+}
+
+/// Summarises loaded runs into [`Results`], sorted (see [`Results::runs`]).
+pub fn build_results(runs: &[LoadedRun]) -> Results {
+    let mut results: Vec<RunResult> = runs.iter().map(run_result).collect();
+    results.sort_by(|a, b| {
+        a.scenario
+            .cmp(&b.scenario)
+            .then_with(|| compare_kernels(&a.kernel, &b.kernel))
+            .then_with(|| a.variant_label.cmp(&b.variant_label))
+            .then_with(|| a.repeat.cmp(&b.repeat))
+            .then_with(|| a.dir.cmp(&b.dir))
+    });
+    Results {
+        generated_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        rsslab_version: env!("CARGO_PKG_VERSION").to_owned(),
+        runs: results,
+        baseline: None,
+    }
+}
+
+/// Writes `out_dir/results.json` (pretty-printed) atomically: a temporary file in `out_dir`,
+/// then a rename, so a reader never sees half a file.
+pub fn write_results(out_dir: &Path, results: &Results) -> Result<PathBuf> {
+    let path = out_dir.join(RESULTS_JSON);
+    let json = serde_json::to_string_pretty(results).context("serializing results")?;
+    write_atomically(&path, (json + "\n").as_bytes())?;
+    Ok(path)
+}
+
+fn run_result(run: &LoadedRun) -> RunResult {
+    let record = &run.record;
+    let mut processes: BTreeMap<String, ProcessSummary> = record
+        .processes
+        .iter()
+        .map(|(name, result)| {
+            let summary = ProcessSummary {
+                outcome: result.outcome.clone(),
+                peak: result.peak.clone(),
+                started_ms: result.started_ms,
+                ended_ms: result.ended_ms,
+            };
+            (name.clone(), summary)
+        })
+        .collect();
+    // Processes the guest sampled but gave no verdict for (a timeout, a broken channel).
+    for sample in &run.samples {
+        for name in sample.process.keys() {
+            processes
+                .entry(name.clone())
+                .or_insert_with(|| ProcessSummary {
+                    outcome: ProcessOutcome::RunningAtEnd,
+                    peak: Metrics::new(),
+                    started_ms: None,
+                    ended_ms: None,
+                });
+        }
+    }
+    // Their start and end, from the events (the verdict, when there is one, has both).
+    for event in &record.events {
+        let Some(name) = &event.process else { continue };
+        if record.processes.contains_key(name) {
+            continue;
+        }
+        let Some(summary) = processes.get_mut(name) else {
+            continue;
+        };
+        match &event.kind {
+            EventKind::Started { .. } if summary.started_ms.is_none() => {
+                summary.started_ms = Some(event.t_ms);
+            }
+            EventKind::Ended { outcome } => {
+                summary.outcome = outcome.clone();
+                summary.ended_ms = Some(event.t_ms);
+            }
+            _ => {}
+        }
+    }
+    // Peaks: the larger of the guest's marks and the sampled maxima.
+    for sample in &run.samples {
+        for (name, metrics) in &sample.process {
+            let summary = processes.get_mut(name).expect("inserted above");
+            raise_peaks(&mut summary.peak, metrics);
+        }
+    }
+    let mut cgroup_peak = record.cgroup_peak.clone();
+    for sample in &run.samples {
+        for (metric, &value) in &sample.cgroup {
+            // Counters and the limit are not levels; their "peak" is meaningless or misleading.
+            if matches!(
+                metric.as_str(),
+                "usage"
+                    | "working_set"
+                    | "anon"
+                    | "file"
+                    | "active_file"
+                    | "inactive_file"
+                    | "shmem"
+            ) {
+                let peak = cgroup_peak.entry(metric.clone()).or_insert(0);
+                *peak = (*peak).max(value);
+            }
+        }
+    }
+    RunResult {
+        scenario: record.scenario.clone(),
+        title: record.title.clone(),
+        kernel: record.kernel.clone(),
+        kernel_release: record.kernel_release.clone(),
+        variant: record.variant.clone(),
+        variant_label: record.variant_label.clone(),
+        accel: record.accel.clone(),
+        outcome: record.outcome,
+        reason: record.reason.clone(),
+        attempts: record.attempts,
+        processes,
+        cgroup_peak,
+        expectations: evaluate_expectations(run),
+        dir: record.dir.clone(),
+        repeat: record.repeat,
+        boot_to_first_sample_ms: record.timing.boot_to_first_sample_ms,
+        wall_ms: record.timing.wall_ms,
+    }
+}
+
+fn first_repeat() -> u32 {
+    1
+}
+
+fn raise_peaks(peaks: &mut Metrics, metrics: &Metrics) {
+    for (metric, &value) in metrics {
+        let peak = peaks.entry(metric.clone()).or_insert(0);
+        *peak = (*peak).max(value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+    use crate::records::testing::fake_run;
+
+    #[test]
+    fn results_round_trip_and_carry_the_contract_fields() {
+        let runs = vec![
+            fake_run("demo", "6.12", "free"),
+            fake_run("demo", "5.10", "free"),
+            fake_run("demo", "6.1", "dontneed"),
+        ];
+        let results = build_results(&runs);
+        let kernels: Vec<_> = results.runs.iter().map(|run| run.kernel.as_str()).collect();
+        assert_eq!(kernels, ["5.10", "6.1", "6.12"]);
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_results(dir.path(), &results).unwrap();
+        assert_eq!(path, dir.path().join("results.json"));
+        let text = fs::read_to_string(&path).unwrap();
+        let back: Results = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, results);
+
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let run = &value["runs"][0];
+        for field in [
+            "scenario",
+            "kernel",
+            "kernel_release",
+            "variant",
+            "accel",
+            "outcome",
+            "processes",
+            "expectations",
+            "dir",
+        ] {
+            assert!(run.get(field).is_some(), "missing {field} in {run:#}");
+        }
+        assert_eq!(run["outcome"], "ok");
+        assert_eq!(run["variant"]["process.service.args.release"], "free");
+        let service = &run["processes"]["service"];
+        assert_eq!(service["outcome"], "running-at-end");
+        assert!(
+            service["peak"]["rss"].as_u64().unwrap() >= 400 << 20,
+            "{service:#}"
+        );
+        assert!(run["expectations"].as_array().unwrap().is_empty());
+        // No temporary file left behind.
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["results.json"]);
+    }
+
+    #[test]
+    fn processes_without_a_verdict_come_from_samples_and_events() {
+        let mut run = fake_run("demo", "6.1", "free");
+        run.record.outcome = RunOutcome::VmTimeout;
+        run.record.processes.clear();
+        let results = build_results(&[run]);
+        let balloon = &results.runs[0].processes["balloon"];
+        assert_eq!(balloon.outcome, ProcessOutcome::RunningAtEnd);
+        assert!(balloon.peak["rss"] > 0);
+        assert!(balloon.started_ms.is_some());
+    }
+}

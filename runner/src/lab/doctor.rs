@@ -1,0 +1,169 @@
+//! `rsslab doctor`: what this host has and lacks for running labs, each with the fix, and
+//! whether the current user can run them (labs need no root: QEMU under TCG, a cache, a
+//! temporary directory and an output directory the user can write; only installing host
+//! packages needs root).
+
+use std::path::Path;
+
+use crate::catalogue::{default_catalogue_path, load_catalogue};
+use crate::image::locate_guest_binaries;
+use crate::records::provenance::qemu_version;
+use crate::supply::cache::Cache;
+use crate::supply::fetch::archive_base_url;
+use crate::vm::accel::kvm_device_usable;
+
+/// One line of the check list.
+struct Check {
+    name: &'static str,
+    result: Result<String, String>,
+    /// What to do when it fails.
+    fix: &'static str,
+    /// Whether a failure stops labs from running (KVM does not: TCG works).
+    required: bool,
+}
+
+fn qemu_check() -> Result<String, String> {
+    let version = qemu_version().ok_or("qemu-system-x86_64 not found")?;
+    let major: u32 = version
+        .split_whitespace()
+        .nth(3)
+        .and_then(|v| v.split('.').next())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("cannot read the version from `{version}`"))?;
+    if major < 10 {
+        return Err(format!(
+            "{version}: QEMU 10 or newer is needed (older TCG corrupts state on 6.12)"
+        ));
+    }
+    Ok(version)
+}
+
+/// Prints the check list; returns whether every required check passed.
+pub fn doctor() -> bool {
+    let checks = [
+        Check {
+            name: "qemu",
+            result: qemu_check(),
+            fix: "run scripts/install-host-deps.sh (installing packages needs root or sudo)",
+            required: true,
+        },
+        Check {
+            name: "user",
+            result: Ok(user()),
+            fix: "",
+            required: false,
+        },
+        Check {
+            name: "kvm",
+            result: kvm_device_usable(Path::new("/dev/kvm"))
+                .map(|()| "/dev/kvm opens (a probe boot decides at run time)".into()),
+            fix: "none needed: runs use TCG (slower, same memory behaviour); for KVM, give this \
+                  user access to /dev/kvm (the kvm group)",
+            required: false,
+        },
+        Check {
+            name: "mkfs.ext4",
+            result: which("mkfs.ext4"),
+            fix: "apt-get install e2fsprogs (only scenarios with a [vm] disk need it)",
+            required: false,
+        },
+        Check {
+            name: "archive",
+            result: archive_base_url().map_err(|e| format!("{e:#}")),
+            fix: "set RSSLAB_DEBIAN_MIRROR to a Debian archive base URL",
+            required: true,
+        },
+        Check {
+            name: "cache",
+            result: Cache::default_location()
+                .map_err(|e| format!("{e:#}"))
+                .and_then(|cache| writable(cache.root())),
+            fix: "set RSSLAB_CACHE_DIR to a directory this user can write",
+            required: true,
+        },
+        Check {
+            name: "tmpdir",
+            result: writable(&std::env::temp_dir()),
+            fix: "set TMPDIR to a directory this user can write (scratch disks are made there)",
+            required: true,
+        },
+        Check {
+            name: "catalogue",
+            result: load_catalogue(&default_catalogue_path())
+                .map(|c| format!("kernels {}", c.ids().join(", ")))
+                .map_err(|e| format!("{e:#}")),
+            fix: "run from a checkout, or set RSSLAB_CATALOGUE to vm-images/kernels.toml",
+            required: true,
+        },
+        Check {
+            name: "guest",
+            result: locate_guest_binaries()
+                .map(|b| b.agent.display().to_string())
+                .map_err(|e| format!("{e:#}")),
+            fix: "run `just guest`",
+            required: true,
+        },
+    ];
+    let mut healthy = true;
+    let mut kvm = false;
+    for check in &checks {
+        kvm |= check.name == "kvm" && check.result.is_ok();
+        match &check.result {
+            Ok(detail) => println!("ok    {:<10} {detail}", check.name),
+            Err(why) => {
+                healthy &= !check.required;
+                let label = if check.required { "FAIL" } else { "warn" };
+                println!(
+                    "{label}  {:<10} {why}\n      {:<10} fix: {}",
+                    check.name, "", check.fix
+                );
+            }
+        }
+    }
+    let uid = current_uid();
+    if healthy {
+        let accel = if kvm {
+            "KVM if its probe boot works, else TCG"
+        } else {
+            "TCG"
+        };
+        println!("this user (uid {uid}) can run labs, under {accel}");
+    } else {
+        println!("this user (uid {uid}) cannot run labs yet: fix the FAIL lines above");
+    }
+    healthy
+}
+
+fn current_uid() -> u32 {
+    // SAFETY: getuid cannot fail.
+    unsafe { libc::getuid() }
+}
+
+/// Who runs this, and what that means.
+fn user() -> String {
+    match current_uid() {
+        0 => "root (labs need no root; only installing host packages does)".into(),
+        uid => format!(
+            "uid {uid}, not root: labs run as this user; installing host packages \
+             (scripts/install-host-deps.sh) needs root or sudo"
+        ),
+    }
+}
+
+/// `dir` (created if missing) when this user can create a file in it.
+fn writable(dir: &Path) -> Result<String, String> {
+    std::fs::create_dir_all(dir)
+        .and_then(|()| tempfile::tempfile_in(dir).map(drop))
+        .map(|()| format!("{} (writable)", dir.display()))
+        .map_err(|error| format!("{}: cannot write there: {error}", dir.display()))
+}
+
+fn which(program: &str) -> Result<String, String> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+        .map(|found| found.display().to_string())
+        .ok_or_else(|| format!("{program} not found"))
+}

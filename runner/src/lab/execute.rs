@@ -1,0 +1,371 @@
+//! Executing a plan: its runs `jobs` at a time, each one's image, VM(s) and record.
+//!
+//! [`execute_plan`] starts no run once a stop was requested (Ctrl-C, SIGTERM) or the output
+//! disk is full, and records the runs that did not start as `infra-error`, saying why. Each
+//! run's directory is cleared first (its old record before anything else), its `run.json` is
+//! written last and atomically, and an error around its VM becomes an `infra-error` record
+//! with the error chain as its reason.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result};
+use rsslab_wire::RunOutcome;
+
+use crate::catalogue::{Catalogue, Kernel};
+use crate::image::{GuestBinaries, Image, build_image};
+use crate::lab::progress::LabProgress;
+use crate::plan::{Plan, RunPlan};
+use crate::records::collect::{Collector, classify};
+use crate::records::provenance;
+use crate::records::{CONSOLE_LOG, PackageProvenance, Provenance, RUN_JSON, RunRecord, Timing};
+use crate::scenario::VmConfig;
+use crate::supply::cache::Cache;
+use crate::supply::kernel::KernelFiles;
+use crate::vm::disk::scratch_disk;
+use crate::vm::fault::{FAULT_ENV, Faults};
+use crate::vm::{Accel, QemuCommand, qemu::qemu_binary, run_vm};
+
+/// Everything a run needs that is shared by all runs.
+pub struct LabContext {
+    pub cache: Cache,
+    pub catalogue: Catalogue,
+    pub kernels: BTreeMap<String, KernelFiles>,
+    pub bins: GuestBinaries,
+    pub accel: Accel,
+    pub out_dir: PathBuf,
+    pub host: provenance::HostProvenance,
+    /// Faults to inject (`RSSLAB_FAULT`, a testing aid).
+    pub faults: Faults,
+}
+
+/// What [`execute_plan`] did.
+pub struct Executed {
+    /// Each planned run's outcome, by directory (runs that never started: `infra-error`).
+    pub outcomes: BTreeMap<String, RunOutcome>,
+    /// The error that showed the output disk full, if it filled up.
+    pub disk_full: Option<anyhow::Error>,
+}
+
+/// Runs every planned VM, `jobs` at a time, showing progress. No run starts once a stop was
+/// requested or the output disk is full; those that did not start get a record saying so.
+pub fn execute_plan(context: &LabContext, plan: &Plan, jobs: usize) -> Executed {
+    let progress = LabProgress::new(plan, jobs, context.accel);
+    let next = AtomicUsize::new(0);
+    let outcomes = Mutex::new(BTreeMap::new());
+    let disk_full: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(plan.runs.len()) {
+            scope.spawn(|| {
+                loop {
+                    if crate::vm::stop_requested()
+                        || disk_full.lock().expect("disk-full lock").is_some()
+                    {
+                        break;
+                    }
+                    let index = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(run) = plan.runs.get(index) else {
+                        break;
+                    };
+                    progress.run_started(index);
+                    let label = run.dir.trim_start_matches("runs/").to_owned();
+                    let (outcome, line, wall) = match execute_run(context, run) {
+                        Ok(record) => {
+                            let reason = record
+                                .reason
+                                .as_deref()
+                                .map(|r| format!(": {r}"))
+                                .unwrap_or_default();
+                            let first = record
+                                .timing
+                                .boot_to_first_sample_ms
+                                .map(|ms| {
+                                    format!(", first sample after {:.1}s", ms as f64 / 1000.0)
+                                })
+                                .unwrap_or_default();
+                            (
+                                record.outcome,
+                                format!(
+                                    "{label}: {}{reason} ({:.0}s{first})",
+                                    record.outcome,
+                                    record.timing.wall_ms as f64 / 1000.0
+                                ),
+                                Some(Duration::from_millis(record.timing.wall_ms)),
+                            )
+                        }
+                        Err(error) => {
+                            let line = format!("{label}: infra-error: {error:#}");
+                            if full_disk(&error) {
+                                disk_full
+                                    .lock()
+                                    .expect("disk-full lock")
+                                    .get_or_insert(error);
+                            }
+                            (RunOutcome::InfraError, line, None)
+                        }
+                    };
+                    progress.run_finished(index, &line, wall, outcome == RunOutcome::Ok);
+                    outcomes
+                        .lock()
+                        .expect("outcomes lock")
+                        .insert(run.dir.clone(), outcome);
+                }
+            });
+        }
+    });
+    progress.finish();
+    let mut outcomes = outcomes.into_inner().expect("outcomes lock");
+    let disk_full = disk_full.into_inner().expect("disk-full lock");
+    let why = match (&disk_full, crate::vm::stop_requested()) {
+        (Some(_), _) => "the output disk is full",
+        (None, true) => "the lab was interrupted",
+        (None, false) => {
+            return Executed {
+                outcomes,
+                disk_full,
+            };
+        }
+    };
+    for run in &plan.runs {
+        if !outcomes.contains_key(&run.dir) {
+            record_not_started(context, run, why);
+            outcomes.insert(run.dir.clone(), RunOutcome::InfraError);
+        }
+    }
+    Executed {
+        outcomes,
+        disk_full,
+    }
+}
+
+/// An `infra-error` record for a run that never started, when the disk still takes one.
+fn record_not_started(context: &LabContext, run: &RunPlan, why: &str) {
+    let mut record = empty_record(context, run);
+    record.reason = Some(format!(
+        "not started: {why}; `rsslab run --resume {}` runs it",
+        context.out_dir.display()
+    ));
+    let run_dir = context.out_dir.join(&run.dir);
+    let written = fs::create_dir_all(&run_dir)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| clear_run_dir(&run_dir))
+        .and_then(|()| record.write(&run_dir));
+    if let Err(error) = written {
+        tracing::warn!("{}: no record of a run not started: {error:#}", run.dir);
+    }
+}
+
+/// One planned run: its record is written whatever happens, last; an error before or around
+/// the VM becomes an `infra-error` record with the error chain as its reason.
+fn execute_run(context: &LabContext, run: &RunPlan) -> Result<RunRecord> {
+    let run_dir = context.out_dir.join(&run.dir);
+    fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    clear_run_dir(&run_dir)?;
+    let fault = context.faults.for_run(&run.spec.run_id);
+    let mut record = attempt_run(context, run, &run_dir).unwrap_or_else(|error| {
+        let mut record = empty_record(context, run);
+        record.reason = Some(format!("{error:#}"));
+        record
+    });
+    if let Some(fault) = fault {
+        let observed = record
+            .reason
+            .take()
+            .unwrap_or_else(|| "no fault seen".into());
+        record.reason = Some(format!(
+            "{observed} [fault injected on purpose: {fault}, {FAULT_ENV}]"
+        ));
+    }
+    record.write(&run_dir)?;
+    Ok(record)
+}
+
+/// Removes what an earlier run left in `run_dir` (its record first, so that the directory
+/// never pairs an old record with new samples); subdirectories (variants, repeats) stay.
+fn clear_run_dir(run_dir: &Path) -> Result<()> {
+    let record = run_dir.join(RUN_JSON);
+    if record.exists() {
+        fs::remove_file(&record).with_context(|| format!("removing {}", record.display()))?;
+    }
+    for entry in fs::read_dir(run_dir).with_context(|| format!("reading {}", run_dir.display()))? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            fs::remove_file(entry.path())
+                .with_context(|| format!("removing {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// A record of a run that produced nothing: `infra-error`, no processes.
+fn empty_record(context: &LabContext, run: &RunPlan) -> RunRecord {
+    RunRecord {
+        scenario: run.scenario.clone(),
+        title: run.title.clone(),
+        story: run.story.clone(),
+        kernel: run.kernel.clone(),
+        kernel_release: None,
+        variant: run.variant.clone(),
+        variant_label: run.variant_label.clone(),
+        accel: context.accel.as_str().to_owned(),
+        outcome: RunOutcome::InfraError,
+        reason: None,
+        attempts: 0,
+        processes: BTreeMap::new(),
+        cgroup_peak: BTreeMap::new(),
+        events: Vec::new(),
+        hello: None,
+        timing: Timing::default(),
+        provenance: run_provenance(context, run, ""),
+        spec: run.spec.clone(),
+        dir: run.dir.clone(),
+        repeat: run.repeat,
+        expectations: run.expectations.clone(),
+        kernel_facts: context
+            .catalogue
+            .get(&run.kernel)
+            .map(|kernel| kernel.facts),
+    }
+}
+
+/// Image, VM (a kernel fault is retried once, on a fresh scratch disk).
+fn attempt_run(context: &LabContext, run: &RunPlan, run_dir: &Path) -> Result<RunRecord> {
+    let kernel_files = &context.kernels[&run.kernel];
+    let image = build_image(&context.cache, kernel_files, &run.spec, &context.bins)
+        .with_context(|| format!("building the image for {}", run.dir))?;
+
+    let mut attempts = 0;
+    let (collector, vm_output, outcome, reason, started_at) = loop {
+        attempts += 1;
+        let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+        let (collector, vm_output) = boot(context, run, &image, run_dir)?;
+        let (outcome, reason) = classify(&vm_output, &collector);
+        if outcome == RunOutcome::KernelPanic && attempts == 1 && !crate::vm::stop_requested() {
+            let kept = run_dir.join("console.attempt1.log");
+            fs::rename(run_dir.join(CONSOLE_LOG), &kept).ok();
+            tracing::warn!(run = %run.dir, "kernel fault, retrying once ({})", reason.as_deref().unwrap_or(""));
+            continue;
+        }
+        break (collector, vm_output, outcome, reason, started_at);
+    };
+
+    let verdict = collector.verdict.clone();
+    Ok(RunRecord {
+        kernel_release: collector
+            .hello
+            .as_ref()
+            .map(|hello| hello.kernel_release.clone()),
+        outcome,
+        reason,
+        attempts,
+        processes: verdict
+            .as_ref()
+            .map(|v| v.processes.clone())
+            .unwrap_or_default(),
+        cgroup_peak: verdict.map(|v| v.cgroup_peak).unwrap_or_default(),
+        events: collector.events.clone(),
+        hello: collector.hello.clone(),
+        timing: Timing {
+            started_at,
+            wall_ms: vm_output.wall.as_millis() as u64,
+            boot_to_first_sample_ms: collector.first_sample_ms,
+            agent_cpu_ms: collector.verdict.as_ref().and_then(|v| v.agent_cpu_ms),
+        },
+        provenance: run_provenance(context, run, &image.digest),
+        spec: image.spec.clone(),
+        ..empty_record(context, run)
+    })
+}
+
+/// Boots the image once for `run`, with its fault (if any), collecting into `run_dir`.
+fn boot(
+    context: &LabContext,
+    run: &RunPlan,
+    image: &Image,
+    run_dir: &Path,
+) -> Result<(Collector, crate::vm::VmOutput)> {
+    let kernel_args: Vec<String> = context
+        .faults
+        .for_run(&run.spec.run_id)
+        .map(|fault| fault.kernel_arg())
+        .into_iter()
+        .collect();
+    boot_vm(context.accel, &run.vm, image, &kernel_args, run_dir)
+}
+
+/// Boots `image` once in a VM shaped by `vm` (memory, CPUs, a fresh scratch disk when it has
+/// one, deadline), `kernel_args` appended to its command line, its console into
+/// `run_dir/console.log` and its channel into a [`Collector`] writing `run_dir/samples.jsonl`.
+pub fn boot_vm(
+    accel: Accel,
+    vm: &VmConfig,
+    image: &Image,
+    kernel_args: &[String],
+    run_dir: &Path,
+) -> Result<(Collector, crate::vm::VmOutput)> {
+    let disk = vm.disk.map(|size| scratch_disk(size.0)).transpose()?;
+    let command = QemuCommand {
+        binary: qemu_binary(),
+        accel,
+        memory: vm.memory,
+        cpus: vm.cpus,
+        kernel: image.kernel.clone(),
+        initrd: image.initrd.clone(),
+        kernel_args: kernel_args.to_vec(),
+    };
+    let console_path = run_dir.join(CONSOLE_LOG);
+    let console = fs::File::create(&console_path)
+        .with_context(|| format!("creating {}", console_path.display()))?;
+    let mut collector = Collector::new(run_dir)?;
+    let output = run_vm(
+        &command,
+        disk.as_ref(),
+        vm.timeout.as_duration(),
+        console,
+        &mut |line| collector.line(line),
+    )?;
+    collector.flush()?;
+    Ok((collector, output))
+}
+
+fn run_provenance(context: &LabContext, run: &RunPlan, image_digest: &str) -> Provenance {
+    let kernel: &Kernel = context
+        .catalogue
+        .get(&run.kernel)
+        .expect("planned kernels are in the catalogue");
+    Provenance {
+        kernel_packages: kernel
+            .packages
+            .iter()
+            .map(|package| PackageProvenance {
+                name: package.name.clone(),
+                version: package.version.clone(),
+                sha256: package.sha256.clone(),
+            })
+            .collect(),
+        qemu_version: context.host.qemu_version.clone(),
+        host: context.host.host.clone(),
+        rsslab_version: env!("CARGO_PKG_VERSION").to_owned(),
+        git_revision: context.host.git_revision.clone(),
+        scenario_sha256: run.scenario_sha256.clone(),
+        scenario_path: run.scenario_path.display().to_string(),
+        image_digest: image_digest.to_owned(),
+    }
+}
+
+/// Whether `error` comes from a full disk (or an exhausted quota).
+pub fn full_disk(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
+        .any(|io| {
+            matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ) || matches!(io.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
+        })
+}

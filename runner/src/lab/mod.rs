@@ -1,0 +1,391 @@
+//! The lab: the stages from scenarios to report, driven top to bottom by [`run_lab`].
+//!
+//! Raw records come first: each run writes `run.json`, `samples.jsonl` and `console.log` as it
+//! ends, so a failed or interrupted lab keeps every finished run; the summary outputs
+//! (`results.json`, `index.html`, `junit.xml`, `summary.md`) are then rebuilt from those files
+//! by [`write_outputs`], the same function `rsslab report DIR` and `rsslab merge` call.
+//!
+//! Beside [`run_lab`] (`rsslab run`): [`execute`] runs a plan's VMs and writes their records,
+//! showing [`progress`]; [`resume`] finishes a lab that did not finish; [`merge`] joins the
+//! shards of one plan; [`images`] prepares kernels and images without running (`rsslab
+//! images`); [`doctor`] says what this host has and lacks.
+//!
+//! Before the first run a lab writes `lab.json` and a copy of each scenario, so that
+//! `rsslab run --resume DIR` ([`resume`]) can finish it later. The runs themselves are
+//! [`execute`]'s: when the lab is stopped (Ctrl-C, SIGTERM) or the output disk fills up, no
+//! further run starts; a full disk ends the lab with exit code 3 and what to do next.
+
+pub mod doctor;
+pub mod execute;
+pub mod images;
+pub mod merge;
+pub mod progress;
+pub mod resume;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::{Context, Result, anyhow};
+use rsslab_wire::RunOutcome;
+
+use self::execute::{LabContext, execute_plan, full_disk};
+use self::resume::{LabFile, resume_plan};
+use crate::analysis::diff::compare_with_baseline;
+use crate::catalogue::Catalogue;
+use crate::exit::Failure;
+use crate::image::{GuestBinaries, build_image, empty_spec, locate_guest_binaries};
+use crate::output::write_outputs;
+use crate::plan::shard::{Shard, shard_plan};
+use crate::plan::{Plan, RUNS_DIR, load_plan};
+use crate::records::SCENARIO_TOML;
+use crate::records::provenance;
+use crate::supply::cache::Cache;
+use crate::supply::kernel::KernelFiles;
+use crate::supply::prepare_kernels;
+use crate::vm::accel::{AccelChoice, AccelDecision, PROBE_TIMEOUT, choose_accel};
+use crate::vm::fault::{FAULT_ENV, Faults};
+use crate::vm::{Accel, LineAction, QemuCommand, VmExit, qemu::qemu_binary, run_vm};
+
+/// What `rsslab run` was asked to do.
+#[derive(Debug, Clone)]
+pub struct LabOptions {
+    /// Scenario files or directories.
+    pub inputs: Vec<PathBuf>,
+    /// `--kernel`: only these catalogue ids (empty: each scenario's own list).
+    pub kernels: Vec<String>,
+    /// `--out`: the output directory (default `reports/<timestamp>`).
+    pub out: Option<PathBuf>,
+    /// `--jobs`: VMs at once.
+    pub jobs: usize,
+    pub accel: AccelChoice,
+    /// `--repeat`: runs of each scenario, kernel and variant (at least 1).
+    pub repeat: u32,
+    /// `--baseline`: a lab to compare this one with.
+    pub baseline: Option<PathBuf>,
+    /// `--shard I/N`: only this slice of the plan.
+    pub shard: Option<Shard>,
+    /// `--resume DIR`: finish the lab in DIR (inputs, kernels, out, repeat and shard come from
+    /// there).
+    pub resume: Option<PathBuf>,
+}
+
+/// What a finished lab produced.
+#[derive(Debug, Clone)]
+pub struct LabSummary {
+    pub out_dir: PathBuf,
+    /// `None` when there was nothing to run (a shard of a plan smaller than its shards).
+    pub accel: Option<AccelDecision>,
+    pub outcomes: BTreeMap<String, RunOutcome>,
+    /// Expectations that failed, over every run of the output directory.
+    pub failed_expectations: usize,
+    /// Regressions against the baseline (0 without one).
+    pub regressions: usize,
+}
+
+impl LabSummary {
+    /// Runs that ended in an infrastructure outcome.
+    pub fn infra_failures(&self) -> usize {
+        self.outcomes
+            .values()
+            .filter(|outcome| outcome.is_infrastructure())
+            .count()
+    }
+}
+
+/// Where a lab writes, what it keeps and how it compares.
+struct Destination {
+    out_dir: PathBuf,
+    /// `lab.json` to write before the first run (a new lab), `None` when resuming.
+    lab_file: Option<LabFile>,
+    /// Runs already finished (resuming): directory -> outcome.
+    kept: BTreeMap<String, RunOutcome>,
+    baseline: Option<PathBuf>,
+}
+
+/// The kernels a plan uses, in catalogue order.
+fn plan_kernels(catalogue: &Catalogue, plan: &Plan) -> Vec<String> {
+    catalogue
+        .ids()
+        .into_iter()
+        .filter(|id| plan.runs.iter().any(|run| &run.kernel == id))
+        .collect()
+}
+
+/// Runs a lab: scenarios -> plan -> kernels and images -> VMs -> raw records -> outputs; with
+/// `--resume`, the runs of an earlier lab that did not finish.
+pub fn run_lab(options: &LabOptions) -> Result<LabSummary, Failure> {
+    let faults = Faults::from_env().map_err(Failure::bad_input)?;
+    if let Some(baseline) = &options.baseline {
+        check_lab_dir(baseline, "--baseline")?;
+    }
+    let (catalogue, plan, destination) = match &options.resume {
+        Some(dir) => resumed_lab(dir, options)?,
+        None => new_lab(options)?,
+    };
+    run_plan(catalogue, plan, destination, options, faults)
+}
+
+/// The plan of the scenarios given, repeated and sharded, into a new output directory.
+fn new_lab(options: &LabOptions) -> Result<(Catalogue, Plan, Destination), Failure> {
+    let (catalogue, plan) = load_plan(&options.inputs, &options.kernels)?;
+    let plan = crate::plan::repeat(plan, options.repeat);
+    let plan = match options.shard {
+        Some(shard) => {
+            let total = plan.runs.len();
+            let plan = shard_plan(plan, shard);
+            eprintln!(
+                "rsslab: shard {shard}: {} of the plan's {total} runs",
+                plan.runs.len()
+            );
+            plan
+        }
+        None => plan,
+    };
+    let lab_file = LabFile::new(
+        &plan,
+        &options.kernels,
+        options.repeat,
+        options.shard,
+        options.baseline.as_deref(),
+    );
+    let destination = Destination {
+        out_dir: options.out.clone().unwrap_or_else(default_out_dir),
+        lab_file: Some(lab_file),
+        kept: BTreeMap::new(),
+        baseline: options.baseline.clone(),
+    };
+    Ok((catalogue, plan, destination))
+}
+
+/// The runs of lab `dir` without a finished record, into `dir` ([`resume`]).
+fn resumed_lab(
+    dir: &Path,
+    options: &LabOptions,
+) -> Result<(Catalogue, Plan, Destination), Failure> {
+    let resumed = resume_plan(dir)?;
+    let lab_baseline = resumed.lab.baseline.clone().filter(|baseline| {
+        let there = baseline.is_dir();
+        if !there {
+            eprintln!(
+                "rsslab: the lab's baseline {} is gone: no comparison",
+                baseline.display()
+            );
+        }
+        there
+    });
+    let destination = Destination {
+        out_dir: dir.to_owned(),
+        lab_file: None,
+        kept: resumed.kept,
+        baseline: options.baseline.clone().or(lab_baseline),
+    };
+    Ok((resumed.catalogue, resumed.plan, destination))
+}
+
+/// Runs `plan` into `destination`, then writes every output of the directory.
+fn run_plan(
+    catalogue: Catalogue,
+    plan: Plan,
+    destination: Destination,
+    options: &LabOptions,
+    faults: Faults,
+) -> Result<LabSummary, Failure> {
+    let out_dir = destination.out_dir.clone();
+    let mut outcomes = destination.kept.clone();
+    let mut accel = None;
+    let mut disk_full = None;
+    if plan.runs.is_empty() {
+        let runs = out_dir.join(RUNS_DIR);
+        fs::create_dir_all(&runs).with_context(|| format!("creating {}", runs.display()))?;
+        if let Some(lab_file) = &destination.lab_file {
+            lab_file.write(&out_dir)?;
+        }
+    } else {
+        let (context, decision) = prepare(catalogue.clone(), &plan, &destination, options, faults)?;
+        let executed = execute_plan(&context, &plan, options.jobs.max(1));
+        outcomes.extend(executed.outcomes);
+        disk_full = executed.disk_full;
+        accel = Some(decision);
+    }
+    let full = |error: anyhow::Error| {
+        if full_disk(&error) {
+            Failure::infrastructure(disk_full_error(&out_dir, &error))
+        } else {
+            Failure::infrastructure(error)
+        }
+    };
+    if let Some(baseline) = &destination.baseline {
+        compare_with_baseline(baseline, &out_dir, Some(&catalogue)).map_err(full)?;
+    }
+    let outputs = write_outputs(&out_dir).map_err(full)?;
+    if let Some(error) = disk_full {
+        return Err(Failure::infrastructure(disk_full_error(&out_dir, &error)));
+    }
+    Ok(LabSummary {
+        out_dir,
+        accel,
+        outcomes,
+        failed_expectations: outputs.failed_expectations,
+        regressions: outputs.regressions,
+    })
+}
+
+/// Everything before the first VM: guest binaries, Go programs, kernels, the accelerator, the
+/// output directory with `lab.json` and the scenario copies.
+fn prepare(
+    catalogue: Catalogue,
+    plan: &Plan,
+    destination: &Destination,
+    options: &LabOptions,
+    faults: Faults,
+) -> Result<(LabContext, AccelDecision), Failure> {
+    let cache = Cache::default_location()?;
+    let mut bins = locate_guest_binaries()?;
+    bins.go_programs =
+        crate::supply::gobuild::build_go_programs(&cache, plan.runs.iter().map(|run| &run.spec))?;
+    let kernel_ids = plan_kernels(&catalogue, plan);
+    eprintln!(
+        "rsslab: {} runs on kernels {}",
+        plan.runs.len(),
+        kernel_ids.join(", ")
+    );
+    let kernels = prepare_kernels(&cache, &catalogue, &kernel_ids)?;
+
+    let accel = decide_accel(options.accel, &cache, &kernels[&kernel_ids[0]], &bins)?;
+    eprintln!(
+        "rsslab: accelerator {} ({})",
+        accel.accel.as_str(),
+        accel.reason
+    );
+    let faulty = plan
+        .runs
+        .iter()
+        .filter(|run| faults.for_run(&run.spec.run_id).is_some())
+        .count();
+    if faulty > 0 {
+        eprintln!(
+            "rsslab: {FAULT_ENV} is set: injecting faults into {faulty} runs (a testing aid)"
+        );
+    }
+
+    let out_dir = &destination.out_dir;
+    fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    link_latest(out_dir);
+    if let Some(lab_file) = &destination.lab_file {
+        write_scenario_copies(out_dir, plan)?;
+        lab_file.write(out_dir)?;
+    }
+    let context = LabContext {
+        cache,
+        catalogue,
+        kernels,
+        bins,
+        accel: accel.accel,
+        out_dir: out_dir.clone(),
+        host: provenance::host_provenance(),
+        faults,
+    };
+    Ok((context, accel))
+}
+
+/// `runs/<scenario>/scenario.toml` for every scenario of the plan, before any run starts.
+fn write_scenario_copies(out_dir: &Path, plan: &Plan) -> Result<()> {
+    let mut written = std::collections::BTreeSet::new();
+    for run in &plan.runs {
+        if written.insert(run.scenario.as_str()) {
+            let copy = out_dir
+                .join(RUNS_DIR)
+                .join(&run.scenario)
+                .join(SCENARIO_TOML);
+            crate::files::write_atomically(&copy, run.scenario_source.as_bytes())?;
+        }
+    }
+    Ok(())
+}
+
+/// What a lab says when its output disk filled up.
+fn disk_full_error(out_dir: &Path, error: &anyhow::Error) -> anyhow::Error {
+    anyhow!(
+        "the disk of the output directory {} is full ({error:#}): the runs that finished before \
+         are kept there; free some space, then `rsslab run --resume {0}` runs the rest",
+        out_dir.display()
+    )
+}
+
+/// A lab output directory with runs in it, or bad input naming `flag` and the path.
+pub fn check_lab_dir(dir: &Path, flag: &str) -> Result<(), Failure> {
+    let runs = crate::records::find_run_dirs(dir).map_err(Failure::bad_input)?;
+    if runs.is_empty() {
+        return Err(Failure::bad_input(anyhow!(
+            "{flag} {}: no runs/**/run.json there: not a lab output directory (give the directory `rsslab run --out` wrote)",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// `reports/<UTC timestamp>`.
+fn default_out_dir() -> PathBuf {
+    let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
+        .to_string()
+        .replace(':', "-");
+    PathBuf::from("reports").join(stamp)
+}
+
+/// Points `reports/latest` at the newest lab (best effort: only for the default layout).
+fn link_latest(out_dir: &Path) {
+    let (Some(parent), Some(name)) = (out_dir.parent(), out_dir.file_name()) else {
+        return;
+    };
+    if parent != Path::new("reports") {
+        return;
+    }
+    let latest = parent.join("latest");
+    let _ = fs::remove_file(&latest);
+    let _ = std::os::unix::fs::symlink(name, latest);
+}
+
+/// KVM or TCG as `choice` says, probing KVM with a boot of `kernel` when it is a candidate.
+pub fn decide_accel(
+    choice: AccelChoice,
+    cache: &Cache,
+    kernel: &KernelFiles,
+    bins: &GuestBinaries,
+) -> Result<AccelDecision, Failure> {
+    choose_accel(choice, Path::new("/dev/kvm"), || {
+        probe_kvm(cache, kernel, bins)
+    })
+    .map_err(|why| Failure::infrastructure(anyhow!(why)))
+}
+
+/// Boots a VM with no processes under KVM: the guest must say hello within [`PROBE_TIMEOUT`].
+fn probe_kvm(cache: &Cache, kernel: &KernelFiles, bins: &GuestBinaries) -> Result<(), String> {
+    let spec = empty_spec("kvm-probe");
+    let image = build_image(cache, kernel, &spec, bins).map_err(|error| format!("{error:#}"))?;
+    // The probe's console is kept nowhere: a file without a name.
+    let console = tempfile::tempfile().map_err(|error| error.to_string())?;
+    let command = QemuCommand {
+        binary: qemu_binary(),
+        accel: Accel::Kvm,
+        memory: rsslab_wire::Bytes::mib(256),
+        cpus: 1,
+        kernel: image.kernel.clone(),
+        initrd: image.initrd.clone(),
+        kernel_args: Vec::new(),
+    };
+    let mut said_hello = false;
+    let output = run_vm(&command, None, PROBE_TIMEOUT, console, &mut |line| {
+        said_hello |= line.contains("\"type\":\"hello\"");
+        LineAction::Continue
+    })
+    .map_err(|error| format!("{error:#}"))?;
+    match (said_hello, output.exit) {
+        (true, _) => Ok(()),
+        (false, VmExit::DeadlineExceeded) => {
+            Err(format!("no hello within {}s", PROBE_TIMEOUT.as_secs()))
+        }
+        (false, exit) => Err(format!("no hello; QEMU ended: {exit:?}")),
+    }
+}

@@ -1,0 +1,76 @@
+//! Output: every file a lab's reader opens, rebuilt from the raw records alone by
+//! [`write_outputs`] (the stage's entry, which `rsslab run`, `rsslab report DIR` and
+//! `rsslab merge` all call): `results.json` ([`crate::analysis::results`]), `index.html`
+//! ([`report`]), and beside them the machine outputs `junit.xml` ([`junit`]) for the test
+//! views of CI systems and `summary.md` ([`summary`]) for a CI job summary or a chat message.
+//!
+//! One module per format, each with one entry function that renders [`Results`] to text;
+//! [`write_exports`] writes the machine outputs, atomically, from the same results as the
+//! report. [`markdown`] is the Markdown that `summary.md` and `rsslab diff` share.
+
+pub mod junit;
+pub mod markdown;
+pub mod report;
+pub mod summary;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use self::report::render_report;
+use crate::analysis::comparison::{Comparison, load_comparison};
+use crate::analysis::results::{Results, build_results, write_results};
+use crate::files::write_atomically;
+use crate::records::{LoadedRun, load_all};
+
+/// File names under the output directory.
+pub const JUNIT_XML: &str = "junit.xml";
+pub const SUMMARY_MD: &str = "summary.md";
+
+/// What [`write_outputs`] wrote and found.
+#[derive(Debug, Clone)]
+pub struct Outputs {
+    /// `index.html`.
+    pub index: PathBuf,
+    /// Expectations that failed, over every run (evaluated from the records).
+    pub failed_expectations: usize,
+    /// Regressions against the baseline, when `comparison.json` holds a comparison.
+    pub regressions: usize,
+}
+
+/// Rebuilds `results.json`, `index.html`, `junit.xml` and `summary.md` from the raw records
+/// under `out_dir` (with the baseline comparison in `comparison.json`, when there is one).
+pub fn write_outputs(out_dir: &Path) -> Result<Outputs> {
+    let runs = load_all(out_dir)?;
+    let mut results = build_results(&runs);
+    results.baseline = load_comparison(out_dir)?;
+    write_results(out_dir, &results)?;
+    let index = render_report(out_dir, &runs, &results)?;
+    write_exports(out_dir, &runs, &results)?;
+    Ok(Outputs {
+        index,
+        failed_expectations: results.failed_expectations(),
+        regressions: results.baseline.as_ref().map_or(0, Comparison::regressions),
+    })
+}
+
+/// What [`write_exports`] wrote.
+#[derive(Debug, Clone)]
+pub struct Exports {
+    pub junit: PathBuf,
+    pub summary: PathBuf,
+}
+
+/// Writes `junit.xml` and `summary.md` into `out_dir` for `runs`, summarised in `results`.
+pub fn write_exports(out_dir: &Path, runs: &[LoadedRun], results: &Results) -> Result<Exports> {
+    let junit = out_dir.join(JUNIT_XML);
+    let xml = junit::render_junit(results).context("serializing junit.xml")?;
+    write_atomically(&junit, xml.as_bytes())?;
+    let summary = out_dir.join(SUMMARY_MD);
+    let markdown = summary::render_summary(results, runs);
+    write_atomically(&summary, markdown.as_bytes())?;
+    Ok(Exports { junit, summary })
+}

@@ -1,0 +1,208 @@
+//! Every figure of the page, drawn in parallel: per run its process and cgroup/guest charts,
+//! per scenario and variant a row of kernels. A scenario's series are read once, its axes are
+//! fitted to all its runs (so kernels and variants compare at a glance), then each figure is
+//! one job for rayon's pool.
+
+use anyhow::{Context, Result};
+use rayon::prelude::*;
+
+use super::plot::{
+    Axes, Focus, KernelPanel, Marker, RunSeries, event_markers, kernel_row, process_chart,
+    run_series, system_chart,
+};
+use crate::analysis::results::RunResult;
+use crate::records::LoadedRun;
+
+/// One scenario's runs, as the page lists them.
+pub struct ScenarioRuns<'a> {
+    pub runs: Vec<(&'a RunResult, Option<&'a LoadedRun>)>,
+    /// The kernels of its kernel rows, in order.
+    pub kernels: Vec<String>,
+    /// Its variant labels, in order: one kernel row each.
+    pub variants: Vec<String>,
+}
+
+/// The figures of one scenario.
+#[derive(Debug, Default)]
+pub struct ScenarioFigures {
+    /// Per run of [`ScenarioRuns::runs`], in order: the two charts, or `None` without samples.
+    pub runs: Vec<Option<RunCharts>>,
+    /// Per variant of [`ScenarioRuns::variants`], in order: its kernel row.
+    pub kernel_rows: Vec<String>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct RunCharts {
+    pub process: String,
+    pub system: String,
+}
+
+/// A scenario's series, axes and markers, before drawing.
+struct Prepared<'a> {
+    scenario: &'a ScenarioRuns<'a>,
+    series: Vec<RunSeries>,
+    markers: Vec<Vec<Marker>>,
+    process_axes: Axes,
+    system_axes: Axes,
+    focus_axes: Axes,
+}
+
+/// What one drawing job makes.
+enum Job {
+    Process { scenario: usize, run: usize },
+    System { scenario: usize, run: usize },
+    KernelRow { scenario: usize, variant: usize },
+}
+
+/// Draws the figures of `scenarios`, in parallel.
+pub fn draw_figures(scenarios: &[ScenarioRuns<'_>]) -> Result<Vec<ScenarioFigures>> {
+    let prepared: Vec<Prepared<'_>> = scenarios.iter().map(prepare).collect();
+    let mut jobs = Vec::new();
+    for (index, scenario) in prepared.iter().enumerate() {
+        for (run, (_, loaded)) in scenario.scenario.runs.iter().enumerate() {
+            if loaded.is_some_and(|loaded| !loaded.samples.is_empty()) {
+                jobs.push(Job::Process {
+                    scenario: index,
+                    run,
+                });
+                jobs.push(Job::System {
+                    scenario: index,
+                    run,
+                });
+            }
+        }
+        for variant in 0..scenario.scenario.variants.len() {
+            jobs.push(Job::KernelRow {
+                scenario: index,
+                variant,
+            });
+        }
+    }
+    let drawn: Vec<String> = jobs
+        .par_iter()
+        .map(|job| draw(&prepared, job))
+        .collect::<Result<_>>()?;
+
+    let mut figures: Vec<ScenarioFigures> = prepared
+        .iter()
+        .map(|scenario| ScenarioFigures {
+            runs: scenario.scenario.runs.iter().map(|_| None).collect(),
+            kernel_rows: Vec::new(),
+        })
+        .collect();
+    let mut process_charts: Vec<Vec<Option<String>>> = prepared
+        .iter()
+        .map(|scenario| vec![None; scenario.scenario.runs.len()])
+        .collect();
+    for (job, svg) in jobs.into_iter().zip(drawn) {
+        match job {
+            Job::Process { scenario, run } => process_charts[scenario][run] = Some(svg),
+            Job::System { scenario, run } => {
+                let process = process_charts[scenario][run]
+                    .take()
+                    .expect("a run's process chart is the job before its system chart");
+                figures[scenario].runs[run] = Some(RunCharts {
+                    process,
+                    system: svg,
+                });
+            }
+            Job::KernelRow { scenario, .. } => figures[scenario].kernel_rows.push(svg),
+        }
+    }
+    Ok(figures)
+}
+
+/// Reads the series of a scenario's runs and fits its axes.
+fn prepare<'a>(scenario: &'a ScenarioRuns<'a>) -> Prepared<'a> {
+    let focus = Focus::of(scenario.runs.iter().filter_map(|(_, loaded)| *loaded));
+    let series: Vec<RunSeries> = scenario
+        .runs
+        .iter()
+        .map(|(_, loaded)| loaded.map_or_else(RunSeries::default, |run| run_series(run, &focus)))
+        .collect();
+    let t_max = series.iter().map(|run| run.t_max_s).fold(0.0, f64::max);
+    let process_axes = Axes::fitting(series.iter().flat_map(|run| &run.process), t_max);
+    let system_axes = Axes::fitting(series.iter().flat_map(|run| &run.system), t_max);
+    let focus_axes = Axes::fitting(series.iter().flat_map(|run| &run.focus), t_max);
+    let markers = scenario
+        .runs
+        .iter()
+        .map(|(_, loaded)| {
+            loaded.map_or_else(Vec::new, |run| {
+                event_markers(run, process_axes.t_max_s / 40.0)
+            })
+        })
+        .collect();
+    Prepared {
+        scenario,
+        series,
+        markers,
+        process_axes,
+        system_axes,
+        focus_axes,
+    }
+}
+
+fn draw(prepared: &[Prepared<'_>], job: &Job) -> Result<String> {
+    match *job {
+        Job::Process { scenario, run } => {
+            let prepared = &prepared[scenario];
+            process_chart(
+                &prepared.series[run].process,
+                &prepared.markers[run],
+                &prepared.process_axes,
+            )
+            .with_context(|| format!("drawing the process chart of {}", prepared.dir(run)))
+        }
+        Job::System { scenario, run } => {
+            let prepared = &prepared[scenario];
+            system_chart(
+                &prepared.series[run].system,
+                &prepared.markers[run],
+                &prepared.system_axes,
+            )
+            .with_context(|| {
+                format!(
+                    "drawing the cgroup and guest chart of {}",
+                    prepared.dir(run)
+                )
+            })
+        }
+        Job::KernelRow { scenario, variant } => {
+            let prepared = &prepared[scenario];
+            let label = &prepared.scenario.variants[variant];
+            let panels: Vec<KernelPanel<'_>> = prepared
+                .scenario
+                .kernels
+                .iter()
+                .map(|kernel| {
+                    let found = prepared.scenario.runs.iter().position(|(result, _)| {
+                        result.kernel == *kernel && result.variant_label == *label
+                    });
+                    match found {
+                        Some(run) => KernelPanel {
+                            kernel,
+                            outcome: prepared.scenario.runs[run].0.outcome.as_str(),
+                            series: &prepared.series[run].focus,
+                            markers: prepared.markers[run].clone(),
+                        },
+                        None => KernelPanel {
+                            kernel,
+                            outcome: "no run",
+                            series: &[],
+                            markers: Vec::new(),
+                        },
+                    }
+                })
+                .collect();
+            kernel_row(&panels, &prepared.focus_axes)
+                .with_context(|| format!("drawing the kernel row of variant {label:?}"))
+        }
+    }
+}
+
+impl Prepared<'_> {
+    fn dir(&self, run: usize) -> &str {
+        &self.scenario.runs[run].0.dir
+    }
+}

@@ -1,0 +1,319 @@
+//! The host's reading of the guest channel: JSON Lines in, raw records out.
+//!
+//! Samples are appended to `samples.jsonl` as they arrive (so a run that dies half-way keeps
+//! what it sampled); the hello, events and verdict are kept for `run.json`. The channel must be
+//! one hello first, then samples and events, then exactly one verdict: anything else is a
+//! protocol error that makes the run an `infra-error`, reported with the console log.
+//! [`classify`] then decides the run's outcome from the channel and how QEMU ended.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use rsslab_wire::{CHANNEL_VERSION, Event, GuestMessage, Hello, RunOutcome, Verdict};
+
+use crate::records::SAMPLES_JSONL;
+use crate::vm::{ConsoleFault, LineAction, VmExit, VmOutput};
+
+/// Most protocol errors kept per run (the rest are counted).
+const MAX_PROTOCOL_ERRORS: usize = 20;
+/// Most characters of a line (and of a parser's message about it) kept in a protocol error.
+const SHOWN_CHARS: usize = 200;
+
+/// Reads one run's channel.
+pub struct Collector {
+    samples: BufWriter<File>,
+    started: Instant,
+    pub hello: Option<Hello>,
+    pub events: Vec<Event>,
+    pub verdict: Option<Verdict>,
+    /// Lines that broke the protocol, with why: the first [`MAX_PROTOCOL_ERRORS`].
+    pub protocol_errors: Vec<String>,
+    /// How many lines broke the protocol, kept or not.
+    pub protocol_error_count: usize,
+    /// Host time from the collector's creation (just before QEMU starts) to the first sample.
+    pub first_sample_ms: Option<u64>,
+    pub sample_count: u64,
+}
+
+impl Collector {
+    /// Starts a collector writing `samples.jsonl` into `run_dir`.
+    pub fn new(run_dir: &Path) -> Result<Self> {
+        let path = run_dir.join(SAMPLES_JSONL);
+        let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(Collector {
+            samples: BufWriter::new(file),
+            started: Instant::now(),
+            hello: None,
+            events: Vec::new(),
+            verdict: None,
+            protocol_errors: Vec::new(),
+            protocol_error_count: 0,
+            first_sample_ms: None,
+            sample_count: 0,
+        })
+    }
+
+    fn protocol_error(&mut self, message: String) {
+        self.protocol_error_count += 1;
+        if self.protocol_errors.len() < MAX_PROTOCOL_ERRORS {
+            self.protocol_errors.push(message);
+        }
+    }
+
+    /// Takes one channel line.
+    pub fn line(&mut self, line: &str) -> LineAction {
+        if line.trim().is_empty() {
+            return LineAction::Continue;
+        }
+        let message = match serde_json::from_str::<GuestMessage>(line) {
+            Ok(message) => message,
+            Err(error) => {
+                self.protocol_error(format!(
+                    "unparseable channel line ({}): {}",
+                    shown(&error.to_string()),
+                    shown(line)
+                ));
+                return LineAction::Continue;
+            }
+        };
+        if self.verdict.is_some() {
+            self.protocol_error(format!("message after the verdict: {}", shown(line)));
+            return LineAction::Continue;
+        }
+        if self.hello.is_none() && !matches!(message, GuestMessage::Hello(_)) {
+            self.protocol_error("the first message was not a hello".into());
+        }
+        match message {
+            GuestMessage::Hello(hello) => {
+                if self.hello.is_some() {
+                    self.protocol_error("a second hello".into());
+                } else if hello.protocol != CHANNEL_VERSION {
+                    self.protocol_error(format!(
+                        "agent speaks protocol {}, the runner {CHANNEL_VERSION}: rebuild the guest binaries (just guest)",
+                        hello.protocol
+                    ));
+                }
+                self.hello.get_or_insert(hello);
+            }
+            GuestMessage::Sample(sample) => {
+                if self.first_sample_ms.is_none() {
+                    self.first_sample_ms = Some(self.started.elapsed().as_millis() as u64);
+                }
+                self.sample_count += 1;
+                let written = serde_json::to_string(&sample)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|json| Ok(writeln!(self.samples, "{json}")?));
+                if let Err(error) = written {
+                    self.protocol_error(format!("writing {SAMPLES_JSONL}: {error:#}"));
+                }
+            }
+            GuestMessage::Event(event) => self.events.push(event),
+            GuestMessage::Verdict(verdict) => {
+                self.verdict = Some(verdict);
+                let _ = self.samples.flush();
+                return LineAction::VerdictReceived;
+            }
+        }
+        LineAction::Continue
+    }
+
+    /// Flushes `samples.jsonl`.
+    pub fn flush(&mut self) -> Result<()> {
+        self.samples.flush().context("flushing samples.jsonl")
+    }
+}
+
+/// The start of a text, marked when cut: guest lines and parser messages about them can be
+/// as long as the guest makes them.
+fn shown(text: &str) -> String {
+    let mut chars = text.chars();
+    let start: String = chars.by_ref().take(SHOWN_CHARS).collect();
+    if chars.next().is_some() {
+        format!("{start}…")
+    } else {
+        start
+    }
+}
+
+/// A run's outcome from how QEMU ended, the console and the channel, with the reason.
+///
+/// Order matters: a kernel fault explains everything after it, so it wins; then the deadline
+/// and interruption; then a broken channel; then the guest's own verdict.
+pub fn classify(vm: &VmOutput, collector: &Collector) -> (RunOutcome, Option<String>) {
+    match &vm.fault {
+        Some(ConsoleFault::KernelPanic(line)) => {
+            return (
+                RunOutcome::KernelPanic,
+                Some(format!("kernel fault on the console: {line}")),
+            );
+        }
+        Some(ConsoleFault::AgentDied(line)) => {
+            return (
+                RunOutcome::InfraError,
+                Some(format!("the guest agent (PID 1) died: {line}")),
+            );
+        }
+        None => {}
+    }
+    match vm.exit {
+        VmExit::DeadlineExceeded => {
+            return (
+                RunOutcome::VmTimeout,
+                Some(format!(
+                    "no end within the deadline; QEMU killed after {:.0}s",
+                    vm.wall.as_secs_f64()
+                )),
+            );
+        }
+        VmExit::Interrupted => {
+            return (
+                RunOutcome::InfraError,
+                Some("interrupted: the runner was asked to stop".into()),
+            );
+        }
+        VmExit::Exited(_) | VmExit::Signalled(_) | VmExit::LingeredAfterVerdict => {}
+    }
+    if let Some(first) = collector.protocol_errors.first() {
+        let more = collector.protocol_error_count.saturating_sub(1);
+        let suffix = if more > 0 {
+            format!(" (and {more} more)")
+        } else {
+            String::new()
+        };
+        return (
+            RunOutcome::InfraError,
+            Some(format!("channel protocol error: {first}{suffix}")),
+        );
+    }
+    match &collector.verdict {
+        Some(verdict) => (verdict.outcome, verdict.reason.clone()),
+        None => {
+            let how = match vm.exit {
+                VmExit::Exited(Some(code)) if code != 0 => {
+                    format!("QEMU exited with status {code}")
+                }
+                VmExit::Exited(None) => "QEMU was killed by a signal".into(),
+                VmExit::Signalled(signal) => format!(
+                    "QEMU died of signal {signal} ({}): it crashed or something killed it",
+                    crate::vm::signal_name(signal)
+                ),
+                _ => "the guest powered off".into(),
+            };
+            (
+                RunOutcome::InfraError,
+                Some(format!("no verdict on the channel: {how}; see console.log")),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn vm(exit: VmExit, fault: Option<ConsoleFault>) -> VmOutput {
+        VmOutput {
+            exit,
+            fault,
+            wall: Duration::from_secs(5),
+        }
+    }
+
+    const HELLO: &str = r#"{"type":"hello","protocol":1,"kernel_release":"6.1.0-50-cloud-amd64","boot_ms":1500,"features":{}}"#;
+    const SAMPLE: &str = r#"{"type":"sample","t_ms":250,"process":{"service":{"rss":1048576}},"cgroup":{},"guest":{"mem_available":5}}"#;
+    const VERDICT: &str = r#"{"type":"verdict","t_ms":900,"outcome":"ok","processes":{"service":{"outcome":"running-at-end","peak":{"rss":1048576}}}}"#;
+
+    #[test]
+    fn a_well_formed_channel_gives_the_verdicts_outcome_and_writes_samples() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut collector = Collector::new(dir.path()).unwrap();
+        assert_eq!(collector.line(HELLO), LineAction::Continue);
+        assert_eq!(collector.line(SAMPLE), LineAction::Continue);
+        assert_eq!(collector.line(VERDICT), LineAction::VerdictReceived);
+        collector.flush().unwrap();
+        let (outcome, reason) = classify(&vm(VmExit::Exited(Some(0)), None), &collector);
+        assert_eq!((outcome, reason), (RunOutcome::Ok, None));
+        let written = std::fs::read_to_string(dir.path().join(SAMPLES_JSONL)).unwrap();
+        assert_eq!(
+            written,
+            "{\"t_ms\":250,\"process\":{\"service\":{\"rss\":1048576}},\"cgroup\":{},\"guest\":{\"mem_available\":5}}\n"
+        );
+    }
+
+    #[test]
+    fn garbage_a_missing_or_second_verdict_is_an_infra_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut collector = Collector::new(dir.path()).unwrap();
+        collector.line(HELLO);
+        collector.line(r#"{"type":"sample","t_ms":2"#);
+        collector.line(VERDICT);
+        let (outcome, reason) = classify(&vm(VmExit::Exited(Some(0)), None), &collector);
+        assert_eq!(outcome, RunOutcome::InfraError);
+        assert!(reason.unwrap().contains("unparseable"));
+
+        let mut collector = Collector::new(dir.path()).unwrap();
+        collector.line(HELLO);
+        let (outcome, reason) = classify(&vm(VmExit::Exited(Some(0)), None), &collector);
+        assert_eq!(outcome, RunOutcome::InfraError);
+        assert!(reason.unwrap().contains("no verdict"));
+
+        let mut collector = Collector::new(dir.path()).unwrap();
+        collector.line(HELLO);
+        collector.line(VERDICT);
+        collector.line(VERDICT);
+        let (_, reason) = classify(&vm(VmExit::Exited(Some(0)), None), &collector);
+        assert!(reason.unwrap().contains("after the verdict"));
+    }
+
+    #[test]
+    fn every_protocol_error_is_counted_and_kept_short() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut collector = Collector::new(dir.path()).unwrap();
+        collector.line(HELLO);
+        for _ in 0..25 {
+            collector.line(&format!("{{\"type\":\"{}\"}}", "x".repeat(10_000)));
+        }
+        assert_eq!(collector.protocol_error_count, 25);
+        assert_eq!(collector.protocol_errors.len(), MAX_PROTOCOL_ERRORS);
+        assert!(
+            collector.protocol_errors[0].chars().count() < 2 * SHOWN_CHARS + 100,
+            "{}",
+            collector.protocol_errors[0]
+        );
+        assert_eq!(
+            collector.line(VERDICT),
+            LineAction::VerdictReceived,
+            "still usable"
+        );
+        let (outcome, reason) = classify(&vm(VmExit::Exited(Some(0)), None), &collector);
+        assert_eq!(outcome, RunOutcome::InfraError);
+        assert!(reason.unwrap().ends_with("(and 24 more)"));
+    }
+
+    #[test]
+    fn faults_and_deadlines_win_over_the_channel() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut collector = Collector::new(dir.path()).unwrap();
+        collector.line(HELLO);
+        collector.line(VERDICT);
+        let panic = ConsoleFault::KernelPanic("Kernel panic - not syncing: x".into());
+        assert_eq!(
+            classify(&vm(VmExit::Exited(Some(0)), Some(panic)), &collector).0,
+            RunOutcome::KernelPanic
+        );
+        assert_eq!(
+            classify(&vm(VmExit::DeadlineExceeded, None), &collector).0,
+            RunOutcome::VmTimeout
+        );
+        let died = ConsoleFault::AgentDied("Attempted to kill init".into());
+        assert_eq!(
+            classify(&vm(VmExit::Exited(Some(0)), Some(died)), &collector).0,
+            RunOutcome::InfraError
+        );
+    }
+}

@@ -1,0 +1,519 @@
+//! Plausible fake runs for tests, benchmarks and examples of `results` and `report`: a Go-like
+//! service that touches 400 MiB, releases all but 50 MiB (MADV_FREE or MADV_DONTNEED), then a
+//! balloon that grows 100 MiB a second until the guest's MemAvailable falls below 64 MiB, which
+//! makes the kernel reclaim the lazily-freed pages. [`write_lab`] writes them as a lab would.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use rsslab_wire::message::ProcessResult;
+use rsslab_wire::workload::{BalloonArgs, HeapChurnArgs, Release, Workload};
+use rsslab_wire::{
+    Bytes, CgroupSpec, Event, EventKind, Hello, Metrics, Millis, ProcessOutcome, ProcessSpec,
+    RunOutcome, RunSpec, Sample, Start,
+};
+
+use crate::records::{LoadedRun, PackageProvenance, Provenance, RunRecord, Timing};
+
+pub const HOSTILE: &str = "<script>alert(1)</script> & \"x\"";
+
+const MIB: u64 = 1 << 20;
+
+fn event(t_ms: u64, process: Option<&str>, kind: EventKind) -> Event {
+    Event {
+        t_ms,
+        process: process.map(str::to_owned),
+        kind,
+    }
+}
+
+fn phase(t_ms: u64, process: &str, phase: &str) -> Event {
+    event(
+        t_ms,
+        Some(process),
+        EventKind::Phase {
+            phase: phase.into(),
+        },
+    )
+}
+
+/// A run of the MADV_FREE + balloon story; `release` is `free` or `dontneed`.
+pub fn fake_run(scenario: &str, kernel: &str, release: &str) -> LoadedRun {
+    fake_run_named(scenario, kernel, release, "service", "balloon")
+}
+
+pub fn fake_run_named(
+    scenario: &str,
+    kernel: &str,
+    release: &str,
+    service: &str,
+    balloon: &str,
+) -> LoadedRun {
+    let free = release == "free";
+    let (total, base) = (1024 * MIB, 120 * MIB);
+    let (mut service_rss, mut lazy, mut balloon_rss) = (0u64, 0u64, 0u64);
+    let mut balloon_running = false;
+    let mut full_at = None;
+    let mut samples = Vec::new();
+    let mut events = vec![
+        event(200, Some(service), EventKind::Started { pid: 100 }),
+        phase(2000, service, "allocated"),
+        phase(3000, service, "released"),
+        event(6000, Some(balloon), EventKind::Started { pid: 120 }),
+        phase(6050, balloon, "started"),
+    ];
+    for step in 1..=120u64 {
+        let t_ms = step * 250;
+        if t_ms <= 2000 {
+            service_rss = 400 * MIB * (t_ms - 200) / 1800;
+        } else if t_ms == 3000 {
+            if free {
+                lazy = 350 * MIB;
+            } else {
+                service_rss = 50 * MIB;
+            }
+        }
+        if t_ms >= 6000 {
+            balloon_running = true;
+        }
+        if t_ms >= 7000 && t_ms % 1000 == 0 && full_at.is_none() {
+            balloon_rss += 100 * MIB;
+            let free_memory = total as i64 - (base + service_rss + balloon_rss) as i64;
+            if free_memory < 40 * MIB as i64 && lazy > 0 {
+                let reclaim = ((40 * MIB as i64 - free_memory) as u64).min(lazy);
+                service_rss -= reclaim;
+                lazy -= reclaim;
+            }
+        }
+        let available = total.saturating_sub(base + (service_rss - lazy) + balloon_rss);
+        if balloon_rss > 0 && available < 64 * MIB && full_at.is_none() {
+            full_at = Some(t_ms);
+            events.push(phase(t_ms + 10, balloon, "full"));
+        }
+        let mut process = BTreeMap::new();
+        process.insert(
+            service.to_owned(),
+            Metrics::from([
+                ("rss".into(), service_rss),
+                ("rss_anon".into(), service_rss),
+                ("lazyfree".into(), lazy),
+                ("vsz".into(), 1100 * MIB),
+            ]),
+        );
+        if balloon_running {
+            process.insert(
+                balloon.to_owned(),
+                Metrics::from([
+                    ("rss".into(), balloon_rss + 2 * MIB),
+                    ("lazyfree".into(), 0),
+                    ("vsz".into(), balloon_rss + 8 * MIB),
+                ]),
+            );
+        }
+        samples.push(Sample {
+            t_ms,
+            process,
+            cgroup: Metrics::from([
+                ("usage".into(), service_rss + 20 * MIB),
+                ("working_set".into(), service_rss + 10 * MIB),
+                ("limit".into(), 768 * MIB),
+            ]),
+            guest: Metrics::from([
+                ("mem_total".into(), total),
+                ("mem_available".into(), available),
+                ("mem_free".into(), available.saturating_sub(lazy)),
+            ]),
+        });
+    }
+    events.push(event(
+        30_100,
+        Some(service),
+        EventKind::Ended {
+            outcome: ProcessOutcome::RunningAtEnd,
+        },
+    ));
+    events.push(event(
+        30_100,
+        Some(balloon),
+        EventKind::Ended {
+            outcome: ProcessOutcome::RunningAtEnd,
+        },
+    ));
+    events.insert(
+        0,
+        event(
+            0,
+            None,
+            EventKind::Setup {
+                step: "sysctl vm.overcommit_memory".into(),
+                ok: true,
+                detail: "0".into(),
+            },
+        ),
+    );
+
+    let peak = |name: &str| -> Metrics {
+        let mut peak = Metrics::new();
+        for sample in &samples {
+            for (metric, &value) in sample.process.get(name).into_iter().flatten() {
+                let entry = peak.entry(metric.clone()).or_insert(0);
+                *entry = (*entry).max(value);
+            }
+        }
+        peak
+    };
+    let processes = BTreeMap::from([
+        (
+            service.to_owned(),
+            ProcessResult {
+                outcome: ProcessOutcome::RunningAtEnd,
+                peak: peak(service),
+                started_ms: Some(200),
+                ended_ms: Some(30_100),
+            },
+        ),
+        (
+            balloon.to_owned(),
+            ProcessResult {
+                outcome: ProcessOutcome::RunningAtEnd,
+                peak: peak(balloon),
+                started_ms: Some(6000),
+                ended_ms: Some(30_100),
+            },
+        ),
+    ]);
+    let variant_label = format!("release={release}");
+    let dir = format!("runs/{scenario}/{kernel}/{variant_label}");
+    let release_arg = if free {
+        Release::Free
+    } else {
+        Release::Dontneed
+    };
+    let spec = RunSpec {
+        run_id: format!("{scenario}/{kernel}/{variant_label}"),
+        sample_every: Millis(250),
+        duration: Millis::secs(30),
+        sysctl: BTreeMap::new(),
+        sysfs: BTreeMap::new(),
+        cgroup: Some(CgroupSpec {
+            version: 2,
+            memory_max: Some(Bytes::mib(768)),
+            memory_high: None,
+            swap_max: None,
+        }),
+        modules: Vec::new(),
+        disk: None,
+        processes: vec![
+            ProcessSpec {
+                name: service.to_owned(),
+                workload: Workload::HeapChurn(HeapChurnArgs {
+                    heap: Bytes::mib(400),
+                    live: Bytes::mib(50),
+                    release: release_arg,
+                    chunk: Bytes::mib(1),
+                    cycles: 1,
+                    hold_allocated: Millis::secs(1),
+                    hold: Millis::secs(60),
+                    exit: false,
+                }),
+                env: BTreeMap::new(),
+                cgroup: true,
+                start: Start::default(),
+                emulate_no_madv_free: false,
+                go: None,
+            },
+            ProcessSpec {
+                name: balloon.to_owned(),
+                workload: Workload::Balloon(BalloonArgs {
+                    step: Bytes::mib(100),
+                    every: Millis::secs(1),
+                    until_available: Bytes::mib(64),
+                    max: None,
+                }),
+                env: BTreeMap::new(),
+                cgroup: false,
+                start: Start {
+                    after: Some(service.to_owned()),
+                    phase: Some("released".into()),
+                    delay: Millis::secs(3),
+                },
+                emulate_no_madv_free: false,
+                go: None,
+            },
+        ],
+    };
+    let record = RunRecord {
+        scenario: scenario.to_owned(),
+        title: "Go 1.12-1.15 keeps RSS high after GC until the kernel needs the memory".into(),
+        story: String::new(),
+        kernel: kernel.to_owned(),
+        kernel_release: Some(format!("{kernel}.0-28-cloud-amd64")),
+        variant: BTreeMap::from([("process.service.args.release".into(), release.to_owned())]),
+        variant_label,
+        accel: "tcg".into(),
+        outcome: RunOutcome::Ok,
+        reason: None,
+        attempts: 1,
+        processes,
+        cgroup_peak: Metrics::from([("usage".into(), 422 * MIB)]),
+        events,
+        hello: Some(Hello {
+            protocol: 1,
+            kernel_release: format!("{kernel}.0-28-cloud-amd64"),
+            boot_ms: 900,
+            features: BTreeMap::from([
+                ("cgroup_v2".into(), "yes".into()),
+                ("thp".into(), "madvise".into()),
+            ]),
+        }),
+        timing: Timing {
+            started_at: "2025-01-01T12:00:00Z".into(),
+            wall_ms: 41_250,
+            boot_to_first_sample_ms: Some(7_400),
+            agent_cpu_ms: None,
+        },
+        provenance: Provenance {
+            kernel_packages: vec![PackageProvenance {
+                name: format!("linux-image-{kernel}.0-28-cloud-amd64"),
+                version: format!("{kernel}.119-1"),
+                sha256: "0123456789abcdef".repeat(4),
+            }],
+            qemu_version: "QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-1)".into(),
+            host: "lab-host".into(),
+            rsslab_version: "0.1.0".into(),
+            git_revision: Some("cbb8ac0".into()),
+            scenario_sha256: "fedcba9876543210".repeat(4),
+            scenario_path: format!("scenarios/{scenario}.toml"),
+            image_digest: "a1b2c3".repeat(10),
+        },
+        spec,
+        dir,
+        repeat: 1,
+        expectations: Vec::new(),
+        kernel_facts: None,
+    };
+    LoadedRun { record, samples }
+}
+
+/// A run whose every scenario- and guest-provided string is hostile markup.
+pub fn hostile_run() -> LoadedRun {
+    let mut run = fake_run_named("hostile", "6.1", "free", HOSTILE, "balloon");
+    let record = &mut run.record;
+    record.title = HOSTILE.into();
+    record.kernel_release = Some(HOSTILE.into());
+    record.reason = Some(HOSTILE.into());
+    record.outcome = RunOutcome::InfraError;
+    record.variant = BTreeMap::from([(HOSTILE.into(), HOSTILE.into())]);
+    record.variant_label = format!("v={HOSTILE}");
+    record.events.push(phase(4000, HOSTILE, HOSTILE));
+    record.events.sort_by_key(|event| event.t_ms);
+    record.events.push(event(
+        1,
+        None,
+        EventKind::Setup {
+            step: HOSTILE.into(),
+            ok: false,
+            detail: HOSTILE.into(),
+        },
+    ));
+    record.events.push(event(
+        2,
+        Some(HOSTILE),
+        EventKind::Log {
+            message: HOSTILE.into(),
+        },
+    ));
+    record.provenance.scenario_path = HOSTILE.into();
+    record.provenance.kernel_packages[0].name = HOSTILE.into();
+    run
+}
+
+/// Writes a run's raw files under `out_dir` as the collector would (with a console log).
+pub fn write_run(out_dir: &Path, run: &LoadedRun, console: &str) -> Result<()> {
+    let dir = out_dir.join(&run.record.dir);
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    run.record.write(&dir)?;
+    let mut samples = String::new();
+    for sample in &run.samples {
+        samples.push_str(&serde_json::to_string(sample)?);
+        samples.push('\n');
+    }
+    fs::write(dir.join(crate::records::SAMPLES_JSONL), samples)?;
+    fs::write(dir.join(crate::records::CONSOLE_LOG), console)?;
+    Ok(())
+}
+
+/// Writes `runs` under `out_dir` as a lab would: per scenario the `runs/<scenario>/scenario.toml`
+/// it kept (see [`scenario_toml`]), whose sha256 each run then records, and each run's raw
+/// files with a console log of `console_lines` lines.
+pub fn write_lab(out_dir: &Path, runs: &mut [LoadedRun], console_lines: usize) -> Result<()> {
+    use sha2::{Digest, Sha256};
+    let console = console_log(console_lines);
+    for run in runs {
+        let source = scenario_toml(run);
+        let dir = out_dir
+            .join(crate::plan::RUNS_DIR)
+            .join(&run.record.scenario);
+        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join(crate::records::SCENARIO_TOML);
+        fs::write(&path, &source).with_context(|| format!("writing {}", path.display()))?;
+        run.record.provenance.scenario_sha256 = hex::encode(Sha256::digest(&source));
+        write_run(out_dir, run, &console)?;
+    }
+    Ok(())
+}
+
+/// A scenario file for `run`'s scenario, carrying its title and story (TOML basic strings,
+/// escaped by the serializer).
+pub fn scenario_toml(run: &LoadedRun) -> String {
+    let header = toml::Table::from_iter([
+        (
+            "id".to_owned(),
+            toml::Value::from(run.record.scenario.as_str()),
+        ),
+        (
+            "title".to_owned(),
+            toml::Value::from(run.record.title.as_str()),
+        ),
+        (
+            "story".to_owned(),
+            toml::Value::from(run.record.story.as_str()),
+        ),
+    ]);
+    let document = toml::Table::from_iter([("scenario".to_owned(), toml::Value::Table(header))]);
+    format!(
+        "# A fake scenario of rsslab's report tests.\n{document}\n[vm]\nmemory = \"1GiB\"\n\n[[process]]\nname = \"service\"\nworkload = \"heap-churn\"\n"
+    )
+}
+
+/// A console log of `lines` numbered lines.
+pub fn console_log(lines: usize) -> String {
+    (1..=lines)
+        .map(|n| format!("[    {n}.000000] console line {n}\n"))
+        .collect()
+}
+
+/// The scenario whose expectations [`fake_lab`]'s runs carry: MADV_FREE keeps the released
+/// heap in RSS (only under `release = free`), the service survives, the balloon is never
+/// OOM-killed.
+const STORY_SCENARIO: &str = r#"[scenario]
+id = "go-madvfree-balloon"
+title = "Go 1.12-1.15 keeps RSS high after GC until the kernel needs the memory"
+[sample]
+duration = "30s"
+[[process]]
+name = "service"
+workload = "heap-churn"
+args = { heap = "400MiB", live = "50MiB" }
+[[process]]
+name = "balloon"
+workload = "balloon"
+cgroup = false
+start = { after = "service", phase = "released", delay = "3s" }
+[matrix]
+"process.service.args.release" = ["free", "dontneed"]
+
+[[expect]]
+name = "MADV_FREE keeps the released heap in RSS while nothing presses"
+when = { "process.service.args.release" = "free" }
+metric = "process.service.rss"
+from = "service:released"
+to = "balloon:started"
+above = "380MiB"
+
+[[expect]]
+name = "the service survives the balloon"
+process = "service"
+outcome = ["running-at-end", "exited(0)"]
+
+[[expect]]
+name = "the balloon is never OOM-killed"
+process = "balloon"
+outcome = "running-at-end"
+"#;
+
+/// The expectations of the story scenario above: MADV_FREE keeps the heap in RSS (under
+/// `release = free`), the service survives, the balloon is never OOM-killed.
+pub fn story_expectations() -> Vec<crate::scenario::expect::Expectation> {
+    let kernels = ["5.10", "6.1", "6.12", "7.2"].map(String::from);
+    crate::scenario::parse_scenario(
+        Path::new("go-madvfree-balloon.toml"),
+        STORY_SCENARIO,
+        &kernels,
+    )
+    .expect("the fake scenario is valid")
+    .expectations
+}
+
+/// A small lab: the story on four kernels in two variants, plus runs that went wrong; every
+/// run carries [`story_expectations`].
+pub fn fake_lab() -> Vec<LoadedRun> {
+    let mut runs = Vec::new();
+    for kernel in ["5.10", "6.1", "6.12", "7.2"] {
+        for release in ["free", "dontneed"] {
+            runs.push(fake_run("go-madvfree-balloon", kernel, release));
+        }
+    }
+    let mut timeout = fake_run("overcommit-startup", "6.12", "free");
+    timeout.record.outcome = RunOutcome::VmTimeout;
+    timeout.record.reason = Some("no verdict within 180s; QEMU killed".into());
+    timeout.record.attempts = 1;
+    timeout.samples.truncate(40);
+    timeout.record.events.retain(|event| event.t_ms <= 10_000);
+    timeout.record.processes.clear();
+    runs.push(timeout);
+
+    let mut unsupported = fake_run("overcommit-startup", "7.2", "free");
+    unsupported.record.outcome = RunOutcome::Unsupported;
+    unsupported.record.reason =
+        Some("the cgroup v1 memory controller is not built in (CONFIG_MEMCG_V1 unset)".into());
+    unsupported.samples.clear();
+    unsupported.record.events = vec![event(
+        0,
+        None,
+        EventKind::Setup {
+            step: "cgroup v1 memory".into(),
+            ok: false,
+            detail: "mount -t cgroup -o memory: ENOENT".into(),
+        },
+    )];
+    unsupported.record.processes.clear();
+    runs.push(unsupported);
+
+    let mut oom = fake_run("overcommit-startup", "6.1", "free");
+    oom.record.attempts = 2;
+    oom.record
+        .events
+        .retain(|event| !(event.process.as_deref() == Some("balloon") && event.t_ms > 9_500));
+    oom.record.events.push(event(
+        9_500,
+        None,
+        EventKind::OomKill {
+            pid: 120,
+            task: "balloon".into(),
+        },
+    ));
+    oom.record.events.push(event(
+        9_500,
+        Some("balloon"),
+        EventKind::Ended {
+            outcome: ProcessOutcome::OomKilled,
+        },
+    ));
+    oom.record.events.sort_by_key(|event| event.t_ms);
+    oom.record.processes.get_mut("balloon").unwrap().outcome = ProcessOutcome::OomKilled;
+    for sample in &mut oom.samples {
+        if sample.t_ms > 9_500 {
+            sample.process.remove("balloon");
+        }
+    }
+    runs.push(oom);
+    let expectations = story_expectations();
+    for run in &mut runs {
+        run.record.expectations = expectations.clone();
+    }
+    runs
+}
