@@ -225,7 +225,7 @@ fn validate_package(package: &KernelPackage) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn repo_catalogue() -> Catalogue {
@@ -272,7 +272,8 @@ mod tests {
         }
     }
 
-    const ONE: &str = r#"
+    /// A catalogue of one kernel (6.1), for the tests of the stages that read catalogues.
+    pub(crate) const ONE: &str = r#"
 [[kernel]]
 id = "6.1"
 suite = "bookworm"

@@ -915,16 +915,8 @@ fn check_heap_churn(
             arg_error(entry, "heap", "is 0".into())
                 .help("write the bytes to allocate, e.g. heap = \"400MiB\""),
         );
-    } else if args.heap > memory {
-        diags.push(
-            arg_error(
-                entry,
-                "heap",
-                format!("({}) is larger than `vm.memory` ({memory})", args.heap),
-            )
-            .label("the guest cannot hold it")
-            .help("lower heap, or raise vm.memory"),
-        );
+    } else {
+        check_fits(entry, "heap", Amount::Bytes(args.heap), memory, diags);
     }
     if args.live > args.heap {
         diags.push(
@@ -1206,16 +1198,8 @@ fn check_vsz_startup(
                 )
                 .help("touch at most size (or commit with reserve-then-commit)"),
             );
-        } else if touch > memory {
-            diags.push(
-                arg_error(
-                    entry,
-                    "touch",
-                    format!("({touch}) is larger than `vm.memory` ({memory})"),
-                )
-                .label("the guest cannot hold it")
-                .help("lower touch, or raise vm.memory"),
-            );
+        } else {
+            check_fits(entry, "touch", Amount::Bytes(touch), memory, diags);
         }
     }
 }

@@ -288,23 +288,8 @@ pub struct V2Files {
 /// v2 figures: usage, working_set, anon/file/active_file/inactive_file/shmem, limit, the
 /// oom_kill/max/high event counters, and peak (memory.peak, 5.19+).
 pub fn v2_metrics(files: &V2Files) -> Metrics {
-    let mut metrics = Metrics::new();
-    let stat = files
-        .stat
-        .as_deref()
-        .map(parse::keyed_values)
-        .unwrap_or_default();
-    for key in ["anon", "file", "active_file", "inactive_file", "shmem"] {
-        if let Some(value) = stat.get(key) {
-            metrics.insert(key.to_owned(), *value);
-        }
-    }
-    if let Some(usage) = files.current.as_deref().and_then(parse::single_value) {
-        metrics.insert("usage".into(), usage);
-        if let Some(inactive_file) = stat.get("inactive_file") {
-            metrics.insert("working_set".into(), working_set(usage, *inactive_file));
-        }
-    }
+    let names = ["anon", "file", "active_file", "inactive_file", "shmem"].map(|name| (name, name));
+    let mut metrics = usage_and_stat(files.current.as_deref(), files.stat.as_deref(), &names);
     if let Some(limit) = files.max.as_deref().and_then(parse::single_value) {
         metrics.insert("limit".into(), limit);
     }
@@ -339,12 +324,6 @@ pub struct V1Files {
 /// file = total_cache), working_set = usage - total_inactive_file (cAdvisor), `max` =
 /// memory.failcnt (times the limit was hit), peak = memory.max_usage_in_bytes.
 pub fn v1_metrics(files: &V1Files) -> Metrics {
-    let mut metrics = Metrics::new();
-    let stat = files
-        .stat
-        .as_deref()
-        .map(parse::keyed_values)
-        .unwrap_or_default();
     let names = [
         ("total_rss", "anon"),
         ("total_cache", "file"),
@@ -352,17 +331,7 @@ pub fn v1_metrics(files: &V1Files) -> Metrics {
         ("total_inactive_file", "inactive_file"),
         ("total_shmem", "shmem"),
     ];
-    for (key, name) in names {
-        if let Some(value) = stat.get(key) {
-            metrics.insert(name.to_owned(), *value);
-        }
-    }
-    if let Some(usage) = files.usage.as_deref().and_then(parse::single_value) {
-        metrics.insert("usage".into(), usage);
-        if let Some(inactive_file) = stat.get("total_inactive_file") {
-            metrics.insert("working_set".into(), working_set(usage, *inactive_file));
-        }
-    }
+    let mut metrics = usage_and_stat(files.usage.as_deref(), files.stat.as_deref(), &names);
     if let Some(limit) = files.limit.as_deref().and_then(parse::single_value)
         && limit < V1_UNLIMITED
     {
@@ -381,6 +350,23 @@ pub fn v1_metrics(files: &V1Files) -> Metrics {
     }
     if let Some(peak) = files.max_usage.as_deref().and_then(parse::single_value) {
         metrics.insert("peak".into(), peak);
+    }
+    metrics
+}
+
+/// What both versions report alike: the `memory.stat` lines of `names` (file key, metric
+/// name), the usage, and the working set (usage - inactive_file, as cAdvisor computes it).
+fn usage_and_stat(usage: Option<&str>, stat: Option<&str>, names: &[(&str, &str)]) -> Metrics {
+    let stat = stat.map(parse::keyed_values).unwrap_or_default();
+    let mut metrics: Metrics = names
+        .iter()
+        .filter_map(|(key, name)| Some(((*name).to_owned(), *stat.get(*key)?)))
+        .collect();
+    if let Some(usage) = usage.and_then(parse::single_value) {
+        metrics.insert("usage".into(), usage);
+        if let Some(&inactive_file) = metrics.get("inactive_file") {
+            metrics.insert("working_set".into(), working_set(usage, inactive_file));
+        }
     }
     metrics
 }

@@ -4,6 +4,7 @@ use rsslab_wire::{ProcessOutcome, RunOutcome};
 
 use super::*;
 use crate::catalogue::parse_catalogue;
+use crate::catalogue::tests::ONE;
 use crate::output::markdown::markdown;
 use crate::records::testing::fake_run;
 
@@ -169,33 +170,22 @@ below = "100MiB"
     );
 }
 
-const CATALOGUE: &str = r#"
-[[kernel]]
-id = "6.1"
-suite = "bookworm"
-release = "6.1.0-50-cloud-amd64"
-[[kernel.package]]
-name = "linux-image-6.1.0-50-cloud-amd64"
-version = "6.1.176-1"
-filename = "pool/main/l/x/linux-image.deb"
-size = 10
-sha256 = "efe19f605b6f54a8352e68d85a629abb2d30b72a085faef603a9152590baa791"
-[kernel.facts]
-madv_free = true
-cgroup_v1_memory = true
-mglru = true
-mglru_default = false
-overcommit_heuristic_total_only = true
-[[kernel.behaviour_changes]]
+/// The catalogue of one kernel with a behaviour change since 6.1.180-1.
+fn catalogue() -> String {
+    format!(
+        "{ONE}{}",
+        r#"[[kernel.behaviour_changes]]
 since = "6.1.180-1"
 scenario = "de*"
 what = "max process.*.lazyfree"
 note = "MADV_DONTNEED is MADV_FREE now (a made-up change for this test)"
-"#;
+"#
+    )
+}
 
 #[test]
 fn a_change_the_catalogue_knows_is_expected_not_a_regression() {
-    let catalogue = parse_catalogue(CATALOGUE).unwrap();
+    let catalogue = parse_catalogue(&catalogue()).unwrap();
     let base = [with_version(run("dontneed", 1), "6.1.176-1")];
     let new = [with_version(run("free", 1), "6.1.180-1")];
     let comparison = compare(&base, &new, Some(&catalogue), "base");
