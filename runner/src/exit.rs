@@ -1,4 +1,4 @@
-//! Exit codes (a contract, see DESIGN.md) and the error type that carries one to `main`.
+//! Exit codes (a contract: the README's "CLI") and the error type that carries one to `main`.
 
 use std::fmt;
 

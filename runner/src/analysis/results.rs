@@ -1,6 +1,6 @@
 //! `results.json`: the machine-readable summary of a lab, built from the raw run records alone.
 //!
-//! The shape is a contract (DESIGN.md, "Contracts"): CI jobs, `rsslab diff` and people's
+//! The shape is a contract: CI jobs, `rsslab diff` and people's
 //! scripts read it, and `junit.xml` and `summary.md` ([`crate::output`]) are rendered from it.
 //! Every field is documented on the structs below; sizes are bytes, times milliseconds. Fields
 //! are only ever added, never renamed or removed.
@@ -134,7 +134,7 @@ pub struct ProcessSummary {
     pub outcome: ProcessOutcome,
     /// Highest value of each metric, in bytes: the kernel's own high-water marks where the
     /// guest read them (`rss` from VmHWM, `vsz` from VmPeak), or the highest sampled value,
-    /// whichever is larger. Names as in DESIGN.md, "Metrics" (`rss`, `vsz`, `lazyfree`, ...).
+    /// whichever is larger. Names as in the README, "Metrics" (`rss`, `vsz`, `lazyfree`, ...).
     pub peak: Metrics,
     /// When it started, in ms from the start of the run (the guest's clock).
     #[serde(default, skip_serializing_if = "Option::is_none")]

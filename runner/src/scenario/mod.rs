@@ -1,6 +1,6 @@
 //! Scenario files: parse, validate, expand the matrix.
 //!
-//! A scenario is one TOML file (the shape is the contract of DESIGN.md). Loading one reads it
+//! A scenario is one TOML file (the shape is a contract: extended, never broken). Loading one reads it
 //! into toml's spanned tree, reads each table into raw serde types ([`raw`]), expands
 //! `[matrix]` into variants ([`matrix`]), checks every variant against the rules
 //! ([`validate`]), and yields a [`Scenario`], or a [`ScenarioError`] that draws every problem

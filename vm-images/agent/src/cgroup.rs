@@ -4,7 +4,7 @@
 //! v2: `+memory` in the root's subtree_control, `/sys/fs/cgroup/rsslab` with memory.max /
 //! memory.high / memory.swap.max. v1: the memory controller mounted at
 //! `/sys/fs/cgroup/memory`, `rsslab` under it with memory.limit_in_bytes and
-//! memory.memsw.limit_in_bytes. Metric names are the same for both (DESIGN.md, "Metrics").
+//! memory.memsw.limit_in_bytes. Metric names are the same for both (the README's "Metrics").
 
 use std::path::{Path, PathBuf};
 

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::outcome::{ProcessOutcome, RunOutcome};
 
 /// Named values in bytes (or counts, for event counters such as `oom_kill`). Names are a
-/// contract: see DESIGN.md, "Metrics".
+/// contract: see the README, "Metrics".
 pub type Metrics = BTreeMap<String, u64>;
 
 /// One line on the channel.

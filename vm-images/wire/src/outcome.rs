@@ -1,4 +1,4 @@
-//! How a process and a run ended. The names are a contract (see DESIGN.md, "Metrics"):
+//! How a process and a run ended. The names are a contract (see the README, "Metrics"):
 //! processes end `exited(code)`, `killed(SIGNAL)`, `oom-killed`, `enomem-at-start`,
 //! `running-at-end` (or `not-started` when their trigger never fired); runs end `ok`,
 //! `unsupported`, `kernel-panic`, `vm-timeout` or `infra-error`.

@@ -136,7 +136,7 @@ impl Workload {
 }
 
 /// What the agent samples for every process, from `/proc/<pid>/status` and `smaps_rollup`
-/// (DESIGN.md, "Metrics"; `anon_huge`, smaps_rollup's AnonHugePages, is rsslab's addition).
+/// (the README's "Metrics"; `anon_huge` is smaps_rollup's AnonHugePages).
 pub const PROCESS_METRICS: &[&str] = &[
     "vsz",
     "rss",
