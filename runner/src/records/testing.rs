@@ -1,7 +1,8 @@
-//! Plausible fake runs for tests, benchmarks and examples of `results` and `report`: a Go-like
-//! service that touches 400 MiB, releases all but 50 MiB (MADV_FREE or MADV_DONTNEED), then a
-//! balloon that grows 100 MiB a second until the guest's MemAvailable falls below 64 MiB, which
-//! makes the kernel reclaim the lazily-freed pages. [`write_lab`] writes them as a lab would.
+//! Plausible fake runs for the tests, benchmarks and examples of the stages after the
+//! records (analysis, output): a Go-like service that touches 400 MiB, releases all but 50 MiB
+//! (MADV_FREE or MADV_DONTNEED), then a balloon that grows 100 MiB a second until the guest's
+//! MemAvailable falls below 64 MiB, which makes the kernel reclaim the lazily-freed pages.
+//! [`write_lab`] writes them as a lab would.
 
 use std::collections::BTreeMap;
 use std::fs;
