@@ -56,3 +56,30 @@ pub fn parent_dir(path: &Path) -> Result<&Path> {
         None => anyhow::bail!("{} has no parent directory", path.display()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_and_a_failed_fill_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/file");
+        write_atomically(&path, b"one").unwrap();
+        write_atomically(&path, b"two").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"two");
+
+        let other = dir.path().join("sub/other");
+        let result = write_atomic_with(&other, |file| {
+            file.write_all(b"half")?;
+            Err(anyhow::anyhow!("interrupted"))
+        });
+        assert!(result.is_err());
+        assert!(!other.exists());
+        let names: Vec<_> = fs::read_dir(dir.path().join("sub"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["file"]);
+    }
+}

@@ -128,6 +128,18 @@ impl Catalogue {
             .map(|kernel| kernel.id.clone())
             .collect()
     }
+
+    /// An error naming the first of `ids` (kernels asked for with `--kernel`) that is not in
+    /// the catalogue, and the ones that are.
+    pub fn check_ids(&self, ids: &[String]) -> Result<()> {
+        match ids.iter().find(|id| self.get(id).is_none()) {
+            Some(unknown) => bail!(
+                "--kernel {unknown}: not in the catalogue (known: {})",
+                self.ids().join(", ")
+            ),
+            None => Ok(()),
+        }
+    }
 }
 
 impl KernelPackage {

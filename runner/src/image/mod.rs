@@ -54,7 +54,7 @@ pub struct GuestBinaries {
     pub workload: PathBuf,
     /// Built Go workloads by guest path (`/bin/go-heap-churn-1.15`); an image holds the ones
     /// its spec's processes run.
-    pub go_programs: std::collections::BTreeMap<String, PathBuf>,
+    pub go_programs: BTreeMap<String, PathBuf>,
 }
 
 /// What QEMU boots for one run.

@@ -1,8 +1,6 @@
 //! `rsslab images`: fetch, verify and unpack kernels and build a guest image for each, so a
 //! later `rsslab run` starts booting at once (and works offline).
 
-use anyhow::anyhow;
-
 use crate::catalogue::{default_catalogue_path, load_catalogue};
 use crate::exit::Failure;
 use crate::image::{build_image, empty_spec, locate_guest_binaries};
@@ -17,12 +15,7 @@ pub fn build_all(kernels: &[String]) -> Result<(), Failure> {
     } else {
         kernels.to_vec()
     };
-    if let Some(unknown) = ids.iter().find(|id| catalogue.get(id).is_none()) {
-        return Err(Failure::bad_input(anyhow!(
-            "--kernel {unknown}: not in the catalogue (known: {})",
-            catalogue.ids().join(", ")
-        )));
-    }
+    catalogue.check_ids(&ids).map_err(Failure::bad_input)?;
     let cache = Cache::default_location()?;
     let bins = locate_guest_binaries()?;
     let prepared = prepare_kernels(&cache, &catalogue, &ids)?;

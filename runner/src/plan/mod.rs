@@ -79,15 +79,8 @@ pub struct PlanFilter {
 /// Loads and validates scenarios: bad input is exit code 2.
 pub fn load_plan(inputs: &[PathBuf], kernels: &[String]) -> Result<(Catalogue, Plan), Failure> {
     let catalogue = load_catalogue(&default_catalogue_path()).map_err(Failure::infrastructure)?;
+    catalogue.check_ids(kernels).map_err(Failure::bad_input)?;
     let known = catalogue.ids();
-    for kernel in kernels {
-        if !known.contains(kernel) {
-            return Err(Failure::bad_input(anyhow!(
-                "--kernel {kernel}: not in the catalogue (known: {})",
-                known.join(", ")
-            )));
-        }
-    }
     let scenarios = load_scenarios(inputs, &known).map_err(Failure::bad_input)?;
     let plan = plan(
         &scenarios,

@@ -3,17 +3,16 @@
 //! their packages, initramfs images by the digest of their contents.
 //!
 //! Nothing ever appears under a final name half-written: files are written to a temporary
-//! file in the same directory and renamed into place ([`Cache::write_atomic`]), directories are
+//! file in the same directory and renamed into place ([`crate::files::write_atomic_with`]), directories are
 //! filled under a temporary name and renamed when complete. A warm lab therefore fetches and
 //! builds nothing, and an interrupted one leaves at most stray `.tmp*` entries behind.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
 
-use crate::files::{parent_dir, write_atomic_with};
+use crate::files::parent_dir;
 
 /// Environment variable that moves the cache.
 pub const CACHE_DIR_ENV: &str = "RSSLAB_CACHE_DIR";
@@ -87,11 +86,6 @@ impl Cache {
     pub fn image_path(&self, digest: &str) -> PathBuf {
         self.root.join(IMAGES).join(format!("{digest}.cpio.gz"))
     }
-
-    /// Writes `data` to `path` atomically (see [`write_atomic_with`]).
-    pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-        write_atomic_with(path, |file| file.write_all(data).map_err(Into::into))
-    }
 }
 
 /// A temporary directory beside `final_dir`, to fill and then hand to [`publish_dir`].
@@ -140,28 +134,6 @@ mod tests {
         );
         assert_eq!(cache.image_path("cd"), Path::new("/c/images/cd.cpio.gz"));
         assert_eq!(cache.root(), Path::new("/c"));
-    }
-
-    #[test]
-    fn atomic_write_replaces_and_a_failed_fill_leaves_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub/file");
-        Cache::write_atomic(&path, b"one").unwrap();
-        Cache::write_atomic(&path, b"two").unwrap();
-        assert_eq!(fs::read(&path).unwrap(), b"two");
-
-        let other = dir.path().join("sub/other");
-        let result = write_atomic_with(&other, |file| {
-            file.write_all(b"half")?;
-            Err(anyhow!("interrupted"))
-        });
-        assert!(result.is_err());
-        assert!(!other.exists());
-        let names: Vec<_> = fs::read_dir(dir.path().join("sub"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, ["file"]);
     }
 
     #[test]
