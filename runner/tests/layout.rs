@@ -352,7 +352,8 @@ fn the_check_sees_a_back_import_and_a_circle() {
         ("c".to_owned(), BTreeSet::new()),
     ]);
     assert_eq!(circles(&edges), [["a", "b"]]);
-    assert!(
-        pipeline_order("//! ```text\n//! first  x\n//! second y\n//! ```\n") == ["first", "second"]
+    assert_eq!(
+        pipeline_order("//! ```text\n//! first  x\n//! second y\n//! ```\n"),
+        ["first", "second"]
     );
 }
