@@ -69,9 +69,9 @@ fn check_diagnostic(diagnostic: &Diagnostic, lines: usize, rendered: &str) {
         "no help: {}",
         context()
     );
-    let name = key_name(&diagnostic.key);
+    let (name, written) = key_name(&diagnostic.key);
     assert!(
-        diagnostic.message.contains(name),
+        diagnostic.message.contains(&name) || diagnostic.message.contains(written),
         "the message does not name the key `{}`: {}",
         diagnostic.key,
         context()
@@ -84,13 +84,53 @@ fn check_diagnostic(diagnostic: &Diagnostic, lines: usize, rendered: &str) {
     );
 }
 
-/// The last name of a dotted key path: `heap` for `process[0].args.heap`, `vm.memory` for
-/// `sysctl."vm.memory"`, `process` for `process[64]`.
-fn key_name(key: &str) -> &str {
+/// The last name of a dotted key path, unquoted and as written: `heap` for
+/// `process[0].args.heap`, `vm.memory` (written `"vm.memory"`) for `sysctl."vm.memory"`, `"`
+/// (written `"\""`) for `process[1]."\""`, `process` for `process[64]`. A message may name a
+/// key either way: an unknown key by its name, a key written twice as the file wrote it.
+fn key_name(key: &str) -> (String, &str) {
     let key = key.trim_end_matches(|c: char| c == ']' || c.is_ascii_digit());
     let key = key.strip_suffix('[').unwrap_or(key);
-    if let Some(quoted) = key.strip_suffix('"') {
-        return quoted.rsplit('"').next().unwrap_or(quoted);
+    let (mut name, mut start) = (String::new(), 0);
+    let mut chars = key.char_indices();
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '.' => (name, start) = (String::new(), at + 1),
+            '"' => {
+                while let Some((_, c)) = chars.next() {
+                    match c {
+                        '\\' => name.extend(chars.next().map(|(_, c)| c)),
+                        '"' => break,
+                        c => name.push(c),
+                    }
+                }
+            }
+            c => name.push(c),
+        }
     }
-    key.rsplit('.').next().unwrap_or(key)
+    (name, &key[start..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_name;
+
+    #[test]
+    fn key_names_are_the_last_segment_unquoted_and_as_written() {
+        let name = |key| {
+            let (name, written) = key_name(key);
+            (name, written.to_owned())
+        };
+        assert_eq!(name("process[0].args.heap"), ("heap".into(), "heap".into()));
+        assert_eq!(
+            name(r#"sysctl."vm.memory""#),
+            ("vm.memory".into(), r#""vm.memory""#.into())
+        );
+        assert_eq!(name(r#"process[1]."\"""#), ("\"".into(), r#""\"""#.into()));
+        assert_eq!(
+            name(r#"scenario."a\\b""#),
+            ("a\\b".into(), r#""a\\b""#.into())
+        );
+        assert_eq!(name("process[64]"), ("process".into(), "process".into()));
+    }
 }

@@ -267,7 +267,8 @@ fn syntax_error(error: &toml::de::Error, source: &str) -> Diagnostic {
             None => ("key", format!("`{at}`")),
         };
         let mut diagnostic = diagnostic;
-        diagnostic.key = at.trim_matches(['[', ']', '"']).to_string();
+        // The key as the file writes it: a path of TOML keys, quoted ones kept quoted.
+        diagnostic.key = at.trim_matches(['[', ']']).to_string();
         diagnostic.message = format!("invalid TOML: the {what} {name} is written twice");
         return diagnostic;
     }
@@ -349,7 +350,7 @@ pub fn read_table<T: DeserializeOwned>(
             diags.push(
                 Diagnostic::at(
                     key.span(),
-                    join(path, name),
+                    join(path, &key_segment(name)),
                     format!("unknown key `{name}` in {}", table_name(path)),
                 )
                 .help(help),
@@ -682,7 +683,7 @@ pub fn key_segment(key: &str) -> String {
     if bare {
         key.to_string()
     } else {
-        format!("\"{key}\"")
+        format!("\"{}\"", key.replace('\\', "\\\\").replace('"', "\\\""))
     }
 }
 

@@ -241,6 +241,37 @@ fn every_unknown_key_is_reported_at_once() {
 }
 
 #[test]
+fn an_unknown_key_that_needs_quotes_is_named_as_toml_writes_it() {
+    // Found by the mutated-scenario property: a quote inside a quoted key went into the path
+    // unescaped, so the diagnostic's key could not be read back.
+    let diags = errors(&edit(
+        &[(
+            "name = \"balloon\"",
+            "name = \"balloon\"\n\"\\\"\" = 1\n\"a.b\" = 2",
+        )],
+        "",
+    ));
+    let keys: Vec<_> = diags.iter().map(|d| d.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [r#"process[1]."\"""#, r#"process[1]."a.b""#],
+        "{diags:?}"
+    );
+    assert_eq!(diags[0].message, "unknown key `\"` in `process[1]`");
+}
+
+#[test]
+fn a_quoted_key_written_twice_is_named_as_written() {
+    let diags = errors(&edit(
+        &[],
+        "[sysctl]\n\"vm.swappiness\" = 1\n\"vm.swappiness\" = 2\n",
+    ));
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert_eq!(diags[0].key, r#""vm.swappiness""#);
+    assert!(diags[0].message.contains("is written twice"), "{diags:?}");
+}
+
+#[test]
 fn syntax_errors_have_a_position() {
     let diags = errors("[scenario]\nid = \"x\ntitle = 1\n");
     assert_eq!(diags.len(), 1);
