@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what rsslab needs on a Debian host: QEMU 10 or newer (from the backports suite of
-# the host's own Debian release when its main suite is older), e2fsprogs for scratch disks.
+# the host's own Debian release when its main suite is older), e2fsprogs for scratch disks,
+# and a C compiler (gcc, libc6-dev) for Go builds with cgo, such as `-race`.
 # The apt source for backports is derived from the machine's own Debian source entry, so no
 # archive host name is written into this repository. Idempotent; needs root (or sudo).
 set -euo pipefail
@@ -24,8 +25,8 @@ qemu_major() {
 # A user's PATH often lacks the sbin directories, where Debian puts mkfs.ext4.
 have_mkfs() { PATH="$PATH:/usr/sbin:/sbin" command -v mkfs.ext4 >/dev/null 2>&1; }
 
-if [ "$(qemu_major)" -ge 10 ] && have_mkfs; then
-  echo "host deps: qemu $(qemu_major).x and mkfs.ext4 present"
+if [ "$(qemu_major)" -ge 10 ] && have_mkfs && command -v gcc >/dev/null 2>&1; then
+  echo "host deps: qemu $(qemu_major).x, mkfs.ext4 and gcc present"
   exit 0
 fi
 
@@ -46,8 +47,8 @@ archive_uri() {
   echo "${uri%/}"
 }
 
-packages="qemu-system-x86 e2fsprogs"
-need_root "$packages (QEMU 10 or newer, mkfs.ext4)"
+packages="qemu-system-x86 e2fsprogs gcc libc6-dev"
+need_root "$packages (QEMU 10 or newer, mkfs.ext4, a C compiler)"
 case "$codename" in
   bookworm)
     uri=$(archive_uri)
@@ -55,7 +56,7 @@ case "$codename" in
     echo "deb $uri ${codename}-backports main" | $SUDO tee /etc/apt/sources.list.d/rsslab-backports.list >/dev/null
     $SUDO apt-get update -qq
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -t "${codename}-backports" qemu-system-x86
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends e2fsprogs
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends e2fsprogs gcc libc6-dev
     ;;
   *)
     $SUDO apt-get update -qq

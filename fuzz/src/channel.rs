@@ -357,6 +357,12 @@ impl Model {
             }
             GuestMessage::Sample(_) => self.samples += 1,
             GuestMessage::Event(_) => self.events += 1,
+            GuestMessage::Output(output) => {
+                // The collector writes it to a file, unless the name cannot be one.
+                if rsslab::records::output_file_name(&output.process, output.stream).is_none() {
+                    self.errors += 1;
+                }
+            }
             GuestMessage::Verdict(verdict) => {
                 self.verdict = Some(verdict.outcome);
                 return LineAction::VerdictReceived;

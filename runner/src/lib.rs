@@ -7,6 +7,7 @@
 //! ```text
 //! exit       exit codes, and the error that carries one  -> Failure        (every stage's)
 //! files      writing a file whole (temporary, sync, rename)               (every stage's)
+//! elf        ELF programs: what they are, their loader and libraries      (every stage's)
 //! catalogue  kernels.toml, go-toolchains.toml, versions  -> Catalogue, GoCatalogue
 //! scenario   scenarios/*.toml, parsed and validated      -> Scenario (with its [[expect]])
 //! plan       scenarios x kernels x matrix, shards        -> Plan (one RunPlan per VM)
@@ -26,6 +27,7 @@
 
 pub mod analysis;
 pub mod catalogue;
+pub mod elf;
 pub mod exit;
 pub mod files;
 pub mod image;

@@ -36,6 +36,10 @@ pub struct GoToolchain {
     pub goroot: String,
     /// The runtime returns memory with MADV_FREE by default (Go 1.12 to 1.15).
     pub madv_free_default: bool,
+    /// The packages ship the ThreadSanitizer runtime `go build -race` links for linux/amd64
+    /// (`src/runtime/race/race_linux_amd64.syso`, or `internal/amd64v1/race_linux.syso` from
+    /// Go 1.21 on), so race-enabled builds work (with cgo and a C compiler).
+    pub race: bool,
     /// golang-X.Y-go and golang-X.Y-src.
     #[serde(rename = "package")]
     pub packages: Vec<KernelPackage>,
@@ -114,13 +118,81 @@ mod tests {
     #[test]
     fn the_shipped_catalogue_has_an_old_and_a_modern_go() {
         let catalogue = go_catalogue();
-        assert_eq!(catalogue.ids(), ["1.15", "1.24"]);
+        assert_eq!(
+            catalogue.ids(),
+            [
+                "1.15", "1.19", "1.21", "1.22", "1.23", "1.24", "1.25", "1.26", "1.27"
+            ]
+        );
         let old = catalogue.get("1.15").unwrap();
         assert!(old.madv_free_default);
         assert_eq!(old.goroot, "usr/lib/go-1.15");
         assert_eq!(old.packages.len(), 2);
         assert!(!catalogue.get("1.24").unwrap().madv_free_default);
         assert!(catalogue.get("1.16").is_none());
+        assert!(catalogue.get("1.20").is_none());
+    }
+
+    #[test]
+    fn the_shipped_catalogue_pins_every_debian_go_in_order_with_its_race_runtime() {
+        let catalogue = go_catalogue();
+        let found: Vec<(&str, &str, bool, bool)> = catalogue
+            .toolchains
+            .iter()
+            .map(|go| {
+                (
+                    go.id.as_str(),
+                    go.suite.as_str(),
+                    go.madv_free_default,
+                    go.race,
+                )
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("1.15", "bullseye", true, true),
+                ("1.19", "bookworm", false, true),
+                ("1.21", "bookworm-backports", false, true),
+                ("1.22", "bookworm-backports", false, true),
+                ("1.23", "bookworm-backports", false, true),
+                ("1.24", "trixie", false, true),
+                ("1.25", "trixie-backports", false, true),
+                ("1.26", "trixie-backports", false, true),
+                ("1.27", "trixie-backports", false, true),
+            ]
+        );
+        for go in &catalogue.toolchains {
+            assert_eq!(go.goroot, format!("usr/lib/go-{}", go.id));
+            let [bin, src] = go.packages.as_slice() else {
+                panic!("{}: expected golang-X.Y-go and golang-X.Y-src", go.id);
+            };
+            assert_eq!(bin.name, format!("golang-{}-go", go.id));
+            assert_eq!(src.name, format!("golang-{}-src", go.id));
+            assert_eq!(bin.version, src.version, "{}", go.id);
+            assert!(
+                bin.version.starts_with(&format!("{}.", go.id)),
+                "{}: {}",
+                go.id,
+                bin.version
+            );
+            for package in &go.packages {
+                assert!(
+                    package
+                        .filename
+                        .starts_with(&format!("pool/main/g/golang-{}/", go.id)),
+                    "{}",
+                    package.filename
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn race_is_required() {
+        let text = CATALOGUE_TEXT.replacen("race = true\n", "", 1);
+        let error = format!("{:#}", parse_go_catalogue(&text).unwrap_err());
+        assert!(error.contains("missing field `race`"), "{error}");
     }
 
     #[test]

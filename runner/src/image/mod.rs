@@ -19,7 +19,9 @@ use sha2::{Digest, Sha256};
 
 use self::cpio::CpioWriter;
 use crate::files::write_atomic_with;
+use crate::scenario::guest_files::{EntryKind, GuestEntry, provided_by, resolve_guest_files};
 use crate::supply::cache::Cache;
+use crate::supply::gobuild::GoBuild;
 use crate::supply::kernel::KernelFiles;
 use crate::supply::modules::{elf, resolve_modules};
 
@@ -52,9 +54,8 @@ pub struct GuestBinaries {
     pub agent: PathBuf,
     /// The multi-call workload program, `/bin/rsslab-workload`.
     pub workload: PathBuf,
-    /// Built Go workloads by guest path (`/bin/go-heap-churn-1.15`); an image holds the ones
-    /// its spec's processes run.
-    pub go_programs: BTreeMap<String, PathBuf>,
+    /// Built Go programs by build; an image holds the ones its spec's processes run.
+    pub go_programs: BTreeMap<GoBuild, PathBuf>,
 }
 
 /// What QEMU boots for one run.
@@ -169,6 +170,7 @@ pub fn build_image(
     let workload =
         fs::read(&bins.workload).with_context(|| format!("reading {}", bins.workload.display()))?;
     let go_programs = go_programs_of(&spec, bins)?;
+    let user_files = user_files_of(&spec, bins)?;
     let spec_json = serde_json::to_string_pretty(&spec)? + "\n";
     let mount = spec.disk.as_ref().map(|disk| disk.mount.as_str());
     let contents = ImageContents {
@@ -176,6 +178,7 @@ pub fn build_image(
         workload: &workload,
         spec_json: &spec_json,
         go_programs: &go_programs,
+        user_files: &user_files,
         mount,
         modules: &modules,
     };
@@ -201,27 +204,54 @@ pub fn build_image(
     })
 }
 
-/// The Go programs `spec`'s processes run, read from `bins.go_programs`, sorted by path.
+/// The built-in Go workloads `spec`'s processes run (static programs in `/bin`), read from
+/// `bins.go_programs`, sorted by path.
 fn go_programs_of(spec: &RunSpec, bins: &GuestBinaries) -> Result<Vec<(String, Vec<u8>)>> {
-    let mut paths: Vec<String> = spec
-        .processes
-        .iter()
-        .filter(|process| process.workload.is_go())
-        .map(|process| process.program())
-        .collect();
-    paths.sort();
-    paths.dedup();
-    paths
+    let mut programs: BTreeMap<String, &Path> = BTreeMap::new();
+    for process in &spec.processes {
+        let Some(build) = GoBuild::of(process).filter(|build| !build.user) else {
+            continue;
+        };
+        let host = bins.go_programs.get(&build).with_context(|| {
+            format!(
+                "the Go program {} was not built (no toolchain prepared for it)",
+                process.program()
+            )
+        })?;
+        programs.insert(process.program(), host);
+    }
+    programs
         .into_iter()
-        .map(|path| {
-            let host = bins.go_programs.get(&path).with_context(|| {
-                format!("the Go program {path} was not built (no toolchain prepared for it)")
-            })?;
+        .map(|(path, host)| {
             check_guest_binary(host)?;
             let data = fs::read(host).with_context(|| format!("reading {}", host.display()))?;
             Ok((path, data))
         })
         .collect()
+}
+
+/// What the user programs of `spec` bring (`exec` and `go-source`: their files, the program,
+/// its libraries), every guest path once.
+fn user_files_of(spec: &RunSpec, bins: &GuestBinaries) -> Result<Vec<GuestEntry>> {
+    let mut entries: BTreeMap<String, GuestEntry> = BTreeMap::new();
+    for process in &spec.processes {
+        let Some(io) = process.workload.program_io() else {
+            continue;
+        };
+        let guest = process.program();
+        let host = match GoBuild::of(process) {
+            Some(build) => bins.go_programs.get(&build).cloned().with_context(|| {
+                format!("the Go program {guest} of {} was not built", process.name)
+            })?,
+            None => provided_by(io.files, &guest).unwrap_or_else(|| PathBuf::from(&guest)),
+        };
+        let files = resolve_guest_files(io.files, Some((&guest, &host)))
+            .with_context(|| format!("the files of process {}", process.name))?;
+        for entry in files.entries {
+            entries.entry(entry.guest.clone()).or_insert(entry);
+        }
+    }
+    Ok(entries.into_values().collect())
 }
 
 /// Module names the run needs, without duplicates, in order.
@@ -247,6 +277,8 @@ struct ImageContents<'a> {
     spec_json: &'a str,
     /// Go programs: guest path, contents.
     go_programs: &'a [(String, Vec<u8>)],
+    /// What user programs bring, read from the host as the archive is written.
+    user_files: &'a [GuestEntry],
     mount: Option<&'a str>,
     modules: &'a [crate::supply::modules::ModuleBlob],
 }
@@ -276,6 +308,20 @@ fn write_cpio(contents: &ImageContents) -> Result<Vec<u8>> {
     }
     for (path, data) in contents.go_programs {
         cpio.file(path, 0o755, data)?;
+    }
+    for entry in contents.user_files {
+        if let Some((parent, _)) = entry.guest.rsplit_once('/') {
+            add_missing_dirs(&mut cpio, &mut dirs, parent)?;
+        }
+        match &entry.kind {
+            EntryKind::Dir => add_missing_dirs(&mut cpio, &mut dirs, &entry.guest)?,
+            EntryKind::Symlink { target } => cpio.symlink(&entry.guest, target)?,
+            EntryKind::File { mode, .. } => {
+                let data = fs::read(&entry.host)
+                    .with_context(|| format!("reading {}", entry.host.display()))?;
+                cpio.file(&entry.guest, *mode, &data)?;
+            }
+        }
     }
     cpio.file(RUN_SPEC_PATH, 0o644, contents.spec_json.as_bytes())?;
     for module in contents.modules {

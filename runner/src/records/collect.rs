@@ -1,20 +1,24 @@
 //! The host's reading of the guest channel: JSON Lines in, raw records out.
 //!
 //! Samples are appended to `samples.jsonl` as they arrive (so a run that dies half-way keeps
-//! what it sampled); the hello, events and verdict are kept for `run.json`. The channel must be
+//! what it sampled), each process's output to `<process>.stdout` and `<process>.stderr`; the
+//! hello, events and verdict are kept for `run.json`. The channel must be
 //! one hello first, then samples and events, then exactly one verdict: anything else is a
 //! protocol error that makes the run an `infra-error`, reported with the console log.
 //! [`classify`] then decides the run's outcome from the channel and how QEMU ended.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use rsslab_wire::{CHANNEL_VERSION, Event, GuestMessage, Hello, RunOutcome, Verdict};
+use rsslab_wire::{
+    CHANNEL_VERSION, Event, GuestMessage, Hello, Output, RunOutcome, Stream, Verdict,
+};
 
-use crate::records::SAMPLES_JSONL;
+use crate::records::{SAMPLES_JSONL, output_file_name};
 use crate::vm::{ConsoleFault, LineAction, VmExit, VmOutput};
 
 /// Most protocol errors kept per run (the rest are counted).
@@ -25,6 +29,9 @@ const SHOWN_CHARS: usize = 200;
 /// Reads one run's channel.
 pub struct Collector {
     samples: BufWriter<File>,
+    run_dir: PathBuf,
+    /// The output files written so far, by process and stream.
+    outputs: BTreeMap<(String, Stream), BufWriter<File>>,
     started: Instant,
     pub hello: Option<Hello>,
     pub events: Vec<Event>,
@@ -45,6 +52,8 @@ impl Collector {
         let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
         Ok(Collector {
             samples: BufWriter::new(file),
+            run_dir: run_dir.to_owned(),
+            outputs: BTreeMap::new(),
             started: Instant::now(),
             hello: None,
             events: Vec::new(),
@@ -111,18 +120,47 @@ impl Collector {
                 }
             }
             GuestMessage::Event(event) => self.events.push(event),
+            GuestMessage::Output(output) => {
+                if let Err(error) = self.output(&output) {
+                    self.protocol_error(format!("{error:#}"));
+                }
+            }
             GuestMessage::Verdict(verdict) => {
                 self.verdict = Some(verdict);
-                let _ = self.samples.flush();
+                let _ = self.flush();
                 return LineAction::VerdictReceived;
             }
         }
         LineAction::Continue
     }
 
-    /// Flushes `samples.jsonl`.
+    /// Appends one line to its process's output file (created on its first line).
+    fn output(&mut self, output: &Output) -> Result<()> {
+        let Some(name) = output_file_name(&output.process, output.stream) else {
+            anyhow::bail!(
+                "output of a process whose name cannot be a file name: {}",
+                shown(&output.process)
+            );
+        };
+        let key = (output.process.clone(), output.stream);
+        if !self.outputs.contains_key(&key) {
+            let path = self.run_dir.join(&name);
+            let file =
+                File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+            self.outputs.insert(key.clone(), BufWriter::new(file));
+        }
+        let file = self.outputs.get_mut(&key).expect("inserted above");
+        writeln!(file, "{}", output.line).with_context(|| format!("writing {name}"))
+    }
+
+    /// Flushes `samples.jsonl` and the output files.
     pub fn flush(&mut self) -> Result<()> {
-        self.samples.flush().context("flushing samples.jsonl")
+        self.samples.flush().context("flushing samples.jsonl")?;
+        for ((process, stream), file) in &mut self.outputs {
+            file.flush()
+                .with_context(|| format!("flushing {process}.{}", stream.as_str()))?;
+        }
+        Ok(())
     }
 }
 
@@ -224,7 +262,7 @@ mod tests {
         }
     }
 
-    const HELLO: &str = r#"{"type":"hello","protocol":1,"kernel_release":"6.1.0-50-cloud-amd64","boot_ms":1500,"features":{}}"#;
+    const HELLO: &str = r#"{"type":"hello","protocol":2,"kernel_release":"6.1.0-50-cloud-amd64","boot_ms":1500,"features":{}}"#;
     const SAMPLE: &str = r#"{"type":"sample","t_ms":250,"process":{"service":{"rss":1048576}},"cgroup":{},"guest":{"mem_available":5}}"#;
     const VERDICT: &str = r#"{"type":"verdict","t_ms":900,"outcome":"ok","processes":{"service":{"outcome":"running-at-end","peak":{"rss":1048576}}}}"#;
 
@@ -243,6 +281,37 @@ mod tests {
             written,
             "{\"t_ms\":250,\"process\":{\"service\":{\"rss\":1048576}},\"cgroup\":{},\"guest\":{\"mem_available\":5}}\n"
         );
+    }
+
+    #[test]
+    fn output_lines_go_to_one_file_per_process_and_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut collector = Collector::new(dir.path()).unwrap();
+        collector.line(HELLO);
+        for line in [
+            r#"{"type":"output","t_ms":5,"process":"service","stream":"stdout","line":"listening on :80"}"#,
+            r#"{"type":"output","t_ms":6,"process":"service","stream":"stderr","line":"warning: x"}"#,
+            r#"{"type":"output","t_ms":7,"process":"service","stream":"stdout","line":"{\"phase\":\"ready\"}"}"#,
+            r#"{"type":"output","t_ms":8,"process":"../evil","stream":"stdout","line":"x"}"#,
+        ] {
+            assert_eq!(collector.line(line), LineAction::Continue);
+        }
+        collector.line(VERDICT);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("service.stdout")).unwrap(),
+            "listening on :80\n{\"phase\":\"ready\"}\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("service.stderr")).unwrap(),
+            "warning: x\n"
+        );
+        assert_eq!(
+            collector.protocol_error_count, 1,
+            "{:?}",
+            collector.protocol_errors
+        );
+        assert!(collector.protocol_errors[0].contains("../evil"));
+        assert!(!dir.path().parent().unwrap().join("evil.stdout").exists());
     }
 
     #[test]

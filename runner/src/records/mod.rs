@@ -27,6 +27,17 @@ use crate::plan::RUNS_DIR;
 pub const RUN_JSON: &str = "run.json";
 pub const SAMPLES_JSONL: &str = "samples.jsonl";
 pub const CONSOLE_LOG: &str = "console.log";
+/// The file in a run's directory that holds what `process` wrote on `stream`
+/// (`service.stdout`); `None` for a name that is not a process name of a scenario (the guest
+/// is not trusted to name files).
+pub fn output_file_name(process: &str, stream: rsslab_wire::Stream) -> Option<String> {
+    let safe = !process.is_empty()
+        && process
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    safe.then(|| format!("{process}.{}", stream.as_str()))
+}
+
 /// The scenario file as it ran, saved once per scenario in `runs/<scenario>/`.
 pub const SCENARIO_TOML: &str = "scenario.toml";
 

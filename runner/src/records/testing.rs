@@ -262,7 +262,7 @@ pub fn fake_run_named(
         cgroup_peak: Metrics::from([("usage".into(), 422 * MIB)]),
         events,
         hello: Some(Hello {
-            protocol: 1,
+            protocol: rsslab_wire::CHANNEL_VERSION,
             kernel_release: format!("{kernel}.0-28-cloud-amd64"),
             boot_ms: 900,
             features: BTreeMap::from([

@@ -287,9 +287,9 @@ pub struct ExpectContext<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct ProcessFacts {
     /// Its phases, for event labels.
-    pub phases: Vec<&'static str>,
+    pub phases: Vec<String>,
     /// The metrics it reports itself (beside [`PROCESS_METRICS`]).
-    pub metrics: Vec<&'static str>,
+    pub metrics: Vec<String>,
 }
 
 /// One `[[expect]]` as serde reads it; `when`, the comparisons and the outcomes are read from
@@ -811,7 +811,7 @@ impl<'i> Reader<'_, 'i> {
                     return;
                 };
                 let mut known: Vec<&str> = PROCESS_METRICS.to_vec();
-                known.extend(facts.metrics.iter().copied());
+                known.extend(facts.metrics.iter().map(String::as_str));
                 if !known.contains(metric_name) {
                     diags.push(
                         at(format!("process `{name}` has no metric `{metric_name}`"))
@@ -879,7 +879,7 @@ impl<'i> Reader<'_, 'i> {
             return;
         };
         let mut events = vec!["started"];
-        events.extend(phases.iter().copied());
+        events.extend(phases.iter().map(String::as_str));
         events.push("ended");
         if !events.contains(&event) {
             diags.push(

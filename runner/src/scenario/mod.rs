@@ -35,7 +35,9 @@
 
 pub mod diag;
 pub mod expect;
+pub mod guest_files;
 pub mod matrix;
+pub mod programs;
 pub mod raw;
 pub mod validate;
 
@@ -252,7 +254,10 @@ fn parse_with_id_span(
     }
     let expanded = matrix::expand(&document, &mut diags);
     let variants = match &expanded {
-        Some((_, trees)) => check_variants(trees, known_kernels, &mut diags),
+        Some((_, trees)) => {
+            let base_dir = path.parent().unwrap_or(Path::new(""));
+            check_variants(trees, known_kernels, base_dir, &mut diags)
+        }
         None => Vec::new(),
     };
     let expectations = match (&document.expect, &expanded, variants.is_empty()) {
@@ -304,13 +309,13 @@ fn read_expectations(
     for process in variants.iter().flat_map(|variant| &variant.setup.processes) {
         let facts = processes.entry(process.name.clone()).or_default();
         for phase in process.workload.phases() {
-            if !facts.phases.contains(phase) {
-                facts.phases.push(phase);
+            if !facts.phases.iter().any(|known| known == phase) {
+                facts.phases.push(phase.to_owned());
             }
         }
         for metric in process.workload.metrics() {
-            if !facts.metrics.contains(metric) {
-                facts.metrics.push(metric);
+            if !facts.metrics.iter().any(|known| known == metric) {
+                facts.metrics.push(metric.to_owned());
             }
         }
     }
@@ -329,6 +334,7 @@ fn read_expectations(
 fn check_variants(
     trees: &[matrix::VariantTree<'_>],
     known_kernels: &[String],
+    base_dir: &Path,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<Variant> {
     let mut variants = Vec::new();
@@ -340,7 +346,7 @@ fn check_variants(
         }
         let mut variant_diags = Vec::new();
         let setup = raw::read_setup(&tree.body, &mut variant_diags)
-            .and_then(|raw| validate::validate(raw, known_kernels, &mut variant_diags));
+            .and_then(|raw| validate::validate(raw, known_kernels, base_dir, &mut variant_diags));
         found.push((tree.label.clone(), variant_diags));
         if let Some(setup) = setup {
             variants.push(Variant {

@@ -20,7 +20,8 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use rsslab_wire::units::{Bytes, Millis};
 use rsslab_wire::workload::{
-    BalloonArgs, FileIoArgs, HeapChurnArgs, HogArgs, VszStartupArgs, WORKLOAD_NAMES, Workload,
+    BalloonArgs, ExecArgs, FileIoArgs, GoSourceArgs, HeapChurnArgs, HogArgs, VszStartupArgs,
+    WORKLOAD_NAMES, Workload,
 };
 
 use super::diag::{Diagnostic, from_toml_error, join, suggest, table_name};
@@ -134,6 +135,41 @@ pub struct ProcessEntry {
     pub args_span: Range<usize>,
     /// Span of each env key, by name.
     pub env_spans: BTreeMap<String, Range<usize>>,
+    /// Spans inside table- and array-valued arguments (`files`, `phases`, `command`): argument
+    /// name -> entry key (or array index) -> span of the entry's value.
+    pub entry_spans: BTreeMap<String, BTreeMap<String, Range<usize>>>,
+}
+
+impl ProcessEntry {
+    /// Where an argument was written (the args table when it was left at its default).
+    pub fn arg_span(&self, arg: &str) -> Range<usize> {
+        self.arg_spans
+            .get(arg)
+            .cloned()
+            .unwrap_or_else(|| self.args_span.clone())
+    }
+
+    /// An error about one argument.
+    pub fn arg_error(&self, arg: &str, message: String) -> Diagnostic {
+        let key = format!("process[{}].args.{arg}", self.index);
+        Diagnostic::at(self.arg_span(arg), &key, format!("`{key}` {message}"))
+    }
+
+    /// An error about one entry of a table or array argument (`files."/opt/app"`,
+    /// `command[0]`), pointed at its value.
+    pub fn entry_error(&self, arg: &str, entry: &str, message: String) -> Diagnostic {
+        let span = self
+            .entry_spans
+            .get(arg)
+            .and_then(|spans| spans.get(entry))
+            .cloned()
+            .unwrap_or_else(|| self.arg_span(arg));
+        let key = match entry.parse::<usize>() {
+            Ok(index) => format!("process[{}].args.{arg}[{index}]", self.index),
+            Err(_) => format!("process[{}].args.{arg}.{}", self.index, key_segment(entry)),
+        };
+        Diagnostic::at(span, &key, format!("`{key}` {message}"))
+    }
 }
 
 /// A `[sysctl]` or `[sysfs]` entry.
@@ -195,6 +231,18 @@ pub const WORKLOADS: &[WorkloadSchema] = &[
         args: fields_of::<VszStartupArgs>,
         read: |node| {
             VszStartupArgs::deserialize(ValueDeserializer::from(node)).map(Workload::VszStartup)
+        },
+    },
+    WorkloadSchema {
+        name: "exec",
+        args: fields_of::<ExecArgs>,
+        read: |node| ExecArgs::deserialize(ValueDeserializer::from(node)).map(Workload::Exec),
+    },
+    WorkloadSchema {
+        name: "go-source",
+        args: fields_of::<GoSourceArgs>,
+        read: |node| {
+            GoSourceArgs::deserialize(ValueDeserializer::from(node)).map(Workload::GoSource)
         },
     },
     WorkloadSchema {
@@ -483,6 +531,7 @@ fn read_process(
         span: node.span(),
         workload,
         arg_spans: value_spans(args),
+        entry_spans: entry_spans(args),
         args_span,
         env_spans: key_spans(node.get_ref().get("env")),
         raw,
@@ -664,6 +713,31 @@ fn value_spans(node: Option<&Node<'_>>) -> BTreeMap<String, Range<usize>> {
 }
 
 /// Span of each key in a table node, by key.
+/// Spans of the entries of each table or array inside `node` (see [`ProcessEntry::entry_spans`]).
+fn entry_spans(node: Option<&Node<'_>>) -> BTreeMap<String, BTreeMap<String, Range<usize>>> {
+    let Some(DeValue::Table(table)) = node.map(|node| node.get_ref()) else {
+        return BTreeMap::new();
+    };
+    table
+        .iter()
+        .filter_map(|(key, value)| {
+            let spans: BTreeMap<String, Range<usize>> = match value.get_ref() {
+                DeValue::Table(inner) => inner
+                    .iter()
+                    .map(|(k, v)| (k.get_ref().to_string(), v.span()))
+                    .collect(),
+                DeValue::Array(items) => items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (i.to_string(), v.span()))
+                    .collect(),
+                _ => return None,
+            };
+            Some((key.get_ref().to_string(), spans))
+        })
+        .collect()
+}
+
 fn key_spans(node: Option<&Node<'_>>) -> BTreeMap<String, Range<usize>> {
     match node.map(|node| node.get_ref()) {
         Some(DeValue::Table(table)) => table

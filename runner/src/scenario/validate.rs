@@ -20,7 +20,7 @@
 //!   run of a week, or a 1KiB cgroup limit.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ops::Range;
+use std::path::Path;
 
 use serde_spanned::Spanned;
 
@@ -128,10 +128,12 @@ fn slug(text: &str) -> String {
     }
 }
 
-/// Checks one variant; `None` if any rule is broken (all reported).
+/// Checks one variant; `None` if any rule is broken (all reported). Host paths of user
+/// programs are relative to `base_dir`, the scenario file's directory.
 pub fn validate(
     raw: RawSetup,
     known_kernels: &[String],
+    base_dir: &Path,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Setup> {
     let before = diags.len();
@@ -151,7 +153,7 @@ pub fn validate(
     let processes = raw
         .processes
         .iter()
-        .filter_map(|entry| check_process(entry, &vm, diags))
+        .filter_map(|entry| check_process(entry, &vm, base_dir, diags))
         .collect();
     (diags.len() == before).then_some(Setup {
         vm,
@@ -704,7 +706,13 @@ fn check_phase(
                 ),
             )
             .label(format!("{} reports {}", workload.name(), phases.join(", ")))
-            .help(suggest(phase.get_ref(), phases)),
+            .help(match workload.program_io() {
+                Some(_) => format!(
+                    "name it in `{after}`'s args: reports = {{ phases = [\"{0}\"] }} if the program reports it as {{\"phase\": \"{0}\"}}, or phases = {{ {0} = \"PATTERN\" }} for an output line",
+                    phase.get_ref()
+                ),
+                None => suggest(phase.get_ref(), &phases),
+            }),
         );
     }
 }
@@ -785,6 +793,7 @@ fn report_cycle(processes: &[ProcessEntry], chain: &[usize], diags: &mut Vec<Dia
 fn check_process(
     entry: &ProcessEntry,
     vm: &VmConfig,
+    base_dir: &Path,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<ProcessSpec> {
     let memory = vm.memory;
@@ -798,7 +807,8 @@ fn check_process(
             );
         }
     }
-    let workload = entry.workload.clone()?;
+    let mut workload = entry.workload.clone()?;
+    super::programs::check_program(entry, &mut workload, go.as_deref(), base_dir, memory, diags);
     match &workload {
         Workload::HeapChurn(args) => check_heap_churn(entry, args, memory, diags),
         Workload::Balloon(args) => check_balloon(entry, args, memory, diags),
@@ -819,6 +829,7 @@ fn check_process(
             };
             check_heap_churn(entry, &native, memory, diags)
         }
+        Workload::Exec(_) | Workload::GoSource(_) => {} // checked above
     }
     let start = entry.raw.start.as_ref().map(|start| start.get_ref());
     Some(ProcessSpec {
@@ -888,21 +899,6 @@ fn check_go(entry: &ProcessEntry, key: &str, diags: &mut Vec<Diagnostic>) -> Opt
     }
 }
 
-/// Where an argument was written (the args table when it was left at its default).
-fn arg_span(entry: &ProcessEntry, arg: &str) -> Range<usize> {
-    entry
-        .arg_spans
-        .get(arg)
-        .cloned()
-        .unwrap_or_else(|| entry.args_span.clone())
-}
-
-/// An error about one argument.
-fn arg_error(entry: &ProcessEntry, arg: &str, message: String) -> Diagnostic {
-    let key = format!("process[{}].args.{arg}", entry.index);
-    Diagnostic::at(arg_span(entry, arg), &key, format!("`{key}` {message}"))
-}
-
 /// heap-churn: a heap to churn, that fits the guest; live within it; page-sized chunks.
 fn check_heap_churn(
     entry: &ProcessEntry,
@@ -912,7 +908,8 @@ fn check_heap_churn(
 ) {
     if args.heap.0 == 0 {
         diags.push(
-            arg_error(entry, "heap", "is 0".into())
+            entry
+                .arg_error("heap", "is 0".into())
                 .help("write the bytes to allocate, e.g. heap = \"400MiB\""),
         );
     } else {
@@ -920,27 +917,30 @@ fn check_heap_churn(
     }
     if args.live > args.heap {
         diags.push(
-            arg_error(
-                entry,
-                "live",
-                format!("({}) is larger than `heap` ({})", args.live, args.heap),
-            )
-            .label("the live set is part of the heap")
-            .help("make live at most heap"),
+            entry
+                .arg_error(
+                    "live",
+                    format!("({}) is larger than `heap` ({})", args.live, args.heap),
+                )
+                .label("the live set is part of the heap")
+                .help("make live at most heap"),
         );
     }
     if args.chunk < MIN_CHUNK {
         diags.push(
-            arg_error(
-                entry,
-                "chunk",
-                format!("({}) is smaller than a page", args.chunk),
-            )
-            .help("madvise works on whole pages: write chunk = \"4KiB\" or more (default 1MiB)"),
+            entry
+                .arg_error("chunk", format!("({}) is smaller than a page", args.chunk))
+                .help(
+                    "madvise works on whole pages: write chunk = \"4KiB\" or more (default 1MiB)",
+                ),
         );
     }
     if args.cycles == 0 {
-        diags.push(arg_error(entry, "cycles", "is 0".into()).help("write cycles = 1 or more"));
+        diags.push(
+            entry
+                .arg_error("cycles", "is 0".into())
+                .help("write cycles = 1 or more"),
+        );
     }
 }
 
@@ -953,28 +953,31 @@ fn check_balloon(
 ) {
     if args.step.0 == 0 {
         diags.push(
-            arg_error(entry, "step", "is 0: the balloon would never grow".into())
+            entry
+                .arg_error("step", "is 0: the balloon would never grow".into())
                 .help("write e.g. step = \"64MiB\""),
         );
     } else if args.step > memory {
         diags.push(
-            arg_error(
-                entry,
-                "step",
-                format!("({}) is larger than `vm.memory` ({memory})", args.step),
-            )
-            .label("its first step could never be touched")
-            .help("the balloon grows a step at a time: write e.g. step = \"64MiB\""),
+            entry
+                .arg_error(
+                    "step",
+                    format!("({}) is larger than `vm.memory` ({memory})", args.step),
+                )
+                .label("its first step could never be touched")
+                .help("the balloon grows a step at a time: write e.g. step = \"64MiB\""),
         );
     }
     if args.every.0 == 0 {
-        diags.push(arg_error(entry, "every", "is 0".into()).help("write e.g. every = \"500ms\""));
+        diags.push(
+            entry
+                .arg_error("every", "is 0".into())
+                .help("write e.g. every = \"500ms\""),
+        );
     }
     if args.until_available >= memory {
         diags.push(
-            arg_error(
-                entry,
-                "until_available",
+            entry.arg_error("until_available",
                 format!(
                     "({}) is not below `vm.memory` ({memory})",
                     args.until_available
@@ -986,7 +989,8 @@ fn check_balloon(
     }
     if args.max.is_some_and(|max| max.0 == 0) {
         diags.push(
-            arg_error(entry, "max", "is 0: the balloon would never grow".into())
+            entry
+                .arg_error("max", "is 0: the balloon would never grow".into())
                 .help("write a cap such as max = \"512MiB\", or omit max for none"),
         );
     }
@@ -1003,16 +1007,17 @@ fn check_fits(
 ) {
     match amount {
         Amount::Bytes(bytes) if bytes > memory => diags.push(
-            arg_error(
-                entry,
-                arg,
-                format!("({bytes}) is larger than `vm.memory` ({memory})"),
-            )
-            .label("the guest cannot hold it")
-            .help(format!("lower {arg}, or raise vm.memory")),
+            entry
+                .arg_error(
+                    arg,
+                    format!("({bytes}) is larger than `vm.memory` ({memory})"),
+                )
+                .label("the guest cannot hold it")
+                .help(format!("lower {arg}, or raise vm.memory")),
         ),
         Amount::Share { percent, of } if percent > 100.0 && of != Base::CommitLimit => diags.push(
-            arg_error(entry, arg, format!("({amount}) is more than all of it"))
+            entry
+                .arg_error(arg, format!("({amount}) is more than all of it"))
                 .label(format!(
                     "{} is the guest's; more cannot be touched",
                     of.name()
@@ -1072,63 +1077,75 @@ fn check_file_io(
             .help(disk_hint(total)),
         ),
         Some(disk) if total.0 > disk.0 / 100 * DISK_USABLE_PERCENT => diags.push(
-            arg_error(
-                entry,
-                "file_size",
-                format!(
-                    "x files ({} x {} = {total}) does not fit on `vm.disk` ({disk})",
-                    args.files, args.file_size
-                ),
-            )
-            .label(format!(
-                "at most {DISK_USABLE_PERCENT}% of the disk holds files"
-            ))
-            .help("fewer or smaller files, or a larger vm.disk"),
+            entry
+                .arg_error(
+                    "file_size",
+                    format!(
+                        "x files ({} x {} = {total}) does not fit on `vm.disk` ({disk})",
+                        args.files, args.file_size
+                    ),
+                )
+                .label(format!(
+                    "at most {DISK_USABLE_PERCENT}% of the disk holds files"
+                ))
+                .help("fewer or smaller files, or a larger vm.disk"),
         ),
         Some(_) => {}
     }
     if args.files == 0 {
-        diags.push(arg_error(entry, "files", "is 0".into()).help("write files = 1 or more"));
+        diags.push(
+            entry
+                .arg_error("files", "is 0".into())
+                .help("write files = 1 or more"),
+        );
     }
     if args.file_size.0 == 0 {
         diags.push(
-            arg_error(entry, "file_size", "is 0".into()).help("write e.g. file_size = \"4MiB\""),
+            entry
+                .arg_error("file_size", "is 0".into())
+                .help("write e.g. file_size = \"4MiB\""),
         );
     }
     if let Some(working_set) = args.working_set.filter(|ws| *ws > total) {
         diags.push(
-            arg_error(
-                entry,
-                "working_set",
-                format!("({working_set}) is larger than files x file_size ({total})"),
-            )
-            .label("the working set is re-read from the files written")
-            .help("make working_set at most files x file_size, or omit it to re-read every file"),
+            entry
+                .arg_error(
+                    "working_set",
+                    format!("({working_set}) is larger than files x file_size ({total})"),
+                )
+                .label("the working set is re-read from the files written")
+                .help(
+                    "make working_set at most files x file_size, or omit it to re-read every file",
+                ),
         );
     }
     if !(args.dir == "/scratch" || args.dir.starts_with("/scratch/")) {
         diags.push(
-            arg_error(
-                entry,
-                "dir",
-                format!("(`{}`) is not on the scratch disk", args.dir),
-            )
-            .label("anywhere else is the initramfs, in memory")
-            .help("write a directory under /scratch, or omit dir for /scratch/fileio"),
+            entry
+                .arg_error(
+                    "dir",
+                    format!("(`{}`) is not on the scratch disk", args.dir),
+                )
+                .label("anywhere else is the initramfs, in memory")
+                .help("write a directory under /scratch, or omit dir for /scratch/fileio"),
         );
     }
     if args.anon > vm.memory {
         diags.push(
-            arg_error(
-                entry,
-                "anon",
-                format!("({}) is larger than `vm.memory` ({})", args.anon, vm.memory),
-            )
-            .help("lower anon, or raise vm.memory"),
+            entry
+                .arg_error(
+                    "anon",
+                    format!("({}) is larger than `vm.memory` ({})", args.anon, vm.memory),
+                )
+                .help("lower anon, or raise vm.memory"),
         );
     }
     if args.repeat == 0 {
-        diags.push(arg_error(entry, "repeat", "is 0".into()).help("write repeat = 1 or more"));
+        diags.push(
+            entry
+                .arg_error("repeat", "is 0".into())
+                .help("write repeat = 1 or more"),
+        );
     }
 }
 
@@ -1136,7 +1153,8 @@ fn check_file_io(
 fn check_hog(entry: &ProcessEntry, args: &HogArgs, memory: Bytes, diags: &mut Vec<Diagnostic>) {
     if args.size.is_zero() {
         diags.push(
-            arg_error(entry, "size", "is 0".into())
+            entry
+                .arg_error("size", "is 0".into())
                 .help("write e.g. size = \"600MiB\" or size = \"60% of mem_total\""),
         );
     }
@@ -1153,7 +1171,8 @@ fn check_vsz_startup(
 ) {
     if args.size.is_zero() {
         diags.push(
-            arg_error(entry, "size", "is 0".into())
+            entry
+                .arg_error("size", "is 0".into())
                 .help("write e.g. size = \"4GiB\" or size = \"200% of mem_total\""),
         );
     }
@@ -1163,24 +1182,24 @@ fn check_vsz_startup(
                 && commit > size
             {
                 diags.push(
-                    arg_error(
-                        entry,
-                        "commit",
-                        format!("({commit}) is larger than `size` ({size})"),
-                    )
-                    .help("commit at most size"),
+                    entry
+                        .arg_error(
+                            "commit",
+                            format!("({commit}) is larger than `size` ({size})"),
+                        )
+                        .help("commit at most size"),
                 );
             }
             commit
         }
         (_, Some(_)) => {
             diags.push(
-                arg_error(
-                    entry,
-                    "commit",
-                    "applies only to mapping = \"reserve-then-commit\"".into(),
-                )
-                .help("remove commit, or write mapping = \"reserve-then-commit\""),
+                entry
+                    .arg_error(
+                        "commit",
+                        "applies only to mapping = \"reserve-then-commit\"".into(),
+                    )
+                    .help("remove commit, or write mapping = \"reserve-then-commit\""),
             );
             args.size
         }
@@ -1191,12 +1210,12 @@ fn check_vsz_startup(
             && touch > writable
         {
             diags.push(
-                arg_error(
-                    entry,
-                    "touch",
-                    format!("({touch}) is larger than the writable part ({writable})"),
-                )
-                .help("touch at most size (or commit with reserve-then-commit)"),
+                entry
+                    .arg_error(
+                        "touch",
+                        format!("({touch}) is larger than the writable part ({writable})"),
+                    )
+                    .help("touch at most size (or commit with reserve-then-commit)"),
             );
         } else {
             check_fits(entry, "touch", Amount::Bytes(touch), memory, diags);

@@ -109,6 +109,7 @@ mod tests {
             suite: "sid".into(),
             goroot: "usr/lib/go-9.9".into(),
             madv_free_default: false,
+            race: false,
             packages,
         }
     }

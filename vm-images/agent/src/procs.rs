@@ -1,5 +1,6 @@
 //! The process table: when each process may start (its trigger), starting it (in the cgroup or
-//! not), turning its stdout reports and stderr lines into events and metrics, and how it ended.
+//! not), turning its stdout reports and output lines into events and metrics, forwarding its
+//! output (bounded: [`OutputKeeper`]), and how it ended.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -10,8 +11,10 @@ use std::process::{Command, Stdio};
 
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::sys::signal::Signal;
+use regex_lite::Regex;
 use rsslab_wire::{
-    Event, EventKind, GuestMessage, Metrics, ProcessOutcome, ProcessSpec, WorkloadReport,
+    Event, EventKind, GuestMessage, Metrics, Output, ProcessOutcome, ProcessSpec, Stream,
+    WorkloadReport,
 };
 
 use crate::channel;
@@ -19,7 +22,7 @@ use crate::setup::Failure;
 
 /// PATH for workloads (env from the spec comes on top).
 const PATH: &str = "/bin:/usr/bin:/sbin:/usr/sbin";
-/// stderr lines forwarded as `log` events per process; later ones are counted, not sent.
+/// stderr lines copied to the console per process; later ones are counted, not copied.
 const MAX_LOG_LINES: usize = 100;
 /// Longest line kept from a workload's output.
 const MAX_LINE: usize = 4096;
@@ -72,6 +75,11 @@ pub struct Proc {
     pub stopping: bool,
     stdout: Option<LineReader>,
     stderr: Option<LineReader>,
+    /// What is forwarded of each stream.
+    stdout_kept: OutputKeeper,
+    stderr_kept: OutputKeeper,
+    /// Phases from output lines: name, pattern (`phases` of exec and go-source).
+    output_phases: Vec<(String, Regex)>,
     log_lines: usize,
     /// A workload report arrived on stdout: a Go program reached `main`.
     reported_any: bool,
@@ -105,6 +113,9 @@ impl Table {
                 stopping: false,
                 stdout: None,
                 stderr: None,
+                stdout_kept: OutputKeeper::new(Stream::Stdout),
+                stderr_kept: OutputKeeper::new(Stream::Stderr),
+                output_phases: output_phases(spec),
                 log_lines: 0,
                 reported_any: false,
                 go_enomem_before_main: false,
@@ -194,7 +205,7 @@ impl Table {
             .collect()
     }
 
-    /// Starts process `i`: `program ARGS_JSON`, env from the spec, stdin /dev/null, stdout and
+    /// Starts process `i`: `program` with the workload's [`argv`](rsslab_wire::Workload::argv), env from the spec, stdin /dev/null, stdout and
     /// stderr piped to the agent, in its own process group; joins the cgroup (by writing "0" to
     /// `cgroup_procs`, opened here) between fork and exec. A refused start for lack of memory
     /// is the process's outcome; any other failure is the run's.
@@ -209,7 +220,7 @@ impl Table {
         let name = proc.spec.name.clone();
         let mut command = Command::new(program);
         command
-            .arg(proc.spec.workload.args_json())
+            .args(proc.spec.workload.argv())
             .env_clear()
             .env("PATH", PATH)
             .env("HOME", "/tmp")
@@ -260,6 +271,24 @@ impl Table {
                         outcome: ProcessOutcome::EnomemAtStart,
                     },
                 );
+                return Ok(());
+            }
+            Err(error) if proc.spec.workload.program_io().is_some() => {
+                // The user's program: its failure to start is its outcome, as a shell
+                // reports it (127: not found, 126: found but not executable).
+                let code = if error.kind() == ErrorKind::NotFound {
+                    127
+                } else {
+                    126
+                };
+                crate::diag!("{name}: could not start {program}: {error}");
+                log(&name, now_ms, format!("could not start {program}: {error}"));
+                proc.state = State::Ended;
+                proc.started_ms = Some(now_ms);
+                proc.ended_ms = Some(now_ms);
+                let outcome = ProcessOutcome::Exited(code);
+                proc.outcome = Some(outcome.clone());
+                send(now_ms, Some(&name), EventKind::Ended { outcome });
                 return Ok(());
             }
             Err(error) => {
@@ -342,6 +371,8 @@ impl Table {
                 format!("{dropped} more stderr lines were not forwarded"),
             );
         }
+        proc.stdout_kept.finish(&proc.spec.name, now_ms);
+        proc.stderr_kept.finish(&proc.spec.name, now_ms);
         proc.state = State::Ended;
         proc.ended_ms = Some(now_ms);
         proc.stdout = None;
@@ -352,8 +383,10 @@ impl Table {
 }
 
 impl Proc {
-    /// A stdout line: a [`WorkloadReport`] (phase -> event, metrics -> merged), else a log line.
+    /// A stdout line: forwarded; a [`WorkloadReport`] (phase -> event, metrics -> merged), or
+    /// a line matched against the output phases.
     fn stdout_line(&mut self, line: &str, now_ms: u64) {
+        self.stdout_kept.line(&self.spec.name, line, now_ms);
         if line.trim().is_empty() {
             return;
         }
@@ -362,24 +395,132 @@ impl Proc {
                 self.reported_any = true;
                 self.reported.extend(report.metrics);
                 if let Some(phase) = report.phase {
-                    self.phases.entry(phase.clone()).or_insert(now_ms);
-                    send(now_ms, Some(&self.spec.name), EventKind::Phase { phase });
+                    self.phase(phase, now_ms);
                 }
             }
-            Err(_) => self.stderr_line(&format!("stdout: {line}"), now_ms),
+            Err(_) => self.output_line(line, now_ms),
         }
     }
 
-    /// A stderr line becomes a log event (up to [`MAX_LOG_LINES`]) and a console line.
+    /// A stderr line: forwarded, copied to the console (up to [`MAX_LOG_LINES`]), matched
+    /// against the output phases.
     fn stderr_line(&mut self, line: &str, now_ms: u64) {
+        self.stderr_kept.line(&self.spec.name, line, now_ms);
         if self.spec.workload.is_go() && !self.reported_any && is_go_runtime_enomem(line) {
             self.go_enomem_before_main = true;
         }
         self.log_lines += 1;
         if self.log_lines <= MAX_LOG_LINES {
             crate::diag!("{}: {line}", self.spec.name);
-            log(&self.spec.name, now_ms, line.to_owned());
         }
+        self.output_line(line, now_ms);
+    }
+
+    /// A line that is not a report: each output phase whose pattern matches it happens.
+    fn output_line(&mut self, line: &str, now_ms: u64) {
+        let matched: Vec<String> = self
+            .output_phases
+            .iter()
+            .filter(|(_, pattern)| pattern.is_match(line))
+            .map(|(phase, _)| phase.clone())
+            .collect();
+        for phase in matched {
+            self.phase(phase, now_ms);
+        }
+    }
+
+    /// The process reached `phase`: its first time is kept for triggers, each one is an event.
+    fn phase(&mut self, phase: String, now_ms: u64) {
+        self.phases.entry(phase.clone()).or_insert(now_ms);
+        send(now_ms, Some(&self.spec.name), EventKind::Phase { phase });
+    }
+}
+
+/// The output phases of `spec`, compiled. The runner checked every pattern with the same
+/// engine, so one that does not compile here is left out (and said on the console).
+fn output_phases(spec: &ProcessSpec) -> Vec<(String, Regex)> {
+    let Some(program) = spec.workload.program_io() else {
+        return Vec::new();
+    };
+    program
+        .phases
+        .iter()
+        .filter_map(|(phase, pattern)| match Regex::new(pattern) {
+            Ok(regex) => Some((phase.clone(), regex)),
+            Err(error) => {
+                crate::diag!("{}: phase {phase}: pattern {pattern:?}: {error}", spec.name);
+                None
+            }
+        })
+        .collect()
+}
+
+/// What is forwarded of one output stream: every line of the first [`Output::HEAD_BYTES`],
+/// then the last [`Output::TAIL_BYTES`] when the process ends, with a line between them
+/// saying how much was left out. A process that writes without end costs the channel a
+/// bounded amount.
+struct OutputKeeper {
+    stream: Stream,
+    head_bytes: usize,
+    tail: std::collections::VecDeque<(u64, String)>,
+    tail_bytes: usize,
+    dropped_lines: u64,
+    dropped_bytes: u64,
+}
+
+impl OutputKeeper {
+    fn new(stream: Stream) -> OutputKeeper {
+        OutputKeeper {
+            stream,
+            head_bytes: 0,
+            tail: Default::default(),
+            tail_bytes: 0,
+            dropped_lines: 0,
+            dropped_bytes: 0,
+        }
+    }
+
+    fn line(&mut self, process: &str, line: &str, now_ms: u64) {
+        let size = line.len() + 1;
+        if self.head_bytes + size <= Output::HEAD_BYTES {
+            self.head_bytes += size;
+            self.send(process, line.to_owned(), now_ms);
+            return;
+        }
+        self.head_bytes = Output::HEAD_BYTES;
+        self.tail.push_back((now_ms, line.to_owned()));
+        self.tail_bytes += size;
+        while self.tail_bytes > Output::TAIL_BYTES {
+            let Some((_, old)) = self.tail.pop_front() else {
+                break;
+            };
+            self.tail_bytes -= old.len() + 1;
+            self.dropped_lines += 1;
+            self.dropped_bytes += old.len() as u64 + 1;
+        }
+    }
+
+    /// Forwards the tail (once the process has ended).
+    fn finish(&mut self, process: &str, now_ms: u64) {
+        if self.dropped_lines > 0 {
+            let cut = Output::cut_line(self.dropped_lines, self.dropped_bytes);
+            self.send(process, cut, now_ms);
+            self.dropped_lines = 0;
+            self.dropped_bytes = 0;
+        }
+        while let Some((t_ms, line)) = self.tail.pop_front() {
+            self.send(process, line, t_ms);
+        }
+        self.tail_bytes = 0;
+    }
+
+    fn send(&self, process: &str, line: String, t_ms: u64) {
+        channel::send(&GuestMessage::Output(Output {
+            t_ms,
+            process: process.to_owned(),
+            stream: self.stream,
+            line,
+        }));
     }
 }
 
@@ -711,6 +852,66 @@ mod tests {
         );
         assert_eq!(proc.reported["heap_touched"], 200);
         assert_eq!(proc.reported["heap_released"], 50);
-        assert_eq!(proc.log_lines, 1);
+        assert_eq!(
+            proc.log_lines, 0,
+            "stdout is forwarded, not copied to the console"
+        );
+    }
+
+    #[test]
+    fn output_lines_that_match_a_pattern_are_phases() {
+        channel::use_stdout();
+        let mut exec = spec("server", None, None, 0);
+        exec.workload = Workload::Exec(rsslab_wire::ExecArgs {
+            command: vec!["/usr/bin/server".into()],
+            files: BTreeMap::new(),
+            phases: [
+                ("ready".to_owned(), "listening on [0-9]+".to_owned()),
+                ("gc".to_owned(), "^gc \\d+".to_owned()),
+            ]
+            .into(),
+            reports: Default::default(),
+        });
+        let mut table = Table::new(&[exec], 1000);
+        let proc = &mut table.procs[0];
+        proc.stdout_line("starting", 10);
+        assert!(proc.phases.is_empty());
+        proc.stderr_line("2026/12/03 listening on 8080", 20);
+        proc.stdout_line("gc 1 @0.1s", 30);
+        proc.stdout_line("gc 2 @0.2s", 40);
+        proc.stdout_line(r#"{"phase":"warm"}"#, 50);
+        assert_eq!(
+            proc.phases,
+            BTreeMap::from([
+                ("ready".to_owned(), 20),
+                ("gc".to_owned(), 30),
+                ("warm".to_owned(), 50)
+            ]),
+            "first time of each; reports and patterns both count"
+        );
+    }
+
+    #[test]
+    fn output_keeps_its_head_and_tail() {
+        channel::use_stdout();
+        let mut keeper = OutputKeeper::new(Stream::Stdout);
+        let line = "x".repeat(1023); // 1 KiB with its newline
+        let lines = (Output::HEAD_BYTES + Output::TAIL_BYTES) / 1024 + 10;
+        for i in 0..lines {
+            keeper.line("p", &line, i as u64);
+        }
+        assert_eq!(keeper.head_bytes, Output::HEAD_BYTES);
+        assert_eq!(keeper.tail_bytes, Output::TAIL_BYTES);
+        assert_eq!(keeper.tail.len(), Output::TAIL_BYTES / 1024);
+        assert_eq!(keeper.dropped_lines, 10);
+        assert_eq!(keeper.dropped_bytes, 10 * 1024);
+        assert_eq!(
+            keeper.tail.back().map(|(t, _)| *t),
+            Some(lines as u64 - 1),
+            "the last line is kept"
+        );
+        keeper.finish("p", 99);
+        assert!(keeper.tail.is_empty());
+        assert_eq!((keeper.dropped_lines, keeper.tail_bytes), (0, 0));
     }
 }

@@ -132,9 +132,13 @@ impl Run {
     fn start_process(&mut self, i: usize, now: u64) -> Result<(), Failure> {
         let proc = &self.table.procs[i];
         let program = proc.spec.program();
-        let program = match &self.ctx.bin_dir {
-            Some(dir) => format!("{dir}/{}", program.rsplit('/').next().unwrap_or(&program)),
-            None => program,
+        // Outside a VM (the agent's own tests) the built-in workloads live elsewhere.
+        let program = match (
+            &self.ctx.bin_dir,
+            program.strip_prefix(rsslab_wire::BIN_DIR),
+        ) {
+            (Some(dir), Some(name)) => format!("{dir}{name}"),
+            _ => program,
         };
         let procs_file = match &self.ctx.cgroup {
             Some(cgroup) if proc.spec.cgroup => {

@@ -6,7 +6,7 @@
 //! - [`spec::RunSpec`]: what the host asks the guest to run (written into the initramfs as
 //!   `/rsslab/run.json`), including the typed workload arguments of [`workload`];
 //! - [`message::GuestMessage`]: the JSON Lines the agent sends back on its channel: one
-//!   hello, samples, events, and exactly one verdict;
+//!   hello, samples, events, the processes' output, and exactly one verdict;
 //! - [`units`]: byte sizes and durations that read human units ("512MiB", "250ms");
 //! - [`fault`]: faults injected on purpose through the kernel command line (a testing aid).
 
@@ -19,13 +19,15 @@ pub mod units;
 pub mod workload;
 
 pub use amount::{Amount, Base};
-pub use message::{Event, EventKind, GuestMessage, Hello, Metrics, Sample, Verdict};
+pub use message::{
+    Event, EventKind, GuestMessage, Hello, Metrics, Output, Sample, Stream, Verdict,
+};
 pub use outcome::{ProcessOutcome, RunOutcome};
 pub use spec::{CgroupSpec, DiskMount, ProcessSpec, RunSpec, Start};
 pub use units::{Bytes, Millis};
 pub use workload::{
-    BalloonArgs, FileIoArgs, HeapChurnArgs, HogArgs, Mapping, ReadMode, Release, VszStartupArgs,
-    Workload, WorkloadReport,
+    BalloonArgs, DeclaredReports, ExecArgs, FileIoArgs, GoSourceArgs, HeapChurnArgs, HogArgs,
+    Mapping, ReadMode, Release, VszStartupArgs, Workload, WorkloadReport,
 };
 
 /// Path of the run spec inside the guest's initramfs.
@@ -34,7 +36,10 @@ pub const RUN_SPEC_PATH: &str = "/rsslab/run.json";
 pub const MODULES_DIR: &str = "/rsslab/modules";
 /// Directory of workload programs inside the guest (one name per workload, see [`Workload::program`]).
 pub const BIN_DIR: &str = "/bin";
+/// Where the programs built from a scenario's Go sources go in the guest, one directory per
+/// process (see [`ProcessSpec::program`]).
+pub const USER_BUILDS_DIR: &str = "/opt/rsslab";
 /// The serial device the agent speaks JSON Lines on (the console is ttyS0).
 pub const CHANNEL_DEVICE: &str = "/dev/ttyS1";
 /// Version of the channel protocol, sent in the hello and checked by the host.
-pub const CHANNEL_VERSION: u32 = 1;
+pub const CHANNEL_VERSION: u32 = 2;

@@ -1,8 +1,8 @@
 //! The guest-to-host channel: JSON Lines, one [`GuestMessage`] a line, on the agent's serial
 //! port ([`crate::CHANNEL_DEVICE`]).
 //!
-//! A well-formed channel is one `hello`, any number of `sample` and `event` lines, and exactly
-//! one `verdict`, last. Anything else (no verdict, two verdicts, a line that does not parse) is
+//! A well-formed channel is one `hello`, any number of `sample`, `event` and `output` lines,
+//! and exactly one `verdict`, last. Anything else (no verdict, two verdicts, a line that does not parse) is
 //! an error on the host side, reported with the console log.
 
 use std::collections::BTreeMap;
@@ -22,6 +22,7 @@ pub enum GuestMessage {
     Hello(Hello),
     Sample(Sample),
     Event(Event),
+    Output(Output),
     Verdict(Verdict),
 }
 
@@ -116,6 +117,47 @@ pub enum EventKind {
     },
     /// A line a workload wrote on stderr, or a note from the agent.
     Log { message: String },
+}
+
+/// A line a process wrote, as it wrote it (the host keeps them in `<process>.stdout` and
+/// `<process>.stderr` in the run's directory). The agent forwards the first
+/// [`Output::HEAD_BYTES`] of each stream and the last [`Output::TAIL_BYTES`], with one line
+/// [`Output::cut_line`] between them saying what was left out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Output {
+    pub t_ms: u64,
+    pub process: String,
+    pub stream: Stream,
+    pub line: String,
+}
+
+impl Output {
+    /// Bytes of each stream forwarded from its start.
+    pub const HEAD_BYTES: usize = 64 * 1024;
+    /// Bytes of each stream kept from its end, forwarded when the process ends.
+    pub const TAIL_BYTES: usize = 64 * 1024;
+
+    /// The line standing for what was left out between head and tail.
+    pub fn cut_line(lines: u64, bytes: u64) -> String {
+        format!("[rsslab: {lines} lines ({bytes} bytes) not kept]")
+    }
+}
+
+/// Which of a process's output streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
 }
 
 /// The last message: how the run ended, as the guest saw it.

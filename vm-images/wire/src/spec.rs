@@ -105,14 +105,26 @@ pub struct ProcessSpec {
 }
 
 impl ProcessSpec {
-    /// The program the agent executes: the workload's [`Workload::program`], or for a Go
-    /// workload the build for this process's toolchain (`/bin/go-heap-churn-1.15`).
+    /// The program the agent executes: the workload's [`Workload::program`]; for a Go
+    /// workload the build for this process's toolchain (`/bin/go-heap-churn-1.15`); for
+    /// `exec` the first word of its command; for `go-source` the build of this process
+    /// (`/opt/rsslab/<process>/<module directory name>`, so the kernel's task name is the
+    /// program's own).
     pub fn program(&self) -> String {
-        match &self.go {
-            Some(go) if self.workload.is_go() => {
-                crate::workload::go_program(self.workload.name(), go)
+        match (&self.workload, &self.go) {
+            (Workload::Exec(args), _) => args.command.first().cloned().unwrap_or_default(),
+            (Workload::GoSource(args), _) => {
+                format!(
+                    "{}/{}/{}",
+                    crate::USER_BUILDS_DIR,
+                    self.name,
+                    args.program_name()
+                )
             }
-            _ => self.workload.program(),
+            (workload, Some(go)) if workload.is_go() => {
+                crate::workload::go_program(workload.name(), go)
+            }
+            (workload, _) => workload.program(),
         }
     }
 }

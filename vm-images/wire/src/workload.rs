@@ -8,6 +8,8 @@
 //! Workloads report to the agent on stdout, one JSON object a line ([`WorkloadReport`]): a phase
 //! marker (`{"phase":"released"}`) and/or metrics in bytes (`{"metrics":{"heap_released":1}}`).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::amount::Amount;
@@ -32,6 +34,11 @@ pub enum Workload {
     /// A real Go program (vm-images/go/heap-churn) built with the process's Go toolchain:
     /// allocate a heap of []byte, keep a live set, drop the rest, GC, optionally FreeOSMemory.
     GoHeapChurn(GoHeapChurnArgs),
+    /// Any program: the user's binary or script, or one from the host's own packages, with
+    /// files from the host copied into the guest.
+    Exec(ExecArgs),
+    /// The user's Go module, built from source with the process's Go toolchain and flags.
+    GoSource(GoSourceArgs),
 }
 
 /// Every workload name, for messages.
@@ -42,6 +49,8 @@ pub const WORKLOAD_NAMES: &[&str] = &[
     "hog",
     "vsz-startup",
     "go-heap-churn",
+    "exec",
+    "go-source",
 ];
 
 impl Workload {
@@ -54,6 +63,8 @@ impl Workload {
             Workload::Hog(_) => "hog",
             Workload::VszStartup(_) => "vsz-startup",
             Workload::GoHeapChurn(_) => "go-heap-churn",
+            Workload::Exec(_) => "exec",
+            Workload::GoSource(_) => "go-source",
         }
     }
 
@@ -87,16 +98,29 @@ impl Workload {
     /// - `go-heap-churn`: like `heap-churn`; `released` comes after `runtime.GC()` (and
     ///   `debug.FreeOSMemory()` with `free_os_memory`).
     ///
+    /// - `exec` and `go-source`: the phases named in `reports.phases` (which the program
+    ///   reports itself) and in `phases` (output lines that match a pattern), in that order.
+    ///
     /// Every process also has the agent's own events `<name>:started` and `<name>:ended`.
-    pub fn phases(&self) -> &'static [&'static str] {
-        match self {
+    pub fn phases(&self) -> Vec<&str> {
+        let builtin: &[&str] = match self {
             Workload::HeapChurn(_) => &["allocated", "released", "done"],
             Workload::Balloon(_) => &["full"],
             Workload::FileIo(_) => &["written", "round", "done"],
             Workload::Hog(_) => &["holding"],
             Workload::VszStartup(_) => &["mapped", "touched"],
             Workload::GoHeapChurn(_) => &["allocated", "released", "done"],
+            Workload::Exec(_) | Workload::GoSource(_) => &[],
+        };
+        let mut phases = builtin.to_vec();
+        if let Some(program) = self.program_io() {
+            for phase in program.reports.phases.iter().chain(program.phases.keys()) {
+                if !phases.contains(&phase.as_str()) {
+                    phases.push(phase);
+                }
+            }
         }
+        phases
     }
 
     /// The metrics the workload reports itself (beside what the agent samples for every
@@ -109,9 +133,13 @@ impl Workload {
     /// - `hog`: `hog` (bytes held);
     /// - `vsz-startup`: `vsz_mapped`, `committed`, `touched`;
     /// - `go-heap-churn`: the Go runtime's `heap_alloc`, `heap_inuse`, `heap_idle`,
-    ///   `heap_released`, `heap_sys` and `go_sys` (runtime.MemStats).
-    pub fn metrics(&self) -> &'static [&'static str] {
-        match self {
+    ///   `heap_released`, `heap_sys` and `go_sys` (runtime.MemStats);
+    /// - `exec` and `go-source`: the names in `reports.metrics`.
+    pub fn metrics(&self) -> Vec<&str> {
+        if let Some(program) = self.program_io() {
+            return program.reports.metrics.iter().map(String::as_str).collect();
+        }
+        let builtin: &[&str] = match self {
             Workload::HeapChurn(_) => &["heap_touched", "heap_released", "madv_free_fallback"],
             Workload::Balloon(_) => &["balloon"],
             Workload::FileIo(_) => &["file_bytes_written", "file_bytes_read"],
@@ -125,13 +153,155 @@ impl Workload {
                 "heap_sys",
                 "go_sys",
             ],
+            Workload::Exec(_) | Workload::GoSource(_) => &[],
+        };
+        builtin.to_vec()
+    }
+
+    /// The arguments the program is started with (after its own name): for a built-in
+    /// workload its arguments as one JSON argument, for `exec` the rest of `command`, for
+    /// `go-source` its `args`.
+    pub fn argv(&self) -> Vec<String> {
+        match self {
+            Workload::Exec(args) => args.command.iter().skip(1).cloned().collect(),
+            Workload::GoSource(args) => args.args.clone(),
+            _ => {
+                let value = serde_json::to_value(self).expect("workload arguments serialize");
+                vec![value["args"].to_string()]
+            }
         }
     }
 
-    /// The arguments as the one JSON argument the workload program reads.
-    pub fn args_json(&self) -> String {
-        let value = serde_json::to_value(self).expect("workload arguments serialize");
-        value["args"].to_string()
+    /// What `exec` and `go-source` share: files, output patterns, declared reports.
+    pub fn program_io(&self) -> Option<ProgramIo<'_>> {
+        match self {
+            Workload::Exec(args) => Some(ProgramIo {
+                files: &args.files,
+                phases: &args.phases,
+                reports: &args.reports,
+            }),
+            Workload::GoSource(args) => Some(ProgramIo {
+                files: &args.files,
+                phases: &args.phases,
+                reports: &args.reports,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The parts of a user program's arguments that are not about what runs: see [`ExecArgs`].
+#[derive(Debug, Clone, Copy)]
+pub struct ProgramIo<'a> {
+    pub files: &'a BTreeMap<String, String>,
+    pub phases: &'a BTreeMap<String, String>,
+    pub reports: &'a DeclaredReports,
+}
+
+/// Arguments of `exec`: any program.
+///
+/// ```toml
+/// workload = "exec"
+/// args = { command = ["/opt/svc/server", "--port", "8080"],
+///          files = { "/opt/svc/server" = "build/server", "/etc/svc" = "conf/" },
+///          phases = { ready = "listening on" } }
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecArgs {
+    /// The program's guest path (absolute) and its arguments. A program that no `files`
+    /// entry provides is copied from the same path on the host. Required.
+    pub command: Vec<String>,
+    /// Host files and directories copied into the guest: guest path (absolute) -> host path
+    /// (relative to the scenario file; a directory is copied whole). The run spec holds the
+    /// host paths made absolute. Default: none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, String>,
+    /// Phases from output: phase name -> a regular expression; each stdout or stderr line
+    /// that matches is the phase `<process>:<name>`. Default: none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub phases: BTreeMap<String, String>,
+    /// What the program reports itself with the line protocol ([`WorkloadReport`]).
+    #[serde(default, skip_serializing_if = "DeclaredReports::is_empty")]
+    pub reports: DeclaredReports,
+}
+
+/// Arguments of `go-source`: a Go module built offline with the process's toolchain (`go`).
+///
+/// ```toml
+/// workload = "go-source"
+/// go = "1.22"
+/// args = { source = "../service", build_flags = ["-race"], args = ["-mode", "churn"] }
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoSourceArgs {
+    /// The module directory (holds go.mod), relative to the scenario file; the run spec holds
+    /// it absolute. Required.
+    pub source: String,
+    /// The package to build, relative to the module. Default: `.`.
+    #[serde(default = "default_package")]
+    pub package: String,
+    /// Flags for `go build`, as production passes them: `["-race"]`, `["-tags", "netgo"]`,
+    /// `["-ldflags=-s -w"]`, `["-gcflags=all=-N -l"]`. `-o` is rsslab's. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub build_flags: Vec<String>,
+    /// `CGO_ENABLED`. Default: on when the flags need cgo (`-race`, `-msan`, `-asan`), else
+    /// off (a static binary).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgo: Option<bool>,
+    /// The program's arguments. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// As for `exec`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, String>,
+    /// As for `exec`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub phases: BTreeMap<String, String>,
+    /// As for `exec`.
+    #[serde(default, skip_serializing_if = "DeclaredReports::is_empty")]
+    pub reports: DeclaredReports,
+}
+
+impl GoSourceArgs {
+    /// Flags of `go build` that need cgo.
+    pub const CGO_FLAGS: &'static [&'static str] = &["-race", "-msan", "-asan"];
+
+    /// Whether the build runs with `CGO_ENABLED=1`.
+    pub fn cgo_enabled(&self) -> bool {
+        self.cgo.unwrap_or_else(|| {
+            self.build_flags
+                .iter()
+                .any(|flag| Self::CGO_FLAGS.contains(&flag.as_str()))
+        })
+    }
+
+    /// The name of the built program: the module directory's name (as `go build` names it).
+    pub fn program_name(&self) -> &str {
+        let trimmed = self.source.trim_end_matches('/');
+        trimmed.rsplit('/').next().unwrap_or(trimmed)
+    }
+}
+
+fn default_package() -> String {
+    ".".to_owned()
+}
+
+/// The phases and metrics a user program reports on stdout ([`WorkloadReport`] lines), named
+/// so that `rsslab check` knows them: `reports = { phases = ["ready"], metrics = ["queue"] }`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeclaredReports {
+    #[serde(default)]
+    pub phases: Vec<String>,
+    #[serde(default)]
+    pub metrics: Vec<String>,
+}
+
+impl DeclaredReports {
+    pub fn is_empty(&self) -> bool {
+        self.phases.is_empty() && self.metrics.is_empty()
     }
 }
 
@@ -407,8 +577,8 @@ mod tests {
         assert_eq!(args.release, Release::Dontneed);
         assert_eq!(args.chunk, Bytes::mib(1));
         assert_eq!(workload.program(), "/bin/heap-churn");
-        let json = workload.args_json();
-        let back: HeapChurnArgs = serde_json::from_str(&json).unwrap();
+        let argv = workload.argv();
+        let back: HeapChurnArgs = serde_json::from_str(&argv[0]).unwrap();
         assert_eq!(&back, args);
     }
 

@@ -1,11 +1,14 @@
 //! One run's section of the page: its facts, expectations, charts, the "at each phase" table,
-//! processes, cgroup, OOM kills, failed set-up steps, log lines, console tail and raw files.
+//! processes, cgroup, OOM kills, failed set-up steps, log lines, the end of each process's
+//! output, console tail and raw files.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Component, Path};
 
-use rsslab_wire::{EventKind, Mapping, ProcessOutcome, ReadMode, Release, RunOutcome, Workload};
+use rsslab_wire::{
+    EventKind, Mapping, ProcessOutcome, ReadMode, Release, RunOutcome, Stream, Workload,
+};
 use serde::Serialize;
 
 use super::figures::RunCharts;
@@ -14,10 +17,12 @@ use super::plot::{process_names, seconds};
 use super::{CONSOLE_TAIL_LINES, clean_line, encode_path, format_ms, mib_or_dash, run_class};
 use crate::analysis::expectations::ExpectationResult;
 use crate::analysis::results::RunResult;
-use crate::records::{CONSOLE_LOG, LoadedRun, RUN_JSON, SAMPLES_JSONL};
+use crate::records::{CONSOLE_LOG, LoadedRun, RUN_JSON, SAMPLES_JSONL, output_file_name};
 
 /// Log events shown per run (the rest are in `run.json`).
 const LOG_LINES: usize = 50;
+/// Lines shown of the end of each process's stdout and stderr.
+const OUTPUT_TAIL_LINES: usize = 20;
 
 #[derive(Debug, Serialize)]
 pub struct RunSection {
@@ -51,6 +56,16 @@ pub struct RunSection {
     pub expectations: Vec<ExpectationResult>,
     pub links: RunLinks,
     pub console_tail: Option<ConsoleTail>,
+    /// The end of what each process wrote (`<process>.stdout`, `<process>.stderr`).
+    pub output_tails: Vec<OutputTail>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OutputTail {
+    pub process: String,
+    pub stream: &'static str,
+    pub link: String,
+    pub tail: ConsoleTail,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -194,8 +209,9 @@ pub fn run_section(
     let console_tail = if result.outcome == RunOutcome::Ok {
         None
     } else {
-        console_tail(out_dir, &result.dir)
+        file_tail(out_dir, &result.dir, CONSOLE_LOG, CONSOLE_TAIL_LINES)
     };
+    let output_tails = output_tails(out_dir, result, record);
     RunSection {
         anchor,
         kernel: result.kernel.clone(),
@@ -237,6 +253,7 @@ pub fn run_section(
             console: encode_path(&format!("{}/{CONSOLE_LOG}", result.dir)),
         },
         console_tail,
+        output_tails,
     }
 }
 
@@ -349,6 +366,22 @@ fn workload_text(workload: &Workload) -> String {
             };
             format!("go-heap-churn {}, live {}{free}", args.heap, args.live)
         }
+        Workload::Exec(args) => format!("exec {}", args.command.join(" ")),
+        Workload::GoSource(args) => {
+            let flags = args.build_flags.join(" ");
+            let built = if flags.is_empty() {
+                String::new()
+            } else {
+                format!(" built with {flags}")
+            };
+            format!(
+                "go-source {}{built} {}",
+                args.program_name(),
+                args.args.join(" ")
+            )
+            .trim_end()
+            .to_owned()
+        }
     }
 }
 
@@ -365,7 +398,37 @@ pub fn process_class(outcome: &ProcessOutcome) -> &'static str {
 
 /// The last [`CONSOLE_TAIL_LINES`] lines of a run's console log, if it can be read. Only
 /// directories inside `out_dir` are read.
-fn console_tail(out_dir: &Path, dir: &str) -> Option<ConsoleTail> {
+/// The tails of the processes' output files that are there, in process order.
+fn output_tails(
+    out_dir: &Path,
+    result: &RunResult,
+    record: Option<&crate::records::RunRecord>,
+) -> Vec<OutputTail> {
+    let Some(record) = record else {
+        return Vec::new();
+    };
+    let mut tails = Vec::new();
+    for process in record.spec.processes.iter().map(|process| &process.name) {
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let Some(name) = output_file_name(process, stream) else {
+                continue;
+            };
+            if let Some(tail) = file_tail(out_dir, &result.dir, &name, OUTPUT_TAIL_LINES) {
+                tails.push(OutputTail {
+                    process: process.clone(),
+                    stream: stream.as_str(),
+                    link: encode_path(&format!("{}/{name}", result.dir)),
+                    tail,
+                });
+            }
+        }
+    }
+    tails
+}
+
+/// The last `max_lines` of the file `name` in the run directory `dir`, control characters
+/// removed; `None` when there is no such file (or `dir` leaves the output directory).
+fn file_tail(out_dir: &Path, dir: &str, name: &str, max_lines: usize) -> Option<ConsoleTail> {
     let relative = Path::new(dir);
     if !relative
         .components()
@@ -373,10 +436,10 @@ fn console_tail(out_dir: &Path, dir: &str) -> Option<ConsoleTail> {
     {
         return None;
     }
-    let bytes = fs::read(out_dir.join(relative).join(CONSOLE_LOG)).ok()?;
+    let bytes = fs::read(out_dir.join(relative).join(name)).ok()?;
     let text = String::from_utf8_lossy(&bytes);
     let lines: Vec<&str> = text.lines().collect();
-    let shown = lines.len().min(CONSOLE_TAIL_LINES);
+    let shown = lines.len().min(max_lines);
     let tail: Vec<String> = lines[lines.len() - shown..]
         .iter()
         .map(|line| clean_line(line))
