@@ -211,7 +211,11 @@ fn mib(bytes: f64) -> String {
 
 /// `max process.service.rss from service:released+2s to balloon:started`.
 pub fn describe(measure: &Measure) -> String {
-    let mut text = format!("{} {}", measure.stat.as_str(), measure.metric);
+    let stat = match measure.stat {
+        Stat::Slope => "slope per minute of",
+        stat => stat.as_str(),
+    };
+    let mut text = format!("{stat} {}", measure.metric);
     match (&measure.from, measure.after.0) {
         (Some(from), 0) => {
             let _ = write!(text, " from {from}");
@@ -260,13 +264,15 @@ fn measure_value(measure: &Measure, run: &LoadedRun) -> Result<f64, String> {
     };
     // The window ends before its `to` event: a sample stamped in the event's millisecond may
     // already see what the event started (a process spawned, a balloon filling).
-    let values: Vec<f64> = run
+    let points: Vec<(f64, f64)> = run
         .samples
         .iter()
         .filter(|sample| (start..end).contains(&sample.t_ms))
-        .filter_map(|sample| metric_of(sample, &measure.metric))
-        .map(|value| value as f64)
+        .filter_map(|sample| {
+            metric_of(sample, &measure.metric).map(|value| (sample.t_ms as f64, value as f64))
+        })
         .collect();
+    let values: Vec<f64> = points.iter().map(|(_, value)| *value).collect();
     if values.is_empty() {
         return Err(format!(
             "{}: no samples of {} in the window: failed",
@@ -280,7 +286,30 @@ fn measure_value(measure: &Measure, run: &LoadedRun) -> Result<f64, String> {
         Stat::Mean => values.iter().sum::<f64>() / values.len() as f64,
         Stat::First => values[0],
         Stat::Last => values[values.len() - 1],
+        Stat::Slope => slope_per_minute(&points).ok_or_else(|| {
+            format!(
+                "{}: a slope needs two samples at different times in the window: failed",
+                describe(measure)
+            )
+        })?,
     })
+}
+
+/// The least-squares slope of `(t_ms, value)` points, per minute; `None` with fewer than two
+/// distinct times.
+pub fn slope_per_minute(points: &[(f64, f64)]) -> Option<f64> {
+    let n = points.len() as f64;
+    let mean_t = points.iter().map(|(t, _)| t).sum::<f64>() / n;
+    let mean_v = points.iter().map(|(_, v)| v).sum::<f64>() / n;
+    let spread: f64 = points.iter().map(|(t, _)| (t - mean_t).powi(2)).sum();
+    if points.len() < 2 || spread == 0.0 {
+        return None;
+    }
+    let covariance: f64 = points
+        .iter()
+        .map(|(t, v)| (t - mean_t) * (v - mean_v))
+        .sum();
+    Some(covariance / spread * 60_000.0)
 }
 
 /// One sample's value of a metric path.

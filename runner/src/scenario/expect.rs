@@ -10,7 +10,8 @@
 //! name = "MADV_FREE keeps the released heap in RSS while nothing presses"
 //! when = { "process.service.args.release" = "free" }
 //! metric = "process.service.rss"      # process.<name>.<metric>, cgroup.<metric>, guest.<metric>
-//! stat = "last"                       # max, min, mean (of the samples), first, last (default)
+//! stat = "last"                       # max, min, mean (of the samples), first, last (default),
+//!                                     # slope (least-squares fit, bytes per minute)
 //! from = "service:released"           # window start: an event label; omitted = start of run
 //! after = "1s"                        # added to the start; default 0s
 //! to = "balloon:started"              # window end; omitted = end of run
@@ -42,6 +43,10 @@
 //! results.json (`exited(N)`, `killed(SIGNAL)`, `oom-killed`, `enomem-at-start`,
 //! `running-at-end`, `not-started`). A *run outcome check* has `run_outcome`: `ok`,
 //! `unsupported`, `kernel-panic`, `vm-timeout` or `infra-error` (or a list).
+//!
+//! **Growth.** `stat = "slope"` fits a line through the window's samples (least squares, value
+//! against time) and compares its slope, per minute, with a size: `above = "20MiB"` means it
+//! grew faster than 20 MiB a minute. It needs two samples in the window.
 //!
 //! **Windows.** Event labels are those of the run's events: `<process>:started`,
 //! `<process>:<phase>` (a phase the process's workload reports), `<process>:ended` and
@@ -180,9 +185,11 @@ pub enum Stat {
     Mean,
     First,
     Last,
+    /// The least-squares slope of the samples over time, in bytes per minute: growth.
+    Slope,
 }
 
-const STATS: &[&str] = &["max", "min", "mean", "first", "last"];
+const STATS: &[&str] = &["max", "min", "mean", "first", "last", "slope"];
 
 impl Stat {
     fn parse(text: &str) -> Option<Stat> {
@@ -192,6 +199,7 @@ impl Stat {
             "mean" => Stat::Mean,
             "first" => Stat::First,
             "last" => Stat::Last,
+            "slope" => Stat::Slope,
             _ => return None,
         })
     }

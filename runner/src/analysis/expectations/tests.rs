@@ -364,3 +364,67 @@ at_least = "400MiB"
     );
     assert!(results[1].passed, "{results:?}");
 }
+
+#[test]
+fn the_slope_is_a_least_squares_fit_per_minute() {
+    // 1 MiB a second for ten seconds, with noise that a first-to-last difference would not
+    // average out: 60 MiB a minute.
+    let mib = (1u64 << 20) as f64;
+    let points: Vec<(f64, f64)> = (0..=10)
+        .map(|s| {
+            let noise = if s % 2 == 0 { 0.25 } else { -0.25 } * mib;
+            (s as f64 * 1000.0, s as f64 * mib + noise)
+        })
+        .collect();
+    let slope = slope_per_minute(&points).unwrap();
+    assert!((slope / mib - 60.0).abs() < 1.0, "{}", slope / mib);
+    let flat: Vec<(f64, f64)> = (0..5).map(|s| (s as f64 * 500.0, 7.0 * mib)).collect();
+    assert_eq!(slope_per_minute(&flat), Some(0.0));
+    let falling = [(0.0, 2.0 * mib), (30_000.0, mib)];
+    assert_eq!(slope_per_minute(&falling), Some(-2.0 * mib));
+    assert_eq!(
+        slope_per_minute(&[(5.0, 1.0)]),
+        None,
+        "one sample has no slope"
+    );
+    assert_eq!(
+        slope_per_minute(&[(5.0, 1.0), (5.0, 2.0)]),
+        None,
+        "nor one instant"
+    );
+}
+
+#[test]
+fn a_slope_expectation_reads_growth_per_minute() {
+    let read = expectations(
+        r#"
+[[expect]]
+name = "grows"
+metric = "process.service.rss"
+stat = "slope"
+from = "service:started"
+to = "service:released"
+above = "10MiB"
+
+[[expect]]
+name = "flat after release"
+metric = "process.service.rss"
+stat = "slope"
+from = "service:released"
+after = "1s"
+to = "balloon:started"
+at_most = "1MiB"
+"#,
+    );
+    let mut free = fake_run("demo", "6.1", "free");
+    let results = with(&read, &mut free);
+    assert!(results[0].passed, "{results:?}");
+    assert!(
+        results[0].detail.starts_with(
+            "slope per minute of process.service.rss from service:started to service:released = "
+        ),
+        "{}",
+        results[0].detail
+    );
+    assert!(results[1].passed, "{results:?}");
+}
