@@ -439,3 +439,44 @@ args = { command = ["/usr/bin/ls", "-l", "/lib/x86_64-linux-gnu"], phases = { li
         }
     }
 }
+
+#[test]
+fn a_go_module_built_with_race_runs_dynamic_in_the_guest_and_its_growth_is_seen() {
+    let out = tempfile::tempdir().unwrap();
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/go-race-growth.toml");
+    let output = rsslab(&[
+        "run".to_owned(),
+        scenario.display().to_string(),
+        "--kernel".into(),
+        "6.1".into(),
+        "--out".into(),
+        out.path().display().to_string(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "rsslab run failed (or an expectation did): {stderr}"
+    );
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("results.json")).unwrap())
+            .unwrap();
+    let run = &results["runs"][0];
+    assert_eq!(run["outcome"], "ok");
+    let expectations = run["expectations"].as_array().unwrap();
+    assert!(expectations.len() >= 9, "{expectations:?}");
+    for expectation in expectations {
+        assert_eq!(expectation["passed"], true, "{}", expectation["detail"]);
+    }
+    let samples = samples_of(&out.path().join("runs/go-race-growth/6.1"));
+    let last = samples
+        .iter()
+        .rev()
+        .find(|sample| !sample["process"]["churn-race-1-27"].is_null())
+        .unwrap();
+    let race = &last["process"]["churn-race-1-27"];
+    let plain = &last["process"]["churn-1-27"];
+    assert!(
+        race["rss"].as_f64().unwrap() > 2.0 * plain["rss"].as_f64().unwrap(),
+        "the -race build holds more than twice the plain one's RSS: {race} vs {plain}"
+    );
+}

@@ -1,0 +1,3 @@
+module race-growth
+
+go 1.15
