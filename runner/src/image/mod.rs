@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use self::cpio::CpioWriter;
 use crate::files::write_atomic_with;
-use crate::scenario::guest_files::{EntryKind, GuestEntry, provided_by, resolve_guest_files};
+use crate::scenario::guest_files::{EntryKind, GuestEntry, program_host, resolve_guest_files};
 use crate::supply::cache::Cache;
 use crate::supply::gobuild::GoBuild;
 use crate::supply::kernel::KernelFiles;
@@ -243,7 +243,7 @@ fn user_files_of(spec: &RunSpec, bins: &GuestBinaries) -> Result<Vec<GuestEntry>
             Some(build) => bins.go_programs.get(&build).cloned().with_context(|| {
                 format!("the Go program {guest} of {} was not built", process.name)
             })?,
-            None => provided_by(io.files, &guest).unwrap_or_else(|| PathBuf::from(&guest)),
+            None => program_host(io.files, &guest),
         };
         let files = resolve_guest_files(io.files, Some((&guest, &host)))
             .with_context(|| format!("the files of process {}", process.name))?;

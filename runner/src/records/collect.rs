@@ -8,6 +8,7 @@
 //! [`classify`] then decides the run's outcome from the channel and how QEMU ended.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -142,14 +143,15 @@ impl Collector {
                 shown(&output.process)
             );
         };
-        let key = (output.process.clone(), output.stream);
-        if !self.outputs.contains_key(&key) {
-            let path = self.run_dir.join(&name);
-            let file =
-                File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-            self.outputs.insert(key.clone(), BufWriter::new(file));
-        }
-        let file = self.outputs.get_mut(&key).expect("inserted above");
+        let file = match self.outputs.entry((output.process.clone(), output.stream)) {
+            Entry::Occupied(open) => open.into_mut(),
+            Entry::Vacant(slot) => {
+                let path = self.run_dir.join(&name);
+                let file =
+                    File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+                slot.insert(BufWriter::new(file))
+            }
+        };
         writeln!(file, "{}", output.line).with_context(|| format!("writing {name}"))
     }
 

@@ -31,11 +31,19 @@ pub const CONSOLE_LOG: &str = "console.log";
 /// (`service.stdout`); `None` for a name that is not a process name of a scenario (the guest
 /// is not trusted to name files).
 pub fn output_file_name(process: &str, stream: rsslab_wire::Stream) -> Option<String> {
-    let safe = !process.is_empty()
-        && process
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-    safe.then(|| format!("{process}.{}", stream.as_str()))
+    rsslab_wire::spec::is_plain_name(process).then(|| format!("{process}.{}", stream.as_str()))
+}
+
+/// The output files a run of `spec` may hold: process, stream, file name, in process order.
+pub fn output_files(spec: &RunSpec) -> Vec<(&str, rsslab_wire::Stream, String)> {
+    let streams = [rsslab_wire::Stream::Stdout, rsslab_wire::Stream::Stderr];
+    spec.processes
+        .iter()
+        .flat_map(|process| streams.map(|stream| (process.name.as_str(), stream)))
+        .filter_map(|(process, stream)| {
+            output_file_name(process, stream).map(|name| (process, stream, name))
+        })
+        .collect()
 }
 
 /// The scenario file as it ran, saved once per scenario in `runs/<scenario>/`.

@@ -180,6 +180,12 @@ fn file_entry(guest: &str, host: &Path) -> Result<GuestEntry> {
     })
 }
 
+/// Where an `exec` program is read from: what `files` provides at its guest path, else the
+/// same path on the host.
+pub fn program_host(files: &BTreeMap<String, String>, guest: &str) -> PathBuf {
+    provided_by(files, guest).unwrap_or_else(|| PathBuf::from(guest))
+}
+
 /// The host file that provides guest path `guest` through `files`: the entry itself, or a
 /// path inside a directory entry. `None` when no entry covers it.
 pub fn provided_by(files: &BTreeMap<String, String>, guest: &str) -> Option<PathBuf> {

@@ -7,12 +7,13 @@
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
+use rsslab_wire::spec::is_plain_name;
 use rsslab_wire::units::Bytes;
 use rsslab_wire::workload::{DeclaredReports, GoSourceArgs, PROCESS_METRICS};
 use rsslab_wire::{ExecArgs, Workload};
 
 use super::diag::Diagnostic;
-use super::guest_files::{provided_by, resolve_guest_files};
+use super::guest_files::{program_host, provided_by, resolve_guest_files};
 use super::raw::ProcessEntry;
 use crate::elf::program_kind;
 
@@ -94,7 +95,7 @@ fn check_exec(
     if !files_ok {
         return;
     }
-    let host = provided_by(&args.files, &program).unwrap_or_else(|| PathBuf::from(&program));
+    let host = program_host(&args.files, &program);
     let from = if provided_by(&args.files, &program).is_some() {
         "from `files`"
     } else {
@@ -310,11 +311,7 @@ fn name_problem(name: &str) -> Option<String> {
     if AGENT_PHASES.contains(&name) {
         return Some("the agent reports for every process".into());
     }
-    let ok = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-    (!ok).then(|| "is not made of lowercase letters, digits, `_` and `-`".into())
+    (!is_plain_name(name)).then(|| "is not made of lowercase letters, digits, `_` and `-`".into())
 }
 
 /// `go-source`: a module directory (absolute afterwards), flags `go build` takes, a

@@ -600,11 +600,7 @@ fn check_process_names(processes: &[ProcessEntry], diags: &mut Vec<Diagnostic>) 
     for entry in processes {
         let name = entry.raw.name.get_ref();
         let key = format!("process[{}].name", entry.index);
-        let name_ok = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-        if !name_ok {
+        if !rsslab_wire::spec::is_plain_name(name) {
             diags.push(
                 Diagnostic::at(entry.raw.name.span(), &key, format!("invalid `{key}`: `{name}`"))
                     .label("use lowercase letters, digits, `_` and `-`")

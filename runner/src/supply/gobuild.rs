@@ -67,16 +67,22 @@ impl GoBuild {
             }),
             workload if workload.is_go() => {
                 let name = workload.name();
-                Some(GoBuild {
-                    go,
-                    source: go_source_dir(name.strip_prefix("go-").unwrap_or(name)),
-                    package: ".".into(),
-                    flags: Vec::new(),
-                    cgo: false,
-                    user: false,
-                })
+                let source = go_source_dir(name.strip_prefix("go-").unwrap_or(name));
+                Some(GoBuild::builtin(go, source))
             }
             _ => None,
+        }
+    }
+
+    /// A built-in Go workload's build: the module in `source`, static, no flags.
+    pub fn builtin(go: String, source: PathBuf) -> GoBuild {
+        GoBuild {
+            go,
+            source,
+            package: ".".into(),
+            flags: Vec::new(),
+            cgo: false,
+            user: false,
         }
     }
 }
@@ -141,14 +147,7 @@ pub struct CompileError {
 
 /// Builds the Go workload in `source_dir` statically (or reuses the cached build).
 pub fn build_go_workload(cache: &Cache, goroot: &GoRoot, source_dir: &Path) -> Result<PathBuf> {
-    let build = GoBuild {
-        go: goroot.id.clone(),
-        source: source_dir.to_owned(),
-        package: ".".into(),
-        flags: Vec::new(),
-        cgo: false,
-        user: false,
-    };
+    let build = GoBuild::builtin(goroot.id.clone(), source_dir.to_owned());
     build_go_program(cache, goroot, &build)
 }
 

@@ -259,18 +259,7 @@ impl Table {
             Ok(child) => child,
             Err(error) if error.raw_os_error() == Some(libc::ENOMEM) => {
                 crate::diag!("{name}: {program} refused for lack of memory: {error}");
-                log(&name, now_ms, format!("could not start {program}: {error}"));
-                proc.state = State::Ended;
-                proc.started_ms = Some(now_ms);
-                proc.ended_ms = Some(now_ms);
-                proc.outcome = Some(ProcessOutcome::EnomemAtStart);
-                send(
-                    now_ms,
-                    Some(&name),
-                    EventKind::Ended {
-                        outcome: ProcessOutcome::EnomemAtStart,
-                    },
-                );
+                proc.not_started(ProcessOutcome::EnomemAtStart, program, &error, now_ms);
                 return Ok(());
             }
             Err(error) if proc.spec.workload.program_io().is_some() => {
@@ -282,13 +271,7 @@ impl Table {
                     126
                 };
                 crate::diag!("{name}: could not start {program}: {error}");
-                log(&name, now_ms, format!("could not start {program}: {error}"));
-                proc.state = State::Ended;
-                proc.started_ms = Some(now_ms);
-                proc.ended_ms = Some(now_ms);
-                let outcome = ProcessOutcome::Exited(code);
-                proc.outcome = Some(outcome.clone());
-                send(now_ms, Some(&name), EventKind::Ended { outcome });
+                proc.not_started(ProcessOutcome::Exited(code), program, &error, now_ms);
                 return Ok(());
             }
             Err(error) => {
@@ -383,6 +366,24 @@ impl Table {
 }
 
 impl Proc {
+    /// The exec of `program` failed with `error`: the process ended as it started, with
+    /// `outcome`.
+    fn not_started(
+        &mut self,
+        outcome: ProcessOutcome,
+        program: &str,
+        error: &std::io::Error,
+        now_ms: u64,
+    ) {
+        let name = &self.spec.name;
+        log(name, now_ms, format!("could not start {program}: {error}"));
+        self.state = State::Ended;
+        self.started_ms = Some(now_ms);
+        self.ended_ms = Some(now_ms);
+        self.outcome = Some(outcome.clone());
+        send(now_ms, Some(name), EventKind::Ended { outcome });
+    }
+
     /// A stdout line: forwarded; a [`WorkloadReport`] (phase -> event, metrics -> merged), or
     /// a line matched against the output phases.
     fn stdout_line(&mut self, line: &str, now_ms: u64) {

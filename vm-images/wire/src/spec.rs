@@ -129,6 +129,15 @@ impl ProcessSpec {
     }
 }
 
+/// Whether `name` can name a process (and a phase or a metric of one): lowercase letters,
+/// digits, `_` and `-`, not empty. Names appear in samples, events and file names.
+pub fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
 fn default_true() -> bool {
     true
 }

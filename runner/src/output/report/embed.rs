@@ -130,14 +130,9 @@ fn record_files(
         if let Some(console) = on_disk(CONSOLE_LOG) {
             files.insert(format!("{dir}/{CONSOLE_LOG}"), console);
         }
-        for process in &run.record.spec.processes {
-            for stream in [rsslab_wire::Stream::Stdout, rsslab_wire::Stream::Stderr] {
-                let Some(name) = crate::records::output_file_name(&process.name, stream) else {
-                    continue;
-                };
-                if let Some(output) = on_disk(&name) {
-                    files.insert(format!("{dir}/{name}"), output);
-                }
+        for (_, _, name) in crate::records::output_files(&run.record.spec) {
+            if let Some(output) = on_disk(&name) {
+                files.insert(format!("{dir}/{name}"), output);
             }
         }
     }

@@ -6,9 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Component, Path};
 
-use rsslab_wire::{
-    EventKind, Mapping, ProcessOutcome, ReadMode, Release, RunOutcome, Stream, Workload,
-};
+use rsslab_wire::{EventKind, Mapping, ProcessOutcome, ReadMode, Release, RunOutcome, Workload};
 use serde::Serialize;
 
 use super::figures::RunCharts;
@@ -17,7 +15,7 @@ use super::plot::{process_names, seconds};
 use super::{CONSOLE_TAIL_LINES, clean_line, encode_path, format_ms, mib_or_dash, run_class};
 use crate::analysis::expectations::ExpectationResult;
 use crate::analysis::results::RunResult;
-use crate::records::{CONSOLE_LOG, LoadedRun, RUN_JSON, SAMPLES_JSONL, output_file_name};
+use crate::records::{CONSOLE_LOG, LoadedRun, RUN_JSON, SAMPLES_JSONL, output_files};
 
 /// Log events shown per run (the rest are in `run.json`).
 const LOG_LINES: usize = 50;
@@ -407,23 +405,18 @@ fn output_tails(
     let Some(record) = record else {
         return Vec::new();
     };
-    let mut tails = Vec::new();
-    for process in record.spec.processes.iter().map(|process| &process.name) {
-        for stream in [Stream::Stdout, Stream::Stderr] {
-            let Some(name) = output_file_name(process, stream) else {
-                continue;
-            };
-            if let Some(tail) = file_tail(out_dir, &result.dir, &name, OUTPUT_TAIL_LINES) {
-                tails.push(OutputTail {
-                    process: process.clone(),
-                    stream: stream.as_str(),
-                    link: encode_path(&format!("{}/{name}", result.dir)),
-                    tail,
-                });
-            }
-        }
-    }
-    tails
+    output_files(&record.spec)
+        .into_iter()
+        .filter_map(|(process, stream, name)| {
+            let tail = file_tail(out_dir, &result.dir, &name, OUTPUT_TAIL_LINES)?;
+            Some(OutputTail {
+                process: process.to_owned(),
+                stream: stream.as_str(),
+                link: encode_path(&format!("{}/{name}", result.dir)),
+                tail,
+            })
+        })
+        .collect()
 }
 
 /// The last `max_lines` of the file `name` in the run directory `dir`, control characters
