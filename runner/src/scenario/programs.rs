@@ -47,11 +47,18 @@ pub fn check_program(
         Workload::Exec(args) => check_exec(entry, args, base_dir, memory, diags),
         Workload::GoSource(args) => {
             check_go_source(entry, args, go, base_dir, diags);
-            check_files(entry, &mut args.files, base_dir, diags);
+            let files_ok = check_files(entry, &mut args.files, base_dir, diags);
             check_phases(entry, &args.phases, diags);
             check_reports(entry, &args.reports, diags);
-            if let Ok(files) = resolve_guest_files(&args.files, None) {
-                check_size(entry, files.bytes(), memory, diags);
+            if files_ok {
+                match resolve_guest_files(&args.files, None) {
+                    Ok(files) => check_size(entry, files.bytes(), memory, diags),
+                    Err(error) => diags.push(
+                        entry
+                            .arg_error("files", format!("cannot be brought into the guest: {error:#}"))
+                            .help("add what is missing through files = { \"/guest/path\" = \"host/path\" }"),
+                    ),
+                }
             }
         }
         _ => {}
@@ -422,6 +429,38 @@ mod tests {
             None,
             "a prefix of a name is not under it"
         );
+    }
+
+    #[test]
+    fn a_go_source_process_whose_files_cannot_be_brought_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let module = dir.path().join("module");
+        std::fs::create_dir(&module).unwrap();
+        std::fs::write(module.join("go.mod"), "module demo\n").unwrap();
+        let tool = dir.path().join("tool.sh");
+        std::fs::write(&tool, "#!/nonexistent/interpreter\n").unwrap();
+        std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let path = dir.path().join("demo.toml");
+        let text = r#"[scenario]
+id = "demo"
+title = "Demo"
+[sample]
+duration = "10s"
+[[process]]
+name = "service"
+workload = "go-source"
+go = "1.24"
+args = { source = "module", files = { "/opt/tool.sh" = "tool.sh" } }
+"#;
+        let error = crate::scenario::parse_scenario(&path, text, &["6.1".to_owned()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`process[0].args.files` cannot be brought into the guest"),
+            "{error}"
+        );
+        assert!(error.contains("/nonexistent/interpreter"), "{error}");
     }
 
     #[test]
