@@ -1,4 +1,6 @@
-//! Which files a host program needs in the guest.
+//! Which files a host program needs in the guest; and the few ELF facts other stages read
+//! ([`elf_machine`] and [`has_interpreter`] for the static guest binaries, [`section`] for a
+//! kernel module's `.modinfo`).
 //!
 //! A user's program from the host has to run in the guest unchanged. The guest root is an
 //! initramfs with nothing in it but what we put there, so a dynamically linked ELF needs its
@@ -651,6 +653,78 @@ fn expand_dst(text: &str, origin: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// A 64-bit little-endian ELF's header, and the context to read the rest of it with.
+fn elf64_header(data: &[u8]) -> Result<(goblin::elf::Header, goblin::container::Ctx)> {
+    if !data.starts_with(ELFMAG) {
+        bail!("not an ELF file");
+    }
+    if data.get(EI_CLASS) != Some(&ELFCLASS64)
+        || data.get(goblin::elf::header::EI_DATA) != Some(&goblin::elf::header::ELFDATA2LSB)
+    {
+        bail!("not a 64-bit little-endian ELF file");
+    }
+    let header = Elf::parse_header(data).map_err(|e| anyhow!("truncated ELF header: {e}"))?;
+    let ctx = goblin::container::Ctx::new(
+        goblin::container::Container::Big,
+        goblin::container::Endian::Little,
+    );
+    Ok((header, ctx))
+}
+
+/// The machine (`e_machine`) of a 64-bit little-endian ELF file; an error for anything else.
+pub fn elf_machine(data: &[u8]) -> Result<u16> {
+    Ok(elf64_header(data)?.0.e_machine)
+}
+
+/// Whether an ELF file has a `PT_INTERP` program header (is dynamically linked).
+pub fn has_interpreter(data: &[u8]) -> Result<bool> {
+    let (header, ctx) = elf64_header(data)?;
+    let headers = goblin::elf::ProgramHeader::parse(
+        data,
+        header.e_phoff as usize,
+        header.e_phnum as usize,
+        ctx,
+    )
+    .map_err(|e| anyhow!("truncated or malformed ELF program headers: {e}"))?;
+    Ok(headers
+        .iter()
+        .any(|ph| ph.p_type == goblin::elf::program_header::PT_INTERP))
+}
+
+/// The contents of the section called `name` of an ELF file (a kernel module's `.modinfo`),
+/// if it has one. Only the section table is read, not symbols or relocations.
+pub fn section<'a>(data: &'a [u8], name: &str) -> Result<Option<&'a [u8]>> {
+    let (header, ctx) = elf64_header(data)?;
+    let malformed =
+        |e: &dyn std::fmt::Display| anyhow!("truncated or malformed ELF section table: {e}");
+    let sections = goblin::elf::SectionHeader::parse(
+        data,
+        header.e_shoff as usize,
+        header.e_shnum as usize,
+        ctx,
+    )
+    .map_err(|e| malformed(&e))?;
+    let contents = |section: &goblin::elf::SectionHeader| {
+        section
+            .file_range()
+            .and_then(|range| data.get(range))
+            .ok_or_else(|| malformed(&"a section lies outside the file"))
+    };
+    let names = sections
+        .get(header.e_shstrndx as usize)
+        .ok_or_else(|| malformed(&"no section name table"))?;
+    let names = contents(names)?;
+    for section in &sections {
+        let section_name = names
+            .get(section.sh_name..)
+            .and_then(|rest| rest.split(|&b| b == 0).next());
+        if section_name == Some(name.as_bytes()) {
+            return contents(section).map(Some);
+        }
+    }
+    Ok(None)
 }
 
 /// Whether the guest needs the host's `/etc/ld.so.cache`: some file lives in an ld.so.conf

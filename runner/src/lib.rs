@@ -7,7 +7,7 @@
 //! ```text
 //! exit       exit codes, and the error that carries one  -> Failure        (every stage's)
 //! files      writing a file whole (temporary, sync, rename)               (every stage's)
-//! elf        ELF programs: what they are, their loader and libraries      (every stage's)
+//! elf        ELF files: programs, their loader and libraries, sections      (every stage's)
 //! catalogue  kernels.toml, go-toolchains.toml, versions  -> Catalogue, GoCatalogue
 //! scenario   scenarios/*.toml, parsed and validated      -> Scenario (with its [[expect]])
 //! plan       scenarios x kernels x matrix, shards        -> Plan (one RunPlan per VM)

@@ -18,12 +18,13 @@ use rsslab_wire::{BIN_DIR, MODULES_DIR, Millis, RUN_SPEC_PATH, RunSpec};
 use sha2::{Digest, Sha256};
 
 use self::cpio::CpioWriter;
+use crate::elf;
 use crate::files::write_atomic_with;
 use crate::scenario::guest_files::{EntryKind, GuestEntry, program_host, resolve_guest_files};
 use crate::supply::cache::Cache;
 use crate::supply::gobuild::GoBuild;
 use crate::supply::kernel::KernelFiles;
-use crate::supply::modules::{elf, resolve_modules};
+use crate::supply::modules::resolve_modules;
 
 /// Environment variable with the directory holding the guest binaries.
 pub const GUEST_BIN_DIR_ENV: &str = "RSSLAB_GUEST_BIN_DIR";
@@ -112,8 +113,8 @@ fn check_guest_binary(path: &Path) -> Result<()> {
     }
     let data = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let machine =
-        elf::check_header(&data).with_context(|| format!("guest binary {}", path.display()))?;
-    if machine != elf::EM_X86_64 {
+        elf::elf_machine(&data).with_context(|| format!("guest binary {}", path.display()))?;
+    if machine != goblin::elf::header::EM_X86_64 {
         bail!(
             "guest binary {} is not an x86-64 program (ELF machine {machine})",
             path.display()

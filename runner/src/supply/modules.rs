@@ -195,7 +195,7 @@ fn visit(
 /// The `depends=` list of a module's `.modinfo` (normalised names; empty if none).
 pub fn modinfo_depends(module: &[u8]) -> Result<Vec<String>> {
     let modinfo =
-        elf::section(module, ".modinfo")?.ok_or_else(|| anyhow!("no .modinfo section"))?;
+        crate::elf::section(module, ".modinfo")?.ok_or_else(|| anyhow!("no .modinfo section"))?;
     Ok(parse_modinfo(modinfo)
         .into_iter()
         .filter(|(key, _)| key == "depends")
@@ -220,84 +220,6 @@ pub fn parse_modinfo(section: &[u8]) -> Vec<(String, String)> {
             Some((key.to_owned(), value.to_owned()))
         })
         .collect()
-}
-
-/// Just enough ELF64 (little-endian) reading for modules and the guest binaries.
-pub(crate) mod elf {
-    use anyhow::{Result, bail};
-
-    /// `PT_INTERP`: the program asks for a dynamic loader.
-    const PT_INTERP: u32 = 3;
-    /// `EM_X86_64`.
-    pub(crate) const EM_X86_64: u16 = 62;
-
-    fn u16_at(data: &[u8], at: usize) -> Option<u16> {
-        Some(u16::from_le_bytes(data.get(at..at + 2)?.try_into().ok()?))
-    }
-    fn u32_at(data: &[u8], at: usize) -> Option<u32> {
-        Some(u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?))
-    }
-    fn u64_at(data: &[u8], at: usize) -> Option<usize> {
-        usize::try_from(u64::from_le_bytes(data.get(at..at + 8)?.try_into().ok()?)).ok()
-    }
-
-    /// Checks the ELF64 little-endian header; returns `e_machine`.
-    pub(crate) fn check_header(data: &[u8]) -> Result<u16> {
-        if data.get(..4) != Some(b"\x7fELF".as_slice()) {
-            bail!("not an ELF file");
-        }
-        if data.get(4) != Some(&2) || data.get(5) != Some(&1) {
-            bail!("not a 64-bit little-endian ELF file");
-        }
-        u16_at(data, 0x12).ok_or_else(|| anyhow::anyhow!("truncated ELF header"))
-    }
-
-    /// The contents of the section called `name`, if there is one.
-    pub(crate) fn section<'a>(data: &'a [u8], name: &str) -> Result<Option<&'a [u8]>> {
-        check_header(data)?;
-        let truncated = || anyhow::anyhow!("truncated or malformed ELF section table");
-        let shoff = u64_at(data, 0x28).ok_or_else(truncated)?;
-        let shentsize = usize::from(u16_at(data, 0x3a).ok_or_else(truncated)?);
-        let shnum = usize::from(u16_at(data, 0x3c).ok_or_else(truncated)?);
-        let shstrndx = usize::from(u16_at(data, 0x3e).ok_or_else(truncated)?);
-        let header = |index: usize| -> Option<(u32, usize, usize)> {
-            let at = shoff.checked_add(index.checked_mul(shentsize)?)?;
-            Some((
-                u32_at(data, at)?,
-                u64_at(data, at + 24)?,
-                u64_at(data, at + 32)?,
-            ))
-        };
-        let contents = |offset: usize, size: usize| data.get(offset..offset.checked_add(size)?);
-        let (_, names_offset, names_size) = header(shstrndx).ok_or_else(truncated)?;
-        let names = contents(names_offset, names_size).ok_or_else(truncated)?;
-        for index in 0..shnum {
-            let (name_at, offset, size) = header(index).ok_or_else(truncated)?;
-            let section_name = names
-                .get(name_at as usize..)
-                .and_then(|rest| rest.split(|&b| b == 0).next());
-            if section_name == Some(name.as_bytes()) {
-                return Ok(Some(contents(offset, size).ok_or_else(truncated)?));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Whether the program has a `PT_INTERP` header (is dynamically linked).
-    pub(crate) fn has_interpreter(data: &[u8]) -> Result<bool> {
-        check_header(data)?;
-        let truncated = || anyhow::anyhow!("truncated or malformed ELF program headers");
-        let phoff = u64_at(data, 0x20).ok_or_else(truncated)?;
-        let phentsize = usize::from(u16_at(data, 0x36).ok_or_else(truncated)?);
-        let phnum = usize::from(u16_at(data, 0x38).ok_or_else(truncated)?);
-        for index in 0..phnum {
-            let at = phoff.checked_add(index * phentsize).ok_or_else(truncated)?;
-            if u32_at(data, at).ok_or_else(truncated)? == PT_INTERP {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
 }
 
 #[cfg(test)]
@@ -330,7 +252,7 @@ pub(crate) mod tests {
         file[4] = 2; // 64-bit
         file[5] = 1; // little-endian
         file[6] = 1;
-        file[0x12..0x14].copy_from_slice(&elf::EM_X86_64.to_le_bytes());
+        file[0x12..0x14].copy_from_slice(&goblin::elf::header::EM_X86_64.to_le_bytes());
         let phoff = file.len();
         for kind in program_headers {
             let mut header = [0u8; 56];
@@ -418,11 +340,11 @@ pub(crate) mod tests {
 
     #[test]
     fn finds_program_interpreters() {
-        assert!(elf::has_interpreter(&elf_with_sections(&[], &[6, 3, 1])).unwrap());
-        assert!(!elf::has_interpreter(&elf_with_sections(&[], &[6, 1, 2])).unwrap());
-        assert!(elf::has_interpreter(b"\x7fELF\x01\x01").is_err());
+        assert!(crate::elf::has_interpreter(&elf_with_sections(&[], &[6, 3, 1])).unwrap());
+        assert!(!crate::elf::has_interpreter(&elf_with_sections(&[], &[6, 1, 2])).unwrap());
+        assert!(crate::elf::has_interpreter(b"\x7fELF\x01\x01").is_err());
         assert!(
-            elf::section(&elf_with_sections(&[(".a", b"x")], &[]), ".b")
+            crate::elf::section(&elf_with_sections(&[(".a", b"x")], &[]), ".b")
                 .unwrap()
                 .is_none()
         );
