@@ -24,8 +24,8 @@ const RESERVED: &[&str] = &[
     "/proc",
     "/sys",
     "/dev",
-    "/bin",
-    "/opt/rsslab",
+    rsslab_wire::BIN_DIR,
+    rsslab_wire::USER_BUILDS_DIR,
 ];
 /// Phase names the agent gives every process itself.
 const AGENT_PHASES: &[&str] = &["started", "ended"];
