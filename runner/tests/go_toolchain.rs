@@ -1,8 +1,11 @@
 //! The real Go 1.15 toolchain from Debian's archive (network on the first run, then cached)
 //! builds the go-heap-churn workload statically, and the program, run briefly on the host,
-//! reports its phases with the runtime's figures.
+//! reports its phases with the runtime's figures; a user's module that does not compile is bad
+//! input.
 //!
 //! Set RSSLAB_SKIP_NETWORK_TESTS=1 to skip it on hosts without the archive.
+
+mod support;
 
 use std::time::Instant;
 
@@ -55,4 +58,56 @@ fn go_1_15_builds_heap_churn_which_reports_released_memory() {
         .unwrap();
     assert!(released.metrics["heap_released"] > 32 << 20, "{released:?}");
     assert!(released.metrics["heap_inuse"] < 32 << 20, "{released:?}");
+}
+
+/// A user's Go module that does not compile is bad input: `rsslab run` exits 2 with the
+/// compiler's message and keeps the build log, before any VM boots.
+#[test]
+fn a_go_source_module_that_does_not_compile_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("broken");
+    std::fs::create_dir(&module).unwrap();
+    std::fs::write(module.join("go.mod"), "module broken\n\ngo 1.15\n").unwrap();
+    std::fs::write(
+        module.join("main.go"),
+        "package main\n\nfunc main() { undefinedThing() }\n",
+    )
+    .unwrap();
+    let scenario = dir.path().join("broken.toml");
+    std::fs::write(
+        &scenario,
+        r#"[scenario]
+id = "broken-build"
+title = "A module that does not compile"
+[vm]
+kernels = ["6.1"]
+[sample]
+duration = "5s"
+[[process]]
+name = "service"
+workload = "go-source"
+go = "1.15"
+args = { source = "broken", build_flags = ["-trimpath"] }
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let output = support::rsslab(&[
+        "run".to_owned(),
+        scenario.display().to_string(),
+        "--out".into(),
+        out.display().to_string(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("undefined: undefinedThing"), "{stderr}");
+    let log = stderr
+        .split("the log is ")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .unwrap_or_else(|| panic!("no log path in {stderr}"));
+    let logged = std::fs::read_to_string(log).unwrap();
+    assert!(logged.contains("$ go build -trimpath -o "), "{logged}");
+    assert!(logged.contains("undefined: undefinedThing"), "{logged}");
+    assert!(!out.join("runs").exists(), "no VM was started");
 }
