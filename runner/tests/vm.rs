@@ -479,4 +479,17 @@ fn a_go_module_built_with_race_runs_dynamic_in_the_guest_and_its_growth_is_seen(
         race["rss"].as_f64().unwrap() > 2.0 * plain["rss"].as_f64().unwrap(),
         "the -race build holds more than twice the plain one's RSS: {race} vs {plain}"
     );
+    let logs: Vec<String> = std::fs::read_dir(out.path().join("go-builds"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let race_log = logs
+        .iter()
+        .filter(|name| name.starts_with("race-growth.go1.27."))
+        .map(|name| std::fs::read_to_string(out.path().join("go-builds").join(name)).unwrap())
+        .find(|text| text.contains("$ go build -race"));
+    assert!(
+        race_log.is_some_and(|text| text.contains("CGO_ENABLED=1")),
+        "the lab keeps the build log of the -race build of Go 1.27: {logs:?}"
+    );
 }

@@ -277,6 +277,10 @@ fn prepare(
         write_scenario_copies(out_dir, plan)?;
         lab_file.write(out_dir)?;
     }
+    crate::supply::gobuild::copy_build_logs(
+        &bins.go_programs,
+        &out_dir.join(crate::supply::gobuild::LAB_BUILD_LOGS),
+    )?;
     let context = LabContext {
         cache,
         catalogue,

@@ -32,6 +32,9 @@ const GO_HOME: &str = "go-home";
 /// The build log beside each built program.
 pub const BUILD_LOG: &str = "build.log";
 
+/// The directory of a lab's output that holds the build logs of its user modules.
+pub const LAB_BUILD_LOGS: &str = "go-builds";
+
 /// The directory of a Go workload's sources in the repository (`vm-images/go/heap-churn`).
 pub fn go_source_dir(program: &str) -> PathBuf {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../vm-images/go")).join(program)
@@ -222,6 +225,38 @@ pub fn build_go_program(cache: &Cache, goroot: &GoRoot, build: &GoBuild) -> Resu
         .with_context(|| format!("renaming {} to {}", temp.display(), binary.display()))?;
     tracing::info!(go = %goroot.id, "built {name} in {:.1}s", started.elapsed().as_secs_f64());
     Ok(binary)
+}
+
+/// Copies the build log of every user module in `built` into `dir` as
+/// `<module>.go<version>.<key>.log`, so a lab's output says how its programs were built.
+pub fn copy_build_logs(built: &BTreeMap<GoBuild, PathBuf>, dir: &Path) -> Result<()> {
+    for (build, program) in built.iter().filter(|(build, _)| build.user) {
+        let build_dir = program
+            .parent()
+            .context("a built program has a directory")?;
+        let key = build_dir
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or("build");
+        let module = program
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or("program");
+        let copy = dir.join(format!(
+            "{module}.go{}.{}.log",
+            build.go,
+            &key[..key.len().min(12)]
+        ));
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        fs::copy(build_dir.join(BUILD_LOG), &copy).with_context(|| {
+            format!(
+                "copying the build log of {} to {}",
+                program.display(),
+                copy.display()
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// cgo needs a C compiler on the host.
