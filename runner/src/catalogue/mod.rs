@@ -252,10 +252,10 @@ pub(crate) mod tests {
     fn the_repository_catalogue_loads_with_four_kernels_in_order() {
         let catalogue = repo_catalogue();
         assert_eq!(catalogue.ids(), ["5.10", "6.1", "6.12", "7.2"]);
-        let sid = catalogue.get("7.2").unwrap();
-        assert_eq!(sid.packages.len(), 3);
-        assert_eq!(sid.release, "7.2.13+deb14-cloud-amd64");
-        assert!(!sid.facts.cgroup_v1_memory);
+        let split = catalogue.get("7.2").unwrap();
+        assert_eq!(split.packages.len(), 3);
+        assert_eq!(split.release, "7.2.12+deb13-cloud-amd64");
+        assert!(!split.facts.cgroup_v1_memory);
         assert!(catalogue.get("6.1").unwrap().facts.mglru);
         assert!(!catalogue.get("6.1").unwrap().facts.mglru_default);
         assert!(
