@@ -145,6 +145,7 @@ fn fake_record_on(out: &Path, kernel: &str) {
         repeat: 1,
         expectations: Vec::new(),
         kernel_facts: None,
+        fact_mismatches: Vec::new(),
     };
     record.write(&run_dir).unwrap();
     let samples: Vec<String> = (0..20)

@@ -26,6 +26,10 @@
 //!         { "name": "RSS stays at the peak after release", "passed": true,
 //!           "detail": "last process.service.rss from service:released+1s to balloon:started = 401.2MiB, above 380.0MiB: passed" }
 //!       ],
+//!       "fact_mismatches": [
+//!         { "fact": "mglru_default", "written": false, "probed": true,
+//!           "detail": "the guest read lru_gen/enabled = 0x0007" }
+//!       ],
 //!       "dir": "runs/go-madvfree-balloon/6.1/go=1.15",
 //!       "boot_to_first_sample_ms": 2100, "wall_ms": 45000
 //!     }
@@ -39,6 +43,11 @@
 //!   `infra-error`, with `reason` when not `ok`); each process has its own `outcome`.
 //! - `expectations` lists those whose `when` matched the run, evaluated from the raw records
 //!   (re-evaluated by `rsslab report`); `passed` false on any of them makes the lab exit 1.
+//! - `fact_mismatches` lists the kernel facts the run relied on (the catalogue's, or derived
+//!   from the kernel's config) that the guest's hello found otherwise: `fact` as the catalogue
+//!   names it, what was `written`, what the guest `probed`, and what it read (`detail`);
+//!   absent when there are none. A run with one measured a kernel other than the one the
+//!   catalogue describes: its expectations' `when` chose by wrong facts.
 //! - `dir` is relative to the output directory; `run.json` there has what this file leaves
 //!   out (events, the spec the guest ran, provenance).
 
@@ -55,6 +64,7 @@ use crate::analysis::expectations::{ExpectationResult, evaluate_with};
 use crate::catalogue::versions::compare_kernels;
 use crate::files::write_atomically;
 use crate::records::LoadedRun;
+use crate::records::facts::{FactMismatch, record_fact_mismatches};
 
 /// File name of the results under the output directory.
 pub const RESULTS_JSON: &str = "results.json";
@@ -111,6 +121,10 @@ pub struct RunResult {
     pub cgroup_peak: Metrics,
     /// The scenario's expectations evaluated on this run, in scenario order.
     pub expectations: Vec<ExpectationResult>,
+    /// The kernel facts the run relied on that the guest probed otherwise, in the order of
+    /// the catalogue's facts; absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fact_mismatches: Vec<FactMismatch>,
     /// The run's directory relative to the output directory
     /// (`runs/<scenario>/<kernel>[/<variant>]`), holding `run.json`, `samples.jsonl` and
     /// `console.log`.
@@ -166,6 +180,13 @@ fn evaluate_expectations(run: &LoadedRun) -> Vec<ExpectationResult> {
 }
 
 impl Results {
+    /// Runs whose guest found a kernel fact otherwise than written.
+    pub fn runs_with_fact_mismatches(&self) -> impl Iterator<Item = &RunResult> {
+        self.runs
+            .iter()
+            .filter(|run| !run.fact_mismatches.is_empty())
+    }
+
     /// Expectations that failed, over every run.
     pub fn failed_expectations(&self) -> usize {
         self.runs
@@ -292,10 +313,21 @@ fn run_result(run: &LoadedRun) -> RunResult {
         processes,
         cgroup_peak,
         expectations: evaluate_expectations(run),
+        fact_mismatches: fact_mismatches(record),
         dir: record.dir.clone(),
         repeat: record.repeat,
         boot_to_first_sample_ms: record.timing.boot_to_first_sample_ms,
         wall_ms: record.timing.wall_ms,
+    }
+}
+
+/// The record's mismatches as the runner kept them; for a record written before they were
+/// kept, computed from its hello and facts the same way.
+fn fact_mismatches(record: &crate::records::RunRecord) -> Vec<FactMismatch> {
+    if record.fact_mismatches.is_empty() {
+        record_fact_mismatches(record)
+    } else {
+        record.fact_mismatches.clone()
     }
 }
 
@@ -365,6 +397,40 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["results.json"]);
+    }
+
+    #[test]
+    fn fact_mismatches_are_carried_per_run_and_absent_when_none() {
+        let runs = vec![
+            crate::records::testing::fact_mismatch_run(),
+            fake_run("demo", "6.1", "free"),
+        ];
+        let results = build_results(&runs);
+        let value = serde_json::to_value(&results).unwrap();
+        // Sorted by scenario: `demo` first.
+        let with = &value["runs"][1];
+        assert_eq!(with["scenario"], "go-madvfree-balloon");
+        assert_eq!(
+            with["fact_mismatches"],
+            serde_json::json!([{
+                "fact": "mglru_default",
+                "written": false,
+                "probed": true,
+                "detail": "the guest read lru_gen/enabled = 0x0007",
+            }])
+        );
+        assert!(value["runs"][0].get("fact_mismatches").is_none());
+        assert_eq!(results.runs_with_fact_mismatches().count(), 1);
+        let back: Results = serde_json::from_value(value).unwrap();
+        assert_eq!(back, results);
+
+        // A record kept before the mismatches were: computed from its hello and facts.
+        let mut old = crate::records::testing::fact_mismatch_run();
+        old.record.fact_mismatches.clear();
+        assert_eq!(
+            build_results(&[old]).runs[0].fact_mismatches,
+            results.runs[1].fact_mismatches
+        );
     }
 
     #[test]

@@ -2,16 +2,19 @@
 //! (`$GITHUB_STEP_SUMMARY`) or a chat message.
 //!
 //! 1. A headline: the verdict (all expectations hold, how many failed, runs that hit an
-//!    infrastructure fault), then the runs by outcome, expectations passed and failed, the
-//!    accelerator, when and by which rsslab.
+//!    infrastructure fault, runs whose guest found the kernel's facts otherwise than the
+//!    catalogue), then the runs by outcome, expectations passed and failed, the accelerator,
+//!    when and by which rsslab.
 //! 2. A scenario × kernel table, one row per variant. A cell is the run's outcome, its
 //!    expectations passed/total, the peak RSS of the row's main process (named in the *RSS of*
 //!    column: the process called `service` if the scenario has one, else its first
-//!    `[[process]]`) and how that process ended unless it ran to the end or exited 0.
+//!    `[[process]]`), how that process ended unless it ran to the end or exited 0, and
+//!    `⚠️ kernel facts differ` when the guest found them otherwise.
 //! 3. Changes against a baseline, when the caller compared with one ([`super::markdown::markdown_body`]).
-//! 4. The failed expectations with their detail, grouped by run, and the runs that did not end
-//!    `ok` with their reason and console log; at most [`MAX_LISTED`] lines each, the rest is in
-//!    the report.
+//! 4. The kernel facts the guest found otherwise than written, grouped by run (under
+//!    *Kernel facts the guest found otherwise*), the failed expectations with their detail,
+//!    grouped by run, and the runs that did not end `ok` with their reason and console log;
+//!    at most [`MAX_LISTED`] lines each, the rest is in the report.
 //! 5. A line pointing to `index.html`.
 //!
 //! Every string that comes from a scenario or a guest (ids, variant labels, expectation names,
@@ -51,6 +54,7 @@ pub fn render_summary(results: &Results, runs: &[LoadedRun]) -> String {
             markdown_body(comparison).trim_end()
         );
     }
+    fact_mismatches(&mut out, results);
     failed_expectations(&mut out, results);
     runs_not_ok(&mut out, results);
     let _ = writeln!(
@@ -88,6 +92,13 @@ fn headline(out: &mut String, results: &Results) {
         verdict.push(format!(
             "⚠️ {} hit an infrastructure fault",
             count(infra, "run")
+        ));
+    }
+    let mismatched = results.runs_with_fact_mismatches().count();
+    if mismatched > 0 {
+        verdict.push(format!(
+            "⚠️ {} found the kernel's facts otherwise than the catalogue",
+            count(mismatched, "run")
         ));
     }
     if verdict.is_empty() {
@@ -244,6 +255,9 @@ fn cell(run: &RunResult, main: Option<&str>) -> String {
     {
         parts.push(escape(&process.outcome.to_string()));
     }
+    if !run.fact_mismatches.is_empty() {
+        parts.push("⚠️ kernel facts differ".to_owned());
+    }
     parts.join(" · ")
 }
 
@@ -259,6 +273,36 @@ fn run_label(run: &RunResult) -> String {
         label += &format!(" · {}", escape(&run.variant_label));
     }
     label
+}
+
+/// Per run, each kernel fact its guest found otherwise than written.
+fn fact_mismatches(out: &mut String, results: &Results) {
+    let runs: Vec<&RunResult> = results.runs_with_fact_mismatches().collect();
+    if runs.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n#### Kernel facts the guest found otherwise ({})\n\n\
+         A kernel's facts decide which expectations apply to it (their `when`): fix them in \
+         the catalogue (`vm-images/kernels.toml`).\n",
+        count(runs.len(), "run")
+    );
+    let mut listed = 0;
+    let total: usize = runs.iter().map(|run| run.fact_mismatches.len()).sum();
+    for run in runs {
+        if listed >= MAX_LISTED {
+            break;
+        }
+        let _ = writeln!(out, "- {}", run_label(run));
+        for mismatch in run.fact_mismatches.iter().take(MAX_LISTED - listed) {
+            let _ = writeln!(out, "  - {}", escape(&mismatch.to_string()));
+            listed += 1;
+        }
+    }
+    if listed < total {
+        let _ = writeln!(out, "\n… and {} more in the report.", total - listed);
+    }
 }
 
 fn failed_expectations(out: &mut String, results: &Results) {

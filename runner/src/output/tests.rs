@@ -9,7 +9,8 @@ use crate::scenario::expect::{Check, Comparison, Expectation, Measure, Operand, 
 
 /// A small lab with what the exports must show: passed and failed expectations, an
 /// unsupported run, an infrastructure error with a hostile reason, a kernel panic after its
-/// retry, and a scenario without a matrix whose main process is not called `service`.
+/// retry, a scenario without a matrix whose main process is not called `service`, and a run
+/// whose guest found a kernel fact otherwise than written.
 fn lab() -> Vec<LoadedRun> {
     let held = Expectation {
         name: "RSS stays | *high* after release".into(),
@@ -38,7 +39,10 @@ fn lab() -> Vec<LoadedRun> {
         run.record.expectations = vec![held.clone(), survives.clone()];
         run
     };
-    let free = with_expectations(fake_run("madvfree", "6.1", "free"));
+    // Its guest found MGLRU on at boot, where the facts it ran with say off.
+    let free = crate::records::testing::with_fact_mismatch(with_expectations(fake_run(
+        "madvfree", "6.1", "free",
+    )));
     let mut dontneed = with_expectations(fake_run("madvfree", "6.1", "dontneed"));
     dontneed
         .record
@@ -285,6 +289,59 @@ fn exports_are_written_beside_the_results() {
     roxmltree::Document::parse(&xml).unwrap();
     let md = std::fs::read_to_string(&exports.summary).unwrap();
     assert!(md.starts_with("### rsslab lab: "), "{md}");
+}
+
+#[test]
+fn fact_mismatches_are_in_the_headline_the_table_and_under_their_heading() {
+    let runs = lab();
+    let results = build_results(&runs);
+    let summary = render_summary(&results, &runs);
+    let headline = summary.lines().next().unwrap();
+    assert!(
+        headline.contains("⚠️ 1 run found the kernel's facts otherwise than the catalogue"),
+        "{headline}"
+    );
+    let row = summary
+        .lines()
+        .find(|line| line.starts_with("| madvfree | release=free |"))
+        .unwrap();
+    assert!(
+        row.contains("| ✅ ok · 2/2 · 400.0 MiB · ⚠️ kernel facts differ |"),
+        "{row}"
+    );
+    let section = summary
+        .split("#### Kernel facts the guest found otherwise (1 run)")
+        .nth(1)
+        .expect("the heading")
+        .split("####")
+        .next()
+        .unwrap();
+    assert!(
+        section.contains(
+            "- **madvfree** · 6.1 · release=free\n  - catalogue says mglru\\_default = false, \
+             the guest read lru\\_gen/enabled = 0x0007\n"
+        ),
+        "{section}"
+    );
+    // A hostile value the guest read is escaped like every guest string.
+    let mut hostile = lab();
+    let record = &mut hostile[0].record;
+    let hello = record.hello.as_mut().unwrap();
+    hello
+        .features
+        .insert("mglru".into(), crate::records::testing::HOSTILE.into());
+    record.fact_mismatches = crate::records::facts::record_fact_mismatches(record);
+    let summary = render_summary(&build_results(&hostile), &hostile);
+    assert!(!summary.contains("<script>"), "{summary}");
+
+    // Without mismatches: no heading, no marks.
+    let mut clean = lab();
+    clean[0].record.fact_mismatches.clear();
+    clean[0].record.kernel_facts = None;
+    let summary = render_summary(&build_results(&clean), &clean);
+    assert!(!summary.contains("Kernel facts"), "{summary}");
+    assert!(!summary.contains("facts differ"), "{summary}");
+    assert!(!summary.contains("facts otherwise"), "{summary}");
 }
 
 #[test]

@@ -4,10 +4,12 @@
 //! Raw records are written as each run ends, before anything is summarised, so a report can be
 //! rebuilt from the files alone (`rsslab report DIR`) and an interrupted lab loses nothing it
 //! finished. [`collect`] turns what the guest sends into a record, [`provenance`] says what
-//! produced it, [`load_all`] reads every record of an output directory back, and [`testing`]
+//! produced it, [`facts`] checks the kernel facts the run relied on against what the guest
+//! probed, [`load_all`] reads every record of an output directory back, and [`testing`]
 //! makes plausible fake records for the tests and benchmarks of the stages after this one.
 
 pub mod collect;
+pub mod facts;
 pub mod provenance;
 pub mod testing;
 
@@ -100,6 +102,11 @@ pub struct RunRecord {
     /// The catalogue's facts of the kernel, for the expectations' `when`.
     #[serde(default)]
     pub kernel_facts: Option<crate::catalogue::KernelFacts>,
+    /// Facts of `kernel_facts` that the guest's hello found otherwise
+    /// ([`facts::record_fact_mismatches`]); absent when there are none (and in records written
+    /// before they were checked).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fact_mismatches: Vec<facts::FactMismatch>,
 }
 
 fn first_repeat() -> u32 {
@@ -235,8 +242,23 @@ mod tests {
         let object = value.as_object_mut().unwrap();
         object.remove("expectations").unwrap();
         object.remove("kernel_facts").unwrap();
+        assert!(
+            !object.contains_key("fact_mismatches"),
+            "no mismatches: not written"
+        );
         let record: RunRecord = serde_json::from_value(value).unwrap();
         assert!(record.expectations.is_empty());
         assert_eq!(record.kernel_facts, None);
+        assert!(record.fact_mismatches.is_empty());
+    }
+
+    #[test]
+    fn fact_mismatches_are_written_and_read_back() {
+        let run = crate::records::testing::fact_mismatch_run();
+        assert!(!run.record.fact_mismatches.is_empty());
+        let json = serde_json::to_string(&run.record).unwrap();
+        assert!(json.contains("\"fact_mismatches\""), "{json}");
+        let back: RunRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, run.record);
     }
 }

@@ -295,8 +295,38 @@ pub fn fake_run_named(
         repeat: 1,
         expectations: Vec::new(),
         kernel_facts: None,
+        fact_mismatches: Vec::new(),
     };
     LoadedRun { record, samples }
+}
+
+/// A run on 6.12 whose catalogue facts say MGLRU is off at boot while the guest read it on
+/// (`lru_gen/enabled = 0x0007`): one fact mismatch ([`with_fact_mismatch`]).
+pub fn fact_mismatch_run() -> LoadedRun {
+    with_fact_mismatch(fake_run("go-madvfree-balloon", "6.12", "free"))
+}
+
+/// `run` with the facts of a 6.12 kernel, except `mglru_default = false`, and a hello that
+/// probed them all with MGLRU on (`0x0007`): exactly the mismatch of `mglru_default`, kept
+/// in the record as the runner keeps it.
+pub fn with_fact_mismatch(mut run: LoadedRun) -> LoadedRun {
+    let record = &mut run.record;
+    record.kernel_facts = Some(crate::catalogue::KernelFacts {
+        madv_free: true,
+        cgroup_v1_memory: false,
+        mglru: true,
+        mglru_default: false,
+        overcommit_heuristic_total_only: true,
+    });
+    let hello = record.hello.as_mut().expect("fake runs say hello");
+    hello.features.extend([
+        ("cgroup_v1_memory".to_owned(), "no".to_owned()),
+        ("madv_free".to_owned(), "yes".to_owned()),
+        ("mglru".to_owned(), "0x0007".to_owned()),
+        ("thp_defrag".to_owned(), "madvise".to_owned()),
+    ]);
+    record.fact_mismatches = crate::records::facts::record_fact_mismatches(record);
+    run
 }
 
 /// A run whose every scenario- and guest-provided string is hostile markup.
@@ -329,6 +359,16 @@ pub fn hostile_run() -> LoadedRun {
     ));
     record.provenance.scenario_path = HOSTILE.into();
     record.provenance.kernel_packages[0].name = HOSTILE.into();
+    // A guest that reads markup from lru_gen/enabled: a fact mismatch whose detail quotes it.
+    let mut run = with_fact_mismatch(run);
+    let record = &mut run.record;
+    let hello = record.hello.as_mut().expect("fake runs say hello");
+    hello.features.insert("mglru".into(), HOSTILE.into());
+    hello.features.insert(HOSTILE.into(), HOSTILE.into());
+    if let Some(facts) = record.kernel_facts.as_mut() {
+        facts.mglru = false;
+    }
+    record.fact_mismatches = crate::records::facts::record_fact_mismatches(record);
     run
 }
 

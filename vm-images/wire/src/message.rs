@@ -42,9 +42,23 @@ pub struct Hello {
     pub kernel_release: String,
     /// Milliseconds since the kernel booted (CLOCK_BOOTTIME) when the agent said hello.
     pub boot_ms: u64,
-    /// What the guest kernel offers, as read in the guest: `cgroup_v2`, `cgroup_v1_memory`,
-    /// `mglru` (the value of lru_gen/enabled, or absent), `thp` (the selected THP mode),
-    /// `smaps_rollup`, `memory_peak`.
+    /// What the guest kernel offers, as read in the guest before the run's set-up (so the
+    /// kernel's boot defaults, not what a scenario writes), each `yes`, `no` or `unknown`
+    /// unless said otherwise:
+    /// - `cgroup_v2`: cgroup2 is in /proc/filesystems;
+    /// - `cgroup_v1_memory`: the cgroup v1 memory controller mounts (the run's own mount in a
+    ///   v1 run, else a probe mount);
+    /// - `madv_free`: `madvise(MADV_FREE)` on a written anonymous page returned 0 (`no`: EINVAL);
+    /// - `mglru`: the value of /sys/kernel/mm/lru_gen/enabled (`0x0007`, `0x0000`), or `absent`;
+    /// - `thp`, `thp_defrag`: the selected mode of /sys/kernel/mm/transparent_hugepage/enabled
+    ///   and .../defrag (`always`, `madvise`, ...), or `absent`;
+    /// - `smaps_rollup`: /proc/self/smaps_rollup exists;
+    /// - `memory_peak`: a v2 cgroup has memory.peak;
+    /// - `kernel_version`: /proc/sys/kernel/version (`#1 SMP PREEMPT_DYNAMIC Debian 6.1.176-1
+    ///   (2026-...)`), which with the release is what `uname -a` says of the kernel.
+    ///
+    /// Agents before `madv_free` and `thp_defrag` do not send them; a reader takes a missing
+    /// key as `unknown`.
     pub features: BTreeMap<String, String>,
 }
 

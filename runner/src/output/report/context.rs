@@ -35,6 +35,8 @@ pub struct ReportContext {
     accels: Vec<AccelCount>,
     tcg: bool,
     retried: usize,
+    /// Runs whose guest probed a kernel fact otherwise than the run relied on.
+    fact_mismatch_runs: usize,
     kernels: Vec<String>,
     matrix: Vec<MatrixRow>,
     /// What changed against the baseline, when the lab was compared with one.
@@ -250,6 +252,7 @@ pub fn report_context(
             })
             .collect(),
         retried: results.runs.iter().filter(|run| run.attempts > 1).count(),
+        fact_mismatch_runs: results.runs_with_fact_mismatches().count(),
         kernels,
         matrix,
         baseline: results

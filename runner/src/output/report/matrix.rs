@@ -33,6 +33,8 @@ pub struct MatrixCell {
     pub expectations_failed: usize,
     /// Regressions against the baseline of this scenario, kernel and variant.
     pub regressions: usize,
+    /// Kernel facts the guest probed otherwise than the run relied on.
+    pub fact_mismatches: usize,
 }
 
 /// The cell of the run summarised in `result`, linking to `anchor`, with the `regressions`
@@ -53,6 +55,7 @@ pub fn matrix_cell(
         expectations_passed: result.expectations.len() - failed,
         expectations_failed: failed,
         regressions,
+        fact_mismatches: result.fact_mismatches.len(),
     }
 }
 

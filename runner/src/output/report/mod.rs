@@ -10,8 +10,9 @@
 //!   (`ok`, `unsupported`, `kernel-panic`, `vm-timeout`, `infra-error`), how many expectations
 //!   passed and failed, the accelerator (KVM, or TCG: software emulation, so timings and boot
 //!   times are slow but the memory figures are real, since the guest kernel runs unchanged),
-//!   runs retried after a kernel panic, the changes against a baseline, and the size of the
-//!   embedded raw records.
+//!   runs retried after a kernel panic, runs whose guest found the kernel's facts otherwise
+//!   than the catalogue, the changes against a baseline, and the size of the embedded raw
+//!   records.
 //! - **Matrix.** One row per scenario and variant, one column per kernel. Each cell is a run,
 //!   linking to its section: its outcome, a badge for its expectations (`3/3 expectations`,
 //!   or `1 of 3 expectations failed`), then per process how it ended and three numbers in
@@ -42,6 +43,10 @@
 //!     - the run's kernel (`uname -r`), variant, accelerator, wall time and time to the first
 //!       sample, boots, samples, start time, initramfs digest and the guest's features; why,
 //!       when it did not end `ok`;
+//!     - a **red banner** when the guest probed a kernel fact otherwise than the catalogue (or
+//!       the kernel's config) says, one line per fact (`catalogue says mglru_default = false,
+//!       the guest read lru_gen/enabled = 0x0007`); the run's matrix cell then carries a
+//!       `kernel facts differ` badge and the header counts such runs;
 //!     - its **expectations**, each passed or failed with what was measured;
 //!     - two **charts** side by side on the scenario's axes, MiB over seconds. *Processes*:
 //!       per process in its colour, RSS (thick), its anon (thin), file (dotted) and shmem

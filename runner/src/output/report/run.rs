@@ -40,6 +40,10 @@ pub struct RunSection {
     pub wall: String,
     pub boot: Option<String>,
     pub features: Vec<KeyValue>,
+    /// The kernel facts the run relied on that the guest probed otherwise, one sentence each
+    /// (`catalogue says mglru_default = false, the guest read lru_gen/enabled = 0x0007`): the
+    /// section's red banner.
+    pub fact_mismatches: Vec<String>,
     pub image_digest: String,
     pub sample_count: usize,
     /// The charts' SVG (made by plotters, which escapes its text); `None` without samples.
@@ -231,6 +235,11 @@ pub fn run_section(
             .and_then(|record| record.hello.as_ref())
             .map(|hello| key_values(&hello.features))
             .unwrap_or_default(),
+        fact_mismatches: result
+            .fact_mismatches
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
         image_digest: record
             .map(|record| record.provenance.image_digest.clone())
             .unwrap_or_default(),

@@ -228,6 +228,15 @@ fn hostile_strings_are_escaped_everywhere() {
     assert!(!html.contains("<img"), "raw markup from the story");
     assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt; &amp; &quot;x&quot;"));
     assert!(html.contains("&lt;img src=x onerror=alert(2)&gt;"));
+    // What the guest read, quoted in the fact mismatch's banner, is escaped too.
+    let banner = between(&html, "<div class=\"facts-banner\"", "</div>");
+    assert!(
+        banner.contains(
+            "catalogue says mglru = false, the guest read lru_gen&#x2f;enabled = \
+             &lt;script&gt;alert(1)&lt;&#x2f;script&gt; &amp; &quot;x&quot;"
+        ),
+        "{banner}"
+    );
     // The scenario file in its <details> carries the hostile title and story, escaped.
     let hostile = between(&html, "id=\"scenario-hostile\"", "<article");
     let source = between(hostile, "<details class=\"source\">", "</details>");
@@ -255,6 +264,60 @@ fn hostile_strings_are_escaped_everywhere() {
     )
     .unwrap();
     assert!(record.contains("<script>alert(1)</script>"));
+}
+
+#[test]
+fn a_run_whose_guest_found_other_kernel_facts_has_a_red_banner() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut runs = vec![
+        crate::records::testing::fact_mismatch_run(),
+        fake_run("go-madvfree-balloon", "6.1", "free"),
+    ];
+    let html = render_lab(dir.path(), &mut runs, STORY);
+
+    let section = run_section_html(&html, "run-go-madvfree-balloon-6_12-release-free");
+    let banner = between(
+        section,
+        "<div class=\"facts-banner\" role=\"alert\">",
+        "</div>",
+    );
+    assert!(
+        banner.contains(
+            "<li>catalogue says mglru_default = false, the guest read lru_gen&#x2f;enabled = 0x0007</li>"
+        ),
+        "{banner}"
+    );
+    assert_eq!(banner.matches("<li>").count(), 1, "{banner}");
+    // The section's facts show what the guest read.
+    assert!(section.contains("madv_free=yes"), "{section}");
+    assert!(section.contains("thp_defrag=madvise"), "{section}");
+
+    let clean = run_section_html(&html, "run-go-madvfree-balloon-6_1-release-free");
+    assert!(!clean.contains("facts-banner"), "{clean}");
+
+    // The matrix cell and the header say so too.
+    let matrix = between(&html, "<table class=\"matrix\">", "</table>");
+    assert_eq!(matrix.matches("kernel facts differ").count(), 1, "{matrix}");
+    let header = between(&html, "<header>", "</header>");
+    assert!(
+        header.contains(
+            "<span class=\"label\">Kernel facts</span><span class=\"badge bad\">1 run</span>"
+        ),
+        "{header}"
+    );
+    let results =
+        fs::read_to_string(dir.path().join(crate::analysis::results::RESULTS_JSON)).unwrap();
+    assert_eq!(results.matches("\"fact_mismatches\"").count(), 1);
+}
+
+#[test]
+fn a_lab_without_fact_mismatches_has_no_banner() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut runs = vec![fake_run("go-madvfree-balloon", "6.1", "free")];
+    let html = render_lab(dir.path(), &mut runs, STORY);
+    assert!(!html.contains("<div class=\"facts-banner\""));
+    assert!(!html.contains("kernel facts differ"));
+    assert!(!html.contains("<span class=\"label\">Kernel facts</span>"));
 }
 
 #[test]
