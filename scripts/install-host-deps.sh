@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what rsslab needs on a Debian host: QEMU 10 or newer (from the backports suite of
 # the host's own Debian release when its main suite is older), e2fsprogs for scratch disks,
-# and a C compiler (gcc, libc6-dev) for Go builds with cgo, such as `-race`.
+# a C compiler (gcc, libc6-dev) for Go builds with cgo, such as `-race`, and gpgv with Debian's
+# archive keyring, which verify the archive's signed indexes for `--kernel debian:<version>`.
 # The apt source for backports is derived from the machine's own Debian source entry, so no
 # archive host name is written into this repository. Idempotent; needs root (or sudo).
 set -euo pipefail
@@ -25,8 +26,10 @@ qemu_major() {
 # A user's PATH often lacks the sbin directories, where Debian puts mkfs.ext4.
 have_mkfs() { PATH="$PATH:/usr/sbin:/sbin" command -v mkfs.ext4 >/dev/null 2>&1; }
 
-if [ "$(qemu_major)" -ge 10 ] && have_mkfs && command -v gcc >/dev/null 2>&1; then
-  echo "host deps: qemu $(qemu_major).x, mkfs.ext4 and gcc present"
+have_keyring() { command -v gpgv >/dev/null 2>&1 && [ -f /usr/share/keyrings/debian-archive-keyring.gpg ]; }
+
+if [ "$(qemu_major)" -ge 10 ] && have_mkfs && command -v gcc >/dev/null 2>&1 && have_keyring; then
+  echo "host deps: qemu $(qemu_major).x, mkfs.ext4, gcc, gpgv and the archive keyring present"
   exit 0
 fi
 
@@ -47,8 +50,8 @@ archive_uri() {
   echo "${uri%/}"
 }
 
-packages="qemu-system-x86 e2fsprogs gcc libc6-dev"
-need_root "$packages (QEMU 10 or newer, mkfs.ext4, a C compiler)"
+packages="qemu-system-x86 e2fsprogs gcc libc6-dev gpgv debian-archive-keyring"
+need_root "$packages (QEMU 10 or newer, mkfs.ext4, a C compiler, gpgv and the archive keyring)"
 case "$codename" in
   bookworm)
     uri=$(archive_uri)
@@ -56,7 +59,7 @@ case "$codename" in
     echo "deb $uri ${codename}-backports main" | $SUDO tee /etc/apt/sources.list.d/rsslab-backports.list >/dev/null
     $SUDO apt-get update -qq
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -t "${codename}-backports" qemu-system-x86
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends e2fsprogs gcc libc6-dev
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends e2fsprogs gcc libc6-dev gpgv debian-archive-keyring
     ;;
   *)
     $SUDO apt-get update -qq

@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond the host deps: Debian's Chromium, which the report's
-# browser test (runner/tests/report_browser.rs) drives headless. Idempotent; needs root (or sudo).
+# browser test (runner/tests/report_browser.rs) drives headless, and gnupg, with which the
+# archive-verification tests sign a throwaway archive. Idempotent; needs root (or sudo).
 set -euo pipefail
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-if command -v chromium >/dev/null 2>&1; then
+if command -v chromium >/dev/null 2>&1 && command -v gpg >/dev/null 2>&1; then
   echo "test deps: $(chromium --version 2>/dev/null | head -1)"
   exit 0
 fi
 
 $SUDO apt-get update -qq
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium gnupg
 
 command -v chromium >/dev/null 2>&1 || { echo "chromium is still missing after apt-get install" >&2; exit 3; }
 echo "test deps: $(chromium --version 2>/dev/null | head -1)"

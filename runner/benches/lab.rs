@@ -199,6 +199,7 @@ fn main() -> Result<()> {
         let summary = run_lab(&LabOptions {
             inputs: vec![scenario.clone()],
             kernels: Vec::new(),
+            modules: None,
             out: Some(out.clone()),
             jobs,
             accel: match accel.accel {

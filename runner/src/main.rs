@@ -29,9 +29,16 @@ enum Command {
     Run {
         /// Scenario files or directories of them.
         paths: Vec<PathBuf>,
-        /// Only these kernels (catalogue ids, e.g. 6.1); repeatable.
-        #[arg(long = "kernel", value_name = "ID")]
+        /// Kernels, repeatable: a catalogue id (6.1) keeps only those of each scenario's
+        /// kernels; a Debian kernel by version (debian:6.12.57, debian:7.2, debian:6.1.176-1,
+        /// with :generic, :cloud (default) or :rt) or a kernel file (bzImage, vmlinux or a
+        /// linux-image-*.deb) runs every scenario on it.
+        #[arg(long = "kernel", value_name = "KERNEL")]
         kernels: Vec<String>,
+        /// Modules for the kernel files of --kernel: a directory holding lib/modules/<release>
+        /// (as `make modules_install INSTALL_MOD_PATH=DIR` writes it) or that directory itself.
+        #[arg(long, value_name = "DIR")]
+        modules: Option<PathBuf>,
         /// Output directory. Default: reports/<UTC timestamp> (and reports/latest points to it).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
@@ -55,7 +62,7 @@ enum Command {
         /// Finish the lab in DIR: run again only its runs without a finished record (ok or
         /// unsupported), planned from DIR's lab.json and scenario copies, then rewrite its
         /// outputs.
-        #[arg(long, value_name = "DIR", conflicts_with_all = ["paths", "kernels", "out", "repeat", "shard"])]
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["paths", "kernels", "modules", "out", "repeat", "shard"])]
         resume: Option<PathBuf>,
     },
     /// Validate scenarios without running anything (exit 2 on bad input).
@@ -101,12 +108,59 @@ enum Command {
     },
     /// Fetch and verify kernels and build guest images, without running.
     Images {
-        /// Only these kernels; repeatable. Default: every kernel in the catalogue.
-        #[arg(long = "kernel", value_name = "ID")]
+        /// Only these kernels (catalogue ids or Debian versions, as for `run`); repeatable.
+        /// Default: every kernel in the catalogue.
+        #[arg(long = "kernel", value_name = "KERNEL")]
         kernels: Vec<String>,
+    },
+    /// List the Debian kernels the archive holds (verified from its signature), per flavour,
+    /// and which are cached.
+    Kernels {
+        /// Only this flavour: generic, cloud or rt.
+        #[arg(long, value_name = "FLAVOUR")]
+        flavour: Option<String>,
+    },
+    /// Find the first Debian kernel version between a good and a bad one whose verdict on a
+    /// scenario differs from the good one's (binary search, one lab per version tried).
+    Bisect {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// A version whose verdict is the reference (debian:6.1, debian:6.12.57:rt, ...).
+        #[arg(long, value_name = "KERNEL")]
+        good: String,
+        /// A version whose verdict differs (same flavour).
+        #[arg(long, value_name = "KERNEL")]
+        bad: String,
+        /// Only these expectations (by name) make the verdict; repeatable. Default: all, and
+        /// each run's outcome.
+        #[arg(long, value_name = "NAME")]
+        expect: Vec<String>,
+        /// Runs per version; repeats that disagree stop the bisect as flaky.
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
+        repeat: u32,
+        /// Output directory. Default: reports/bisect-<UTC timestamp>.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// VMs run at once.
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
+        #[arg(long, value_enum, default_value_t = AccelChoice::Auto)]
+        accel: AccelChoice,
     },
     /// Check this host: QEMU, KVM, mkfs.ext4, the archive, the cache, the guest binaries.
     Doctor,
+}
+
+/// A `--kernel` that names a file, as an absolute path (so `lab.json` resumes anywhere).
+fn absolute_kernel_path(kernel: &str) -> String {
+    if rsslab::catalogue::reference::looks_like_path(kernel)
+        && !kernel.starts_with(rsslab::catalogue::reference::DEBIAN_PREFIX)
+    {
+        std::path::absolute(kernel)
+            .map_or_else(|_| kernel.to_owned(), |path| path.display().to_string())
+    } else {
+        kernel.to_owned()
+    }
 }
 
 fn default_paths(paths: Vec<PathBuf>) -> Vec<PathBuf> {
@@ -122,6 +176,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Run {
             paths,
             kernels,
+            modules,
             out,
             jobs,
             accel,
@@ -141,7 +196,11 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             let options = LabOptions {
                 inputs: default_paths(paths),
-                kernels,
+                kernels: kernels
+                    .iter()
+                    .map(|kernel| absolute_kernel_path(kernel))
+                    .collect(),
+                modules: modules.map(|dir| std::path::absolute(&dir).unwrap_or(dir)),
                 out,
                 jobs,
                 accel,
@@ -232,6 +291,48 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         }
         Command::Images { kernels } => {
             rsslab::lab::images::build_all(&kernels)?;
+            Ok(exit::OK)
+        }
+        Command::Kernels { flavour } => {
+            rsslab::lab::listing::print_archive_kernels(flavour.as_deref())?;
+            Ok(exit::OK)
+        }
+        Command::Bisect {
+            scenario,
+            good,
+            bad,
+            expect,
+            repeat,
+            out,
+            jobs,
+            accel,
+        } => {
+            ctrlc::set_handler(|| {
+                eprintln!("\nrsslab: stopping: killing VMs, keeping finished runs");
+                rsslab::vm::request_stop();
+            })
+            .map_err(|error| {
+                Failure::infrastructure(anyhow!("installing the signal handler: {error}"))
+            })?;
+            let options = rsslab::lab::bisect::BisectOptions {
+                scenario,
+                good,
+                bad,
+                expect,
+                repeat,
+                out,
+                jobs: jobs
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+                accel,
+            };
+            let found = rsslab::lab::bisect::bisect(&options)?;
+            println!(
+                "first bad: {} (last good: {}); {} versions tried; {}",
+                found.first_bad,
+                found.last_good,
+                found.tried.len(),
+                found.out_dir.join("bisect.md").display()
+            );
             Ok(exit::OK)
         }
         Command::Doctor => Ok(if rsslab::lab::doctor::doctor() {

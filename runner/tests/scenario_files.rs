@@ -61,6 +61,7 @@ fn the_builtin_lab_validates_and_plans_eight_runs() {
         std::slice::from_ref(madvise),
         &PlanFilter {
             kernels: vec!["6.1".into()],
+            added: vec![],
         },
     );
     assert_eq!(filtered.runs.len(), 2);

@@ -493,3 +493,172 @@ fn a_go_module_built_with_race_runs_dynamic_in_the_guest_and_its_growth_is_seen(
         "the lab keeps the build log of the -race build of Go 1.27: {logs:?}"
     );
 }
+
+#[test]
+fn uncatalogued_debian_kernels_of_each_flavour_and_a_local_bzimage_boot_with_their_facts() {
+    // A local bzImage: the pinned 6.1 kernel's, copied where no config lies beside it, so its
+    // facts must come from the guest's probes.
+    let images = rsslab(&["images", "--kernel", "6.1"]);
+    assert!(
+        images.status.success(),
+        "{}",
+        String::from_utf8_lossy(&images.stderr)
+    );
+    let listing = String::from_utf8_lossy(&images.stdout);
+    let vmlinuz = listing
+        .split_whitespace()
+        .skip_while(|word| *word != "kernel")
+        .nth(1)
+        .expect("rsslab images names the kernel file");
+    let local = tempfile::tempdir().unwrap();
+    let bzimage = local.path().join("bzImage");
+    std::fs::copy(vmlinuz, &bzimage).unwrap();
+
+    let out = tempfile::tempdir().unwrap();
+    let kernels = [
+        "debian:6.16.12",
+        "debian:6.18.15:generic",
+        "debian:7.3.4:rt",
+    ];
+    let mut extra: Vec<&str> = kernels
+        .iter()
+        .flat_map(|kernel| ["--kernel", kernel])
+        .collect();
+    let bzimage_text = bzimage.display().to_string();
+    extra.extend(["--kernel", &bzimage_text]);
+    let output = run_lab("any-kernel.toml", out.path(), &extra);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "rsslab run failed: {stderr}");
+    assert!(
+        stderr.contains("verified from the archive's signature"),
+        "{stderr}"
+    );
+    let runs = out.path().join("runs/any-kernel");
+    let record = |dir: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(runs.join(dir).join("run.json")).unwrap())
+            .unwrap()
+    };
+    for (dir, release, v1) in [
+        ("debian-6.16.12", "6.16.12+deb13-cloud-amd64", false),
+        ("debian-6.18.15-generic", "6.18.15+deb13-amd64", false),
+        ("debian-7.3.4-rt", "7.3.4+deb13-rt-amd64", false),
+    ] {
+        let run = record(dir);
+        assert_eq!(run["outcome"], "ok", "{dir}: {}", run["reason"]);
+        assert_eq!(run["kernel_release"], release);
+        assert_eq!(
+            run["kernel_facts"]["cgroup_v1_memory"], v1,
+            "{dir}: from its config"
+        );
+        assert_eq!(run["kernel_facts"]["mglru"], true, "{dir}: from its config");
+        assert!(
+            run["fact_mismatches"]
+                .as_array()
+                .is_none_or(|found| found.is_empty()),
+            "{dir}: the config's facts are what the guest probed: {}",
+            run["fact_mismatches"]
+        );
+        assert!(
+            run["provenance"]["kernel_packages"][0]["version"]
+                .as_str()
+                .unwrap()
+                .ends_with("~bpo13+1"),
+            "{dir}: the exact package is recorded"
+        );
+    }
+    let local_dir = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .find(|name| name.starts_with("local-bzImage-"))
+        .expect("a run on the local kernel");
+    let run = record(&local_dir);
+    assert_eq!(run["outcome"], "ok", "{}", run["reason"]);
+    assert_eq!(run["kernel_release"], "6.1.0-50-cloud-amd64");
+    let version = run["hello"]["features"]["kernel_version"].as_str().unwrap();
+    assert!(
+        version.contains("Debian 6.1.176-1"),
+        "uname -v of the guest: {version}"
+    );
+    assert_eq!(run["provenance"]["kernel_packages"][0]["version"], "local");
+    let sha256 = run["provenance"]["kernel_packages"][0]["sha256"]
+        .as_str()
+        .unwrap();
+    assert_eq!(sha256.len(), 64);
+    // 6.1's facts, probed: MGLRU built in but off, the v1 memory controller there.
+    assert_eq!(run["kernel_facts"]["mglru"], true);
+    assert_eq!(run["kernel_facts"]["mglru_default"], false);
+    assert_eq!(run["kernel_facts"]["cgroup_v1_memory"], true);
+}
+
+#[test]
+fn a_file_that_is_not_a_kernel_is_bad_input_before_any_vm() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("bzImage");
+    std::fs::write(&fake, b"#!/bin/sh\necho not a kernel\n").unwrap();
+    let out = dir.path().join("out");
+    let output = run_lab(
+        "any-kernel.toml",
+        &out,
+        &["--kernel", &fake.display().to_string()],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not a kernel"), "{stderr}");
+    assert!(!out.join("runs").exists(), "no run started");
+}
+
+#[test]
+fn a_debian_version_the_archive_lacks_is_bad_input_naming_the_nearest() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run_lab(
+        "any-kernel.toml",
+        &dir.path().join("out"),
+        &["--kernel", "debian:6.16.4"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("is not in the archive"), "{stderr}");
+    assert!(
+        stderr.contains("6.16.3-1~bpo13+1"),
+        "the nearest below: {stderr}"
+    );
+    assert!(
+        stderr.contains("6.16.12-1~bpo13+1"),
+        "the nearest above: {stderr}"
+    );
+}
+
+#[test]
+fn bisect_finds_the_first_debian_kernel_without_the_cgroup_v1_memory_controller() {
+    // A short real range of the archive's cloud kernels: 6.1.176 (v1 memory controller built
+    // in), 6.12.43 and 6.12.57 (Debian's 6.12 builds without CONFIG_MEMCG_V1): the first
+    // version whose verdict differs is 6.12.43, found with one probe between the ends.
+    let out = tempfile::tempdir().unwrap();
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vm/cgroup-v1.toml");
+    let output = rsslab(&[
+        "bisect".to_owned(),
+        scenario.display().to_string(),
+        "--good".into(),
+        "debian:6.1.176-1".into(),
+        "--bad".into(),
+        "debian:6.12.57-1~bpo12+1".into(),
+        "--out".into(),
+        out.path().display().to_string(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "bisect failed: {stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("first bad: 6.12.43-1~bpo12+1"), "{stdout}");
+    assert!(stdout.contains("3 versions tried"), "{stdout}");
+    let summary = std::fs::read_to_string(out.path().join("bisect.md")).unwrap();
+    assert!(summary.contains("## Config:"), "the config diff: {summary}");
+    assert!(
+        summary.contains("### 6.12.43-1"),
+        "the changelog entries: {summary}"
+    );
+    assert!(out.path().join("report/index.html").is_file());
+    assert!(
+        out.path().join("debian-6.1.176-1-cloud/runs").is_dir(),
+        "each version's records kept"
+    );
+}

@@ -6,11 +6,14 @@
 //!   expectations), the contract CI jobs and scripts read;
 //! - [`diff`]: a lab against a baseline (outcomes, expectations that flipped, key numbers that
 //!   moved beyond run-to-run noise, by [`diff::stats`]), giving a [`comparison::Comparison`]
-//!   kept in `comparison.json`.
+//!   kept in `comparison.json`;
+//! - [`kernel_diff`]: what changed between two kernel packages (config options, changelog
+//!   entries), for the end of a bisect.
 //!
 //! Entries: [`results::build_results`] and [`diff::compare`].
 
 pub mod comparison;
 pub mod diff;
 pub mod expectations;
+pub mod kernel_diff;
 pub mod results;

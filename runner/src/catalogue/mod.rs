@@ -2,11 +2,15 @@
 //! module is the kernel catalogue, `vm-images/kernels.toml`: Debian's cloud kernels pinned by
 //! sha256, with the facts of each (MADV_FREE, cgroup v1 memory, MGLRU, ...) and its known
 //! behaviour changes between package versions; [`go`] is the Go toolchain catalogue, and
-//! [`versions`] orders kernel ids and Debian versions.
+//! [`versions`] orders kernel ids and Debian versions, [`reference`] reads how a lab names a
+//! kernel (a catalogue id, a Debian version, a file), [`facts`] reads a kernel's facts from
+//! its config.
 //!
 //! [`load_catalogue`] reads and validates it; scenarios name kernels by catalogue id (`6.1`).
 
+pub mod facts;
 pub mod go;
+pub mod reference;
 pub mod versions;
 
 use std::collections::BTreeSet;
@@ -34,19 +38,71 @@ pub struct Catalogue {
 pub struct Kernel {
     /// Catalogue id, what scenarios write (`6.12`).
     pub id: String,
+    /// Instead of pins: a Debian kernel by version (`debian = "debian:6.18:cloud"`), resolved
+    /// from the archive's signed index when a lab uses it, its facts from its config. Such an
+    /// entry has no `suite`, `release`, `[[kernel.package]]` or `[kernel.facts]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debian: Option<String>,
     /// Debian suite the packages come from (`trixie`).
+    #[serde(default)]
     pub suite: String,
     /// `uname -r`, also the directory under `lib/modules/` (`6.12.107+deb13-cloud-amd64`).
+    #[serde(default)]
     pub release: String,
     /// The .deb files that together hold the image, its modules, config and modules.builtin.
-    #[serde(rename = "package")]
+    #[serde(rename = "package", default)]
     pub packages: Vec<KernelPackage>,
     /// What the lab may rely on.
+    #[serde(default)]
     pub facts: KernelFacts,
     /// Known changes of behaviour between package versions of this kernel, which
     /// `rsslab diff` labels `expected` instead of reporting them as regressions.
     #[serde(default)]
     pub behaviour_changes: Vec<BehaviourChange>,
+    /// Where the kernel comes from: pinned here, or named on the command line or in a
+    /// scenario and resolved for this lab (never written in the catalogue file).
+    #[serde(skip)]
+    pub origin: KernelOrigin,
+    /// The facts of a kernel the catalogue does not pin were derived from its config.
+    #[serde(skip)]
+    pub facts_derived: bool,
+}
+
+/// Where a kernel of a lab comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum KernelOrigin {
+    /// A `[[kernel]]` of the catalogue file: its facts are written there.
+    #[default]
+    Pinned,
+    /// A Debian kernel by version (`debian:6.18`), resolved from the archive's signed index;
+    /// its facts come from its config.
+    Archive,
+    /// A kernel file of the user's (bzImage, vmlinux or `linux-image-*.deb`), with an optional
+    /// modules directory; its facts come from its config where it carries one, else from what
+    /// the guest probes.
+    Local(LocalKernel),
+}
+
+/// A kernel of the user's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalKernel {
+    /// The file given (absolute).
+    pub path: PathBuf,
+    /// `--modules DIR`: a `lib/modules/<release>` directory (or its parent) to take modules from.
+    pub modules: Option<PathBuf>,
+}
+
+impl Kernel {
+    /// Whether the kernel's facts are written in the catalogue (else they are derived).
+    pub fn is_pinned(&self) -> bool {
+        self.origin == KernelOrigin::Pinned && self.debian.is_none()
+    }
+
+    /// Whether `facts` hold: written in the catalogue, or derived from the kernel's config.
+    /// Else the runs take them from what the guest probes.
+    pub fn facts_known(&self) -> bool {
+        self.is_pinned() || self.facts_derived
+    }
 }
 
 /// `[[kernel.behaviour_changes]]`: a change of what the lab measures that is known to come
@@ -100,7 +156,7 @@ pub struct KernelPackage {
 }
 
 /// Kernel features that decide what a scenario can observe on this kernel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KernelFacts {
     /// `madvise(MADV_FREE)` exists (Linux >= 4.5).
@@ -189,6 +245,15 @@ fn validate(catalogue: &Catalogue) -> Result<()> {
 }
 
 fn validate_kernel(kernel: &Kernel) -> Result<()> {
+    if let Some(debian) = &kernel.debian {
+        reference::KernelSpec::parse_text(debian)?;
+        if !kernel.packages.is_empty() || !kernel.release.is_empty() || !kernel.suite.is_empty() {
+            bail!(
+                "`debian = \"{debian}\"` is resolved from the archive: give no suite, release or [[kernel.package]]"
+            );
+        }
+        return Ok(());
+    }
     if kernel.id.is_empty() || kernel.release.is_empty() || kernel.release.contains('/') {
         bail!("id and release must be non-empty, release without '/'");
     }
@@ -346,6 +411,23 @@ overcommit_heuristic_total_only = true
         let twice = format!("{ONE}{ONE}");
         let error = format!("{:#}", parse_catalogue(&twice).unwrap_err());
         assert!(error.contains("appears twice"), "{error}");
+    }
+
+    #[test]
+    fn an_entry_may_name_a_debian_version_instead_of_pins() {
+        let by_version = format!("{ONE}\n[[kernel]]\nid = \"6.18\"\ndebian = \"debian:6.18:rt\"\n");
+        let catalogue = parse_catalogue(&by_version).unwrap();
+        let kernel = catalogue.get("6.18").unwrap();
+        assert_eq!(kernel.debian.as_deref(), Some("debian:6.18:rt"));
+        assert!(kernel.packages.is_empty() && !kernel.is_pinned() && !kernel.facts_known());
+        let with_pins = by_version.replace(
+            "debian = \"debian:6.18:rt\"",
+            "debian = \"debian:6.18\"\nrelease = \"x\"",
+        );
+        let error = format!("{:#}", parse_catalogue(&with_pins).unwrap_err());
+        assert!(error.contains("resolved from the archive"), "{error}");
+        let bad = by_version.replace("debian:6.18:rt", "debian:newest");
+        assert!(parse_catalogue(&bad).is_err());
     }
 
     #[test]

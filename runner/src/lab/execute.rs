@@ -16,11 +16,12 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, Result};
 use rsslab_wire::RunOutcome;
 
-use crate::catalogue::{Catalogue, Kernel};
+use crate::catalogue::{Catalogue, Kernel, KernelOrigin};
 use crate::image::{GuestBinaries, Image, build_image};
 use crate::lab::progress::LabProgress;
 use crate::plan::{Plan, RunPlan};
 use crate::records::collect::{Collector, classify};
+use crate::records::facts::{hello_fact_mismatches, probed_facts};
 use crate::records::provenance;
 use crate::records::{CONSOLE_LOG, PackageProvenance, Provenance, RUN_JSON, RunRecord, Timing};
 use crate::scenario::VmConfig;
@@ -228,7 +229,9 @@ fn empty_record(context: &LabContext, run: &RunPlan) -> RunRecord {
         kernel_facts: context
             .catalogue
             .get(&run.kernel)
+            .filter(|kernel| kernel.facts_known())
             .map(|kernel| kernel.facts),
+        fact_mismatches: Vec::new(),
     }
 }
 
@@ -253,6 +256,18 @@ fn attempt_run(context: &LabContext, run: &RunPlan, run_dir: &Path) -> Result<Ru
         break (collector, vm_output, outcome, reason, started_at);
     };
 
+    let reason = match (&context.catalogue.get(&run.kernel), &collector.hello) {
+        (Some(kernel), None) if matches!(kernel.origin, KernelOrigin::Local(_)) => Some(format!(
+            "{}; the guest agent never said hello: a kernel of your own needs, built in (=y), \
+             CONFIG_BLK_DEV_INITRD, CONFIG_RD_GZIP, CONFIG_SERIAL_8250_CONSOLE (the console and \
+             the channel are ttyS0 and ttyS1), CONFIG_DEVTMPFS, CONFIG_PROC_FS, CONFIG_SYSFS, \
+             CONFIG_CGROUPS and CONFIG_MEMCG, and for a scratch disk CONFIG_VIRTIO_PCI, \
+             CONFIG_VIRTIO_BLK and CONFIG_EXT4_FS (=y, or =m with --modules); see the console \
+             log's tail",
+            reason.as_deref().unwrap_or("no hello")
+        )),
+        _ => reason,
+    };
     let verdict = collector.verdict.clone();
     Ok(RunRecord {
         kernel_release: collector
@@ -277,8 +292,35 @@ fn attempt_run(context: &LabContext, run: &RunPlan, run_dir: &Path) -> Result<Ru
         },
         provenance: run_provenance(context, run, &image.digest),
         spec: image.spec.clone(),
-        ..empty_record(context, run)
+        ..run_facts(empty_record(context, run), collector.hello.as_ref())
     })
+}
+
+/// The record's facts checked against what the guest probed (a loud mismatch when they
+/// differ); for a kernel whose facts nothing wrote (a local kernel without a config), the
+/// facts are what the guest probed, with the written-only overcommit fact from its release.
+fn run_facts(mut record: RunRecord, hello: Option<&rsslab_wire::Hello>) -> RunRecord {
+    match (&record.kernel_facts, hello) {
+        (Some(facts), _) => {
+            record.fact_mismatches = hello_fact_mismatches(hello, Some(facts));
+            for mismatch in &record.fact_mismatches {
+                tracing::warn!(run = %record.dir, "kernel facts: {mismatch}");
+            }
+        }
+        (None, Some(hello)) => {
+            let probed = probed_facts(&hello.features);
+            let written = crate::catalogue::facts::facts_from_config("", &hello.kernel_release);
+            record.kernel_facts = Some(crate::catalogue::KernelFacts {
+                madv_free: probed.madv_free.unwrap_or(written.madv_free),
+                cgroup_v1_memory: probed.cgroup_v1_memory.unwrap_or(false),
+                mglru: probed.mglru.unwrap_or(false),
+                mglru_default: probed.mglru_default.unwrap_or(false),
+                overcommit_heuristic_total_only: written.overcommit_heuristic_total_only,
+            });
+        }
+        (None, None) => {}
+    }
+    record
 }
 
 /// Boots the image once for `run`, with its fault (if any), collecting into `run_dir`.

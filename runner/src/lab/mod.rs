@@ -8,16 +8,21 @@
 //! Beside [`run_lab`] (`rsslab run`): [`execute`] runs a plan's VMs and writes their records,
 //! showing [`progress`]; [`resume`] finishes a lab that did not finish; [`merge`] joins the
 //! shards of one plan; [`images`] prepares kernels and images without running (`rsslab
-//! images`); [`doctor`] says what this host has and lacks.
+//! images`); [`kernels`] resolves the kernels the catalogue does not pin (Debian versions,
+//! files), [`listing`] lists the archive's kernels (`rsslab kernels`) and [`bisect`] finds the
+//! first version whose verdict differs (`rsslab bisect`); [`doctor`] says what this host has and lacks.
 //!
 //! Before the first run a lab writes `lab.json` and a copy of each scenario, so that
 //! `rsslab run --resume DIR` ([`resume`]) can finish it later. The runs themselves are
 //! [`execute`]'s: when the lab is stopped (Ctrl-C, SIGTERM) or the output disk fills up, no
 //! further run starts; a full disk ends the lab with exit code 3 and what to do next.
 
+pub mod bisect;
 pub mod doctor;
 pub mod execute;
 pub mod images;
+pub mod kernels;
+pub mod listing;
 pub mod merge;
 pub mod progress;
 pub mod resume;
@@ -53,8 +58,12 @@ use crate::vm::{Accel, LineAction, QemuCommand, VmExit, qemu::qemu_binary, run_v
 pub struct LabOptions {
     /// Scenario files or directories.
     pub inputs: Vec<PathBuf>,
-    /// `--kernel`: only these catalogue ids (empty: each scenario's own list).
+    /// `--kernel`: catalogue ids keep only these of each scenario's kernels; Debian versions
+    /// (`debian:6.18`) and kernel files are added to every scenario (empty: each scenario's own
+    /// list).
     pub kernels: Vec<String>,
+    /// `--modules`: the modules of the kernel files of `kernels`.
+    pub modules: Option<PathBuf>,
     /// `--out`: the output directory (default `reports/<timestamp>`).
     pub out: Option<PathBuf>,
     /// `--jobs`: VMs at once.
@@ -102,15 +111,24 @@ struct Destination {
     /// Runs already finished (resuming): directory -> outcome.
     kept: BTreeMap<String, RunOutcome>,
     baseline: Option<PathBuf>,
+    /// `--modules` of the lab's kernel files.
+    modules: Option<PathBuf>,
 }
 
-/// The kernels a plan uses, in catalogue order.
+/// The kernels a plan uses: the catalogue's in catalogue order, then the others (Debian
+/// versions and files not resolved yet) in the plan's order.
 fn plan_kernels(catalogue: &Catalogue, plan: &Plan) -> Vec<String> {
-    catalogue
+    let mut ids: Vec<String> = catalogue
         .ids()
         .into_iter()
         .filter(|id| plan.runs.iter().any(|run| &run.kernel == id))
-        .collect()
+        .collect();
+    for run in &plan.runs {
+        if !ids.contains(&run.kernel) {
+            ids.push(run.kernel.clone());
+        }
+    }
+    ids
 }
 
 /// Runs a lab: scenarios -> plan -> kernels and images -> VMs -> raw records -> outputs; with
@@ -149,12 +167,14 @@ fn new_lab(options: &LabOptions) -> Result<(Catalogue, Plan, Destination), Failu
         options.repeat,
         options.shard,
         options.baseline.as_deref(),
+        options.modules.as_deref(),
     );
     let destination = Destination {
         out_dir: options.out.clone().unwrap_or_else(default_out_dir),
         lab_file: Some(lab_file),
         kept: BTreeMap::new(),
         baseline: options.baseline.clone(),
+        modules: options.modules.clone(),
     };
     Ok((catalogue, plan, destination))
 }
@@ -180,6 +200,7 @@ fn resumed_lab(
         lab_file: None,
         kept: resumed.kept,
         baseline: options.baseline.clone().or(lab_baseline),
+        modules: resumed.lab.modules.clone(),
     };
     Ok((resumed.catalogue, resumed.plan, destination))
 }
@@ -235,7 +256,7 @@ fn run_plan(
 /// Everything before the first VM: guest binaries, Go programs, kernels, the accelerator, the
 /// output directory with `lab.json` and the scenario copies.
 fn prepare(
-    catalogue: Catalogue,
+    mut catalogue: Catalogue,
     plan: &Plan,
     destination: &Destination,
     options: &LabOptions,
@@ -245,6 +266,13 @@ fn prepare(
     let mut bins = locate_guest_binaries()?;
     bins.go_programs =
         crate::supply::gobuild::build_go_programs(&cache, plan.runs.iter().map(|run| &run.spec))?;
+    let unresolved = plan_kernels(&catalogue, plan);
+    kernels::resolve_kernels(
+        &mut catalogue,
+        &unresolved,
+        destination.modules.as_deref(),
+        &cache,
+    )?;
     let kernel_ids = plan_kernels(&catalogue, plan);
     eprintln!(
         "rsslab: {} runs on kernels {}",
@@ -252,6 +280,7 @@ fn prepare(
         kernel_ids.join(", ")
     );
     let kernels = prepare_kernels(&cache, &catalogue, &kernel_ids)?;
+    kernels::derive_facts(&mut catalogue, &kernels);
 
     let accel = decide_accel(options.accel, &cache, &kernels[&kernel_ids[0]], &bins)?;
     eprintln!(

@@ -48,6 +48,9 @@ pub struct LabFile {
     pub shard: Option<String>,
     /// `--baseline`, if any.
     pub baseline: Option<PathBuf>,
+    /// `--modules`, if any: the modules of the kernel files of `kernels`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modules: Option<PathBuf>,
 }
 
 /// One scenario of a lab.
@@ -68,6 +71,7 @@ impl LabFile {
         repeat: u32,
         shard: Option<Shard>,
         baseline: Option<&Path>,
+        modules: Option<&Path>,
     ) -> LabFile {
         let mut scenarios: Vec<LabScenario> = Vec::new();
         for run in &plan.runs {
@@ -86,6 +90,7 @@ impl LabFile {
             repeat,
             shard: shard.map(|shard| shard.to_string()),
             baseline: baseline.map(Path::to_path_buf),
+            modules: modules.map(Path::to_path_buf),
         }
     }
 

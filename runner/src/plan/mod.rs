@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use anyhow::anyhow;
 use rsslab_wire::spec::{DiskMount, RunSpec};
 
+use crate::catalogue::reference::{KernelRef, kernel_dir_name};
 use crate::catalogue::{Catalogue, default_catalogue_path, load_catalogue};
 use crate::exit::Failure;
 use crate::scenario::{Scenario, Variant, VmConfig, load_scenarios};
@@ -72,22 +73,23 @@ pub struct RunPlan {
 /// Which runs to keep.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PlanFilter {
-    /// `--kernel`: catalogue ids; empty = every kernel of each scenario.
+    /// `--kernel` catalogue ids: only these of each scenario's own kernels. Empty with
+    /// `added` empty: every kernel of each scenario.
     pub kernels: Vec<String>,
+    /// `--kernel` Debian versions and files: every scenario runs on each of these (after its
+    /// own kernels that `kernels` keeps, which are none when `kernels` is empty).
+    pub added: Vec<String>,
 }
 
 /// Loads and validates scenarios: bad input is exit code 2.
+/// `kernels` are `--kernel` texts: catalogue ids, Debian versions (`debian:6.18`) or kernel
+/// files (see [`KernelRef`]); kernels outside the catalogue are resolved later, by the lab.
 pub fn load_plan(inputs: &[PathBuf], kernels: &[String]) -> Result<(Catalogue, Plan), Failure> {
     let catalogue = load_catalogue(&default_catalogue_path()).map_err(Failure::infrastructure)?;
-    catalogue.check_ids(kernels).map_err(Failure::bad_input)?;
+    let filter = kernel_filter(&catalogue, kernels).map_err(Failure::bad_input)?;
     let known = catalogue.ids();
     let scenarios = load_scenarios(inputs, &known).map_err(Failure::bad_input)?;
-    let plan = plan(
-        &scenarios,
-        &PlanFilter {
-            kernels: kernels.to_vec(),
-        },
-    );
+    let plan = plan(&scenarios, &filter);
     if plan.runs.is_empty() {
         return Err(Failure::bad_input(anyhow!(
             "the plan is empty: no scenario runs on the kernels asked for"
@@ -96,21 +98,44 @@ pub fn load_plan(inputs: &[PathBuf], kernels: &[String]) -> Result<(Catalogue, P
     Ok((catalogue, plan))
 }
 
+/// The `--kernel` texts as a filter: catalogue ids keep a scenario's own kernels, anything
+/// else is added to every scenario, by its id ([`KernelRef::id`]: a file's absolute path).
+fn kernel_filter(catalogue: &Catalogue, kernels: &[String]) -> anyhow::Result<PlanFilter> {
+    let base = std::env::current_dir().unwrap_or_default();
+    let mut filter = PlanFilter::default();
+    for text in kernels {
+        match KernelRef::parse(text, catalogue, &base)
+            .map_err(|error| anyhow!("--kernel {error:#}"))?
+        {
+            KernelRef::Pinned(id) => filter.kernels.push(id),
+            other => filter.added.push(other.id()),
+        }
+    }
+    Ok(filter)
+}
+
 /// The runs of `scenarios` that pass `filter`.
 pub fn plan(scenarios: &[Scenario], filter: &PlanFilter) -> Plan {
+    let everything = filter.kernels.is_empty() && filter.added.is_empty();
     let runs = scenarios
         .iter()
         .flat_map(|scenario| {
-            scenario
+            let own = scenario
                 .kernels
                 .iter()
-                .filter(|kernel| filter.kernels.is_empty() || filter.kernels.contains(kernel))
-                .flat_map(move |kernel| {
-                    scenario
-                        .variants
-                        .iter()
-                        .map(move |variant| run_plan(scenario, kernel, variant))
-                })
+                .filter(move |kernel| everything || filter.kernels.contains(kernel));
+            own.chain(
+                filter
+                    .added
+                    .iter()
+                    .filter(|kernel| !scenario.kernels.contains(kernel)),
+            )
+            .flat_map(move |kernel| {
+                scenario
+                    .variants
+                    .iter()
+                    .map(move |variant| run_plan(scenario, kernel, variant))
+            })
         })
         .collect();
     Plan { runs }
@@ -170,8 +195,9 @@ fn run_plan(scenario: &Scenario, kernel: &str, variant: &Variant) -> RunPlan {
     }
 }
 
-/// `<scenario>/<kernel>[/<variant>]`.
+/// `<scenario>/<kernel>[/<variant>]`, the kernel as a directory name ([`kernel_dir_name`]).
 fn run_id(scenario: &str, kernel: &str, label: &str) -> String {
+    let kernel = kernel_dir_name(kernel);
     if label.is_empty() {
         format!("{scenario}/{kernel}")
     } else {
@@ -263,6 +289,7 @@ mod tests {
             &scenarios,
             &PlanFilter {
                 kernels: vec!["6.12".into(), "6.1".into()],
+                added: vec![],
             },
         );
         assert_eq!(
@@ -273,9 +300,43 @@ mod tests {
             &scenarios,
             &PlanFilter {
                 kernels: vec!["9.9".into()],
+                added: vec![],
             },
         );
         assert!(none.runs.is_empty());
+    }
+
+    #[test]
+    fn kernels_outside_the_catalogue_are_added_to_every_scenario() {
+        let scenarios = [scenario(""), scenario("[vm]\nkernels = [\"6.1\"]\n")];
+        let only_added = plan(
+            &scenarios,
+            &PlanFilter {
+                kernels: vec![],
+                added: vec!["debian:6.18:rt".into()],
+            },
+        );
+        assert_eq!(
+            dirs(&only_added),
+            ["runs/demo/debian-6.18-rt", "runs/demo/debian-6.18-rt"]
+        );
+        assert_eq!(only_added.runs[0].kernel, "debian:6.18:rt");
+        let with_an_id = plan(
+            &scenarios,
+            &PlanFilter {
+                kernels: vec!["6.1".into()],
+                added: vec!["debian:6.18".into()],
+            },
+        );
+        assert_eq!(
+            dirs(&with_an_id),
+            [
+                "runs/demo/6.1",
+                "runs/demo/debian-6.18",
+                "runs/demo/6.1",
+                "runs/demo/debian-6.18"
+            ]
+        );
     }
 
     #[test]

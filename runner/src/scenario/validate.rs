@@ -175,7 +175,7 @@ fn check_kernels(vm: &RawVm, known: &[String], diags: &mut Vec<Diagnostic>) -> V
     if listed.get_ref().is_empty() {
         diags.push(
             Diagnostic::at(listed.span(), "vm.kernels", "`vm.kernels` is empty")
-                .help("list catalogue ids, or omit vm.kernels to run on every kernel"),
+                .help("list catalogue ids or Debian versions (debian:6.18), or omit vm.kernels to run on every catalogue kernel"),
         );
     }
     let names: Vec<&str> = known.iter().map(String::as_str).collect();
@@ -183,7 +183,14 @@ fn check_kernels(vm: &RawVm, known: &[String], diags: &mut Vec<Diagnostic>) -> V
     for (index, kernel) in listed.get_ref().iter().enumerate() {
         let id = kernel.get_ref();
         let key = format!("vm.kernels[{index}]");
-        if !names.contains(&id.as_str()) {
+        let debian = id.starts_with(crate::catalogue::reference::DEBIAN_PREFIX);
+        if debian && let Err(error) = crate::catalogue::reference::KernelSpec::parse_text(id) {
+            diags.push(
+                Diagnostic::at(kernel.span(), &key, format!("bad Debian kernel `{id}` in `vm.kernels`"))
+                    .label(format!("{error:#}"))
+                    .help("write debian:<upstream version> (debian:6.12.57), debian:<major.minor> (debian:7.2) or debian:<package version> (debian:6.1.176-1), optionally with :generic, :cloud or :rt"),
+            );
+        } else if !debian && !names.contains(&id.as_str()) {
             diags.push(
                 Diagnostic::at(
                     kernel.span(),
@@ -204,9 +211,16 @@ fn check_kernels(vm: &RawVm, known: &[String], diags: &mut Vec<Diagnostic>) -> V
             );
         }
     }
+    // Catalogue kernels in catalogue order, then Debian versions as listed (resolved by the lab).
+    let debian = listed
+        .get_ref()
+        .iter()
+        .map(|kernel| kernel.get_ref())
+        .filter(|id| id.starts_with(crate::catalogue::reference::DEBIAN_PREFIX));
     known
         .iter()
         .filter(|kernel| seen.contains(kernel.as_str()))
+        .chain(debian)
         .cloned()
         .collect()
 }

@@ -306,6 +306,20 @@ fn download_to(url: &str, path: &Path, pkg: &KernelPackage) -> Result<()> {
     })
 }
 
+/// The whole of `url` (at most `limit` bytes: a larger answer is an error), for indexes
+/// that are verified after reading.
+pub fn read_url(url: &str, limit: u64) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    open_url(url)?
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {url}"))?;
+    if bytes.len() as u64 > limit {
+        bail!("{url}: larger than {limit} bytes");
+    }
+    Ok(bytes)
+}
+
 /// Opens `url` for reading: `http(s)://` with timeouts, `file://` or a plain path from disk.
 fn open_url(url: &str) -> Result<Box<dyn Read>> {
     if url.starts_with("http://") || url.starts_with("https://") {

@@ -1,4 +1,4 @@
-//! A catalogue kernel made bootable: its packages fetched (verified), unpacked into one cache
+//! A kernel from Debian's packages made bootable: its packages fetched (verified), unpacked into one cache
 //! directory keyed by their sha256s, and the files QEMU and the image builder need located.
 //!
 //! A warm [`prepare_kernel`] does no network and no unpacking: it finds the complete unpacked
@@ -28,6 +28,9 @@ pub struct KernelFiles {
     pub release: String,
     /// The kernel's build configuration, when the packages carry it.
     pub config: Option<PathBuf>,
+    /// No modules came with the kernel (a local one without `--modules`): the modules a run
+    /// asks for are taken to be built in.
+    pub assume_builtin: bool,
 }
 
 /// Fetches, verifies and unpacks `kernel`'s packages (once; cached) and locates its files.
@@ -60,7 +63,7 @@ impl KernelFiles {
 
 /// `dir/rsslab-vmlinux`, extracted from `vmlinuz` the first time; `None` (with a warning)
 /// when the bzImage cannot be unpacked to a PVH kernel, so runs boot the bzImage instead.
-fn pvh_vmlinux(dir: &Path, vmlinuz: &Path) -> Option<PathBuf> {
+pub(crate) fn pvh_vmlinux(dir: &Path, vmlinuz: &Path) -> Option<PathBuf> {
     let path = dir.join(VMLINUX_NAME);
     if path.is_file() {
         return Some(path);
@@ -88,7 +91,7 @@ fn pvh_vmlinux(dir: &Path, vmlinuz: &Path) -> Option<PathBuf> {
 /// Finds vmlinuz, the modules directory and the config of `release` under `root`, in the
 /// places Debian's packages put them (`boot/` and `lib/modules/` up to 6.12, `usr/lib/modules/`
 /// with the split packages of 7.x).
-fn locate_files(root: &Path, release: &str) -> Result<KernelFiles> {
+pub(crate) fn locate_files(root: &Path, release: &str) -> Result<KernelFiles> {
     let module_dirs = [
         root.join("lib/modules").join(release),
         root.join("usr/lib/modules").join(release),
@@ -110,6 +113,7 @@ fn locate_files(root: &Path, release: &str) -> Result<KernelFiles> {
         modules_dir,
         release: release.to_owned(),
         config,
+        assume_builtin: false,
     })
 }
 
@@ -171,11 +175,14 @@ mod tests {
         .collect();
         Kernel {
             id: "9.9".into(),
+            debian: None,
             suite: "sid".into(),
             release: release.into(),
             packages,
             facts: facts(),
             behaviour_changes: vec![],
+            origin: Default::default(),
+            facts_derived: false,
         }
     }
 

@@ -133,7 +133,7 @@ fn unpack_lz4_legacy(data: &[u8], size: usize) -> Result<Vec<u8>> {
 
 /// Whether `elf` is an x86-64 ELF64 with a `Xen` note of type PHYS32_ENTRY in a PT_NOTE
 /// segment.
-fn has_pvh_entry(elf: &[u8]) -> Result<bool> {
+pub(crate) fn has_pvh_entry(elf: &[u8]) -> Result<bool> {
     ensure!(
         elf.get(..4) == Some(b"\x7fELF") && elf.get(4) == Some(&2),
         "the payload is not an ELF64 file"
