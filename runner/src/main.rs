@@ -151,6 +151,20 @@ enum Command {
     Doctor,
 }
 
+/// Ctrl-C and SIGTERM stop every VM; the lab keeps its finished runs.
+fn stop_vms_on_signal() -> Result<(), Failure> {
+    ctrlc::set_handler(|| {
+        eprintln!("\nrsslab: stopping: killing VMs, keeping finished runs");
+        rsslab::vm::request_stop();
+    })
+    .map_err(|error| Failure::infrastructure(anyhow!("installing the signal handler: {error}")))
+}
+
+/// `--jobs` when not given: the number of cores.
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// A `--kernel` that names a file, as an absolute path (so `lab.json` resumes anywhere).
 fn absolute_kernel_path(kernel: &str) -> String {
     if rsslab::catalogue::reference::looks_like_path(kernel)
@@ -185,15 +199,8 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             shard,
             resume,
         } => {
-            ctrlc::set_handler(|| {
-                eprintln!("\nrsslab: stopping: killing VMs, keeping finished runs");
-                rsslab::vm::request_stop();
-            })
-            .map_err(|error| {
-                Failure::infrastructure(anyhow!("installing the signal handler: {error}"))
-            })?;
-            let jobs =
-                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            stop_vms_on_signal()?;
+            let jobs = jobs.unwrap_or_else(default_jobs);
             let options = LabOptions {
                 inputs: default_paths(paths),
                 kernels: kernels
@@ -307,13 +314,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             jobs,
             accel,
         } => {
-            ctrlc::set_handler(|| {
-                eprintln!("\nrsslab: stopping: killing VMs, keeping finished runs");
-                rsslab::vm::request_stop();
-            })
-            .map_err(|error| {
-                Failure::infrastructure(anyhow!("installing the signal handler: {error}"))
-            })?;
+            stop_vms_on_signal()?;
             let options = rsslab::lab::bisect::BisectOptions {
                 scenario,
                 good,
@@ -321,8 +322,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 expect,
                 repeat,
                 out,
-                jobs: jobs
-                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+                jobs: jobs.unwrap_or_else(default_jobs),
                 accel,
             };
             let found = rsslab::lab::bisect::bisect(&options)?;
