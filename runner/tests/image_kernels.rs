@@ -143,6 +143,7 @@ fn check_kernel(id: &str, expected_disk_modules: &[&str]) {
         run_id: format!("image-test/{id}"),
         sample_every: Millis(250),
         duration: Millis::secs(1),
+        until: None,
         sysctl: BTreeMap::new(),
         sysfs: BTreeMap::new(),
         cgroup: None,

@@ -184,6 +184,7 @@ fn run_plan(scenario: &Scenario, kernel: &str, variant: &Variant) -> RunPlan {
             run_id,
             sample_every: setup.sample_every,
             duration: setup.duration,
+            until: setup.until.clone(),
             sysctl: setup.sysctl.clone(),
             sysfs: setup.sysfs.clone(),
             cgroup: setup.cgroup.clone(),

@@ -197,6 +197,7 @@ pub fn fake_run_named(
         run_id: format!("{scenario}/{kernel}/{variant_label}"),
         sample_every: Millis(250),
         duration: Millis::secs(30),
+        until: None,
         sysctl: BTreeMap::new(),
         sysfs: BTreeMap::new(),
         cgroup: Some(CgroupSpec {

@@ -15,7 +15,7 @@
 //! | `[sysctl]` | `"vm.overcommit_memory" = 0`: dotted names (quoted or not), integer or string values |
 //! | `[sysfs]` | `"/sys/kernel/mm/transparent_hugepage/enabled" = "always"`: absolute paths under /sys/, integer or string values |
 //! | `[cgroup]` | [`CgroupSpec`]: `version` (1 or 2, default 2), `memory_max`, `memory_high` (v2 only, below `memory_max`), `swap_max` (only 0: the guest has no swap; on v1 beside `memory_max`); limits between 4MiB and `vm.memory`; at least one process runs in it |
-//! | `[sample]` | `every` (default 250ms, ≥ 10ms, < duration), `duration` (required, more than 0s, at most 6h) |
+//! | `[sample]` | `every` (default 250ms, ≥ 10ms, < duration), `duration` (required, more than 0s, at most 6h: the hard deadline), `until` (an event label or a list of them, as in `[[expect]]` windows: `<process>:started`, `<process>:<phase>`, `<process>:ended`, `oom-kill`) and `after` (default 0s, < duration, only with `until`): the run ends `after` once every `until` event has happened, or at `duration` if one never does; a run also ends when every process has ended and none can still start |
 //! | `[[process]]` | at most 64; `name` (`[a-z0-9_-]`, unique), `workload` (one of [`WORKLOAD_NAMES`]) and `args` (default: all defaults; what a process takes fits in `vm.memory`), `env`, `cgroup` (default true; only with `[cgroup]`), `start = { after, phase, delay }` ([`Start`]; `delay` shorter than the duration); `go` (a Go toolchain id of `vm-images/go-toolchains.toml`; required by `go-*` workloads, refused by the others) |
 //! | `[matrix]` | setting path -> array of values, at least one axis, at most 256 variants; see [`matrix`] for the path syntax |
 //! | `[[expect]]` | `name`, optional `when`, one check (a metric over a window compared with a size or another metric, a process `outcome`, or `run_outcome`); see [`expect`] |
@@ -50,7 +50,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use rsslab_wire::spec::{CgroupSpec, ProcessSpec};
+use rsslab_wire::spec::{CgroupSpec, ProcessSpec, Until};
 use rsslab_wire::units::{Bytes, Millis};
 #[cfg(doc)]
 use rsslab_wire::{spec::Start, workload::WORKLOAD_NAMES};
@@ -79,6 +79,8 @@ pub struct Scenario {
     pub cgroup: Option<CgroupSpec>,
     pub sample_every: Millis,
     pub duration: Millis,
+    /// `[sample] until` / `after`: the run ends `after` once these events have happened.
+    pub until: Option<Until>,
     pub processes: Vec<ProcessSpec>,
     /// The matrix axes, in file order; empty without a matrix.
     pub matrix: Vec<MatrixAxis>,
@@ -285,6 +287,7 @@ fn parse_with_id_span(
         cgroup: first.cgroup,
         sample_every: first.sample_every,
         duration: first.duration,
+        until: first.until,
         processes: first.processes,
         matrix: axes,
         kernels: first.kernels,

@@ -87,6 +87,26 @@ pub struct RawCgroup {
 pub struct RawSample {
     pub every: Option<Spanned<Millis>>,
     pub duration: Spanned<Millis>,
+    /// Event labels that end the run early (with `after`); `duration` stays the deadline.
+    pub until: Option<Spanned<EventLabels>>,
+    pub after: Option<Spanned<Millis>>,
+}
+
+/// One event label or a list of them.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum EventLabels {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl EventLabels {
+    pub fn labels(&self) -> Vec<String> {
+        match self {
+            EventLabels::One(label) => vec![label.clone()],
+            EventLabels::Many(labels) => labels.clone(),
+        }
+    }
 }
 
 /// One `[[process]]`, its workload arguments aside (they are read by the workload's schema).

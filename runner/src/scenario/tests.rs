@@ -1379,3 +1379,97 @@ fn a_file_with_thousands_of_mistakes_reports_fifty() {
         diags.last()
     );
 }
+
+#[test]
+fn sample_until_reads_one_event_or_a_list_with_an_after() {
+    let one = ok(&edit(
+        &[(
+            "duration = \"30s\"",
+            "duration = \"30s\"\nuntil = \"balloon:full\"\nafter = \"3s\"",
+        )],
+        "",
+    ));
+    assert_eq!(
+        one.until,
+        Some(Until {
+            events: vec!["balloon:full".into()],
+            after: Millis(3000)
+        })
+    );
+    let list = ok(&edit(
+        &[(
+            "duration = \"30s\"",
+            "duration = \"30s\"\nuntil = [\"service:released\", \"balloon:ended\", \"oom-kill\"]",
+        )],
+        "",
+    ));
+    let until = list.until.expect("until");
+    assert_eq!(until.events.len(), 3);
+    assert_eq!(until.after, Millis(0));
+    assert_eq!(ok(BASE).until, None);
+}
+
+#[test]
+fn sample_until_names_events_the_scenario_has() {
+    assert_error(
+        &edit(
+            &[(
+                "duration = \"30s\"",
+                "duration = \"30s\"\nuntil = \"balloon:empty\"",
+            )],
+            "",
+        ),
+        "sample.until",
+        "`balloon` has the events started, full, ended",
+    );
+    assert_error(
+        &edit(
+            &[(
+                "duration = \"30s\"",
+                "duration = \"30s\"\nuntil = \"hog:started\"",
+            )],
+            "",
+        ),
+        "sample.until",
+        "no process `hog`",
+    );
+    assert_error(
+        &edit(
+            &[("duration = \"30s\"", "duration = \"30s\"\nuntil = \"full\"")],
+            "",
+        ),
+        "sample.until",
+        "<process>:<phase>",
+    );
+    assert_error(
+        &edit(
+            &[("duration = \"30s\"", "duration = \"30s\"\nuntil = []")],
+            "",
+        ),
+        "sample.until",
+        "is empty",
+    );
+}
+
+#[test]
+fn sample_after_needs_until_and_is_shorter_than_the_duration() {
+    assert_error(
+        &edit(
+            &[("duration = \"30s\"", "duration = \"30s\"\nafter = \"3s\"")],
+            "",
+        ),
+        "sample.after",
+        "without `sample.until`",
+    );
+    assert_error(
+        &edit(
+            &[(
+                "duration = \"30s\"",
+                "duration = \"30s\"\nuntil = \"balloon:full\"\nafter = \"30s\"",
+            )],
+            "",
+        ),
+        "sample.after",
+        "not shorter than `sample.duration`",
+    );
+}

@@ -25,7 +25,7 @@ use std::path::Path;
 use serde_spanned::Spanned;
 
 use rsslab_wire::amount::{Amount, Base};
-use rsslab_wire::spec::{CgroupSpec, ProcessSpec, Start};
+use rsslab_wire::spec::{CgroupSpec, ProcessSpec, Start, Until};
 use rsslab_wire::units::{Bytes, Millis};
 use rsslab_wire::workload::{
     BalloonArgs, FileIoArgs, HeapChurnArgs, HogArgs, Mapping, VszStartupArgs, Workload,
@@ -75,6 +75,8 @@ pub struct Setup {
     pub cgroup: Option<CgroupSpec>,
     pub sample_every: Millis,
     pub duration: Millis,
+    /// `[sample] until` and `after`: when the run ends before `duration`.
+    pub until: Option<Until>,
     pub processes: Vec<ProcessSpec>,
     /// The kernels to run on, in catalogue order.
     pub kernels: Vec<String>,
@@ -154,7 +156,8 @@ pub fn validate(
         .processes
         .iter()
         .filter_map(|entry| check_process(entry, &vm, base_dir, diags))
-        .collect();
+        .collect::<Vec<_>>();
+    let until = check_until(&raw, &processes, duration, diags);
     (diags.len() == before).then_some(Setup {
         vm,
         sysctl,
@@ -162,6 +165,7 @@ pub fn validate(
         cgroup,
         sample_every,
         duration,
+        until,
         processes,
         kernels,
     })
@@ -266,6 +270,95 @@ fn check_sample(raw: &RawSetup, diags: &mut Vec<Diagnostic>) -> (Millis, Millis)
         );
     }
     (every, duration)
+}
+
+/// `[sample] until` and `after`: each label an event the run can have (`<process>:started`,
+/// `<process>:<phase>` of its workload, `<process>:ended`, `oom-kill`), `after` only with
+/// `until` and shorter than the duration.
+fn check_until(
+    raw: &RawSetup,
+    processes: &[ProcessSpec],
+    duration: Millis,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Until> {
+    let after = raw.sample.after.as_ref();
+    let Some(until) = &raw.sample.until else {
+        if let Some(after) = after {
+            diags.push(
+                Diagnostic::at(after.span(), "sample.after", "`sample.after` without `sample.until`")
+                    .help("`after` is how long sampling goes on after the `until` events: add e.g. until = \"balloon:full\""),
+            );
+        }
+        return None;
+    };
+    let labels = until.get_ref().labels();
+    if labels.is_empty() {
+        diags.push(
+            Diagnostic::at(until.span(), "sample.until", "`sample.until` is empty")
+                .help("name the events that end the run, e.g. until = \"balloon:full\", or remove the key"),
+        );
+    }
+    for label in &labels {
+        if let Err(help) = check_event_label(label, processes) {
+            diags.push(
+                Diagnostic::at(
+                    until.span(),
+                    "sample.until",
+                    format!(
+                        "`sample.until` names `{label}`, which is not an event of this scenario"
+                    ),
+                )
+                .help(help),
+            );
+        }
+    }
+    let after_ms = after.map_or(Millis(0), |after| *after.get_ref());
+    if after_ms >= duration {
+        let span = after.map_or(until.span(), Spanned::span);
+        diags.push(
+            Diagnostic::at(
+                span,
+                "sample.after",
+                format!(
+                    "`sample.after` ({after_ms}) is not shorter than `sample.duration` ({duration})"
+                ),
+            )
+            .help(
+                "`after` is the tail sampled after the `until` events: write e.g. after = \"3s\"",
+            ),
+        );
+    }
+    Some(Until {
+        events: labels,
+        after: after_ms,
+    })
+}
+
+/// Whether `label` names an event the run can have; else the help saying what it can have.
+fn check_event_label(label: &str, processes: &[ProcessSpec]) -> Result<(), String> {
+    if label == "oom-kill" {
+        return Ok(());
+    }
+    let names: Vec<&str> = processes.iter().map(|p| p.name.as_str()).collect();
+    let Some((name, event)) = label.split_once(':') else {
+        return Err(
+            "write <process>:started, <process>:<phase>, <process>:ended or oom-kill".into(),
+        );
+    };
+    let Some(process) = processes.iter().find(|p| p.name == name) else {
+        return Err(format!(
+            "the scenario has no process `{name}`; its processes are {}",
+            names.join(", ")
+        ));
+    };
+    let mut events = vec!["started"];
+    events.extend(process.workload.phases());
+    events.push("ended");
+    if events.contains(&event) {
+        Ok(())
+    } else {
+        Err(format!("`{name}` has the events {}", events.join(", ")))
+    }
 }
 
 /// `[vm]`: memory, cpus, disk, timeout, with defaults.

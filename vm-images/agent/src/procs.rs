@@ -186,6 +186,24 @@ impl Table {
             })
     }
 
+    /// When the event `<process>:started`, `<process>:<phase>` or `<process>:ended` first
+    /// happened (`oom-kill` is the run's, not the table's: `None` here).
+    pub fn event_ms(&self, label: &str) -> Option<u64> {
+        let (name, event) = label.split_once(':')?;
+        let proc = &self.procs[self.index(name)?];
+        match event {
+            "started" => proc.started_ms,
+            "ended" => proc.ended_ms,
+            phase => proc.phases.get(phase).copied(),
+        }
+    }
+
+    /// Moves the run's end earlier (a `[sample] until` came true): triggers at or after it
+    /// never fire.
+    pub fn end_at(&mut self, end_ms: u64) {
+        self.end_ms = self.end_ms.min(end_ms);
+    }
+
     /// The earliest known start time of a pending process.
     pub fn next_start(&self) -> Option<u64> {
         (0..self.procs.len())
@@ -707,6 +725,30 @@ mod tests {
             "its predecessor cannot start in time"
         );
         assert!(short.finished(), "nothing can start before the end at 4000");
+    }
+
+    #[test]
+    fn events_are_found_by_label_and_an_earlier_end_stops_later_triggers() {
+        let mut table = Table::new(
+            &[
+                spec("service", None, None, 0),
+                spec("balloon", Some("service"), Some("released"), 4000),
+            ],
+            30_000,
+        );
+        table.procs[0].started_ms = Some(10);
+        table.procs[0].phases.insert("released".into(), 3000);
+        assert_eq!(table.event_ms("service:started"), Some(10));
+        assert_eq!(table.event_ms("service:released"), Some(3000));
+        assert_eq!(table.event_ms("service:ended"), None);
+        assert_eq!(table.event_ms("service:done"), None);
+        assert_eq!(table.event_ms("nobody:started"), None);
+        assert_eq!(table.event_ms("oom-kill"), None);
+        assert_eq!(table.trigger(1), Trigger::At(7000));
+        table.end_at(7000);
+        assert_eq!(table.trigger(1), Trigger::Never);
+        table.end_at(40_000);
+        assert_eq!(table.trigger(1), Trigger::Never, "an end never moves later");
     }
 
     #[test]

@@ -53,6 +53,10 @@ struct Run {
     kmsg: Option<Kmsg>,
     start: Instant,
     end_ms: u64,
+    /// `[sample] until`, until it comes true (then `end_ms` has moved).
+    until: Option<rsslab_wire::Until>,
+    /// When the kernel log first named an OOM kill (the `oom-kill` event).
+    first_oom_ms: Option<u64>,
     schedule: Schedule,
     /// Pids the kernel log named as OOM-killed.
     oom_pids: HashSet<u32>,
@@ -77,6 +81,8 @@ pub fn run(spec: &RunSpec, ctx: Context) -> Verdict {
         kmsg,
         start: *RUN_START.get_or_init(Instant::now),
         end_ms: spec.duration.0,
+        until: spec.until.clone(),
+        first_oom_ms: None,
         schedule: Schedule::new(spec.sample_every.0),
         oom_pids: HashSet::new(),
         cgroup_ooms_attributed,
@@ -96,8 +102,9 @@ impl Run {
     fn main_loop(&mut self) -> Result<(), Failure> {
         loop {
             let now = self.now_ms();
+            self.check_until();
             if now >= self.end_ms {
-                diag!("duration {} ms reached", self.end_ms);
+                diag!("end of the run at {} ms", self.end_ms);
                 return Ok(());
             }
             if let Some(due) = self.fault.filter(|fault| now >= fault.at.0) {
@@ -127,6 +134,31 @@ impl Run {
             self.wait(wake.saturating_sub(self.now_ms()));
             self.handle_io();
         }
+    }
+
+    /// Once every `until` event has happened, the run ends `after` the last of them (never
+    /// later than the duration).
+    fn check_until(&mut self) {
+        let Some(until) = &self.until else { return };
+        let times: Option<Vec<u64>> = until
+            .events
+            .iter()
+            .map(|label| match label.as_str() {
+                "oom-kill" => self.first_oom_ms,
+                label => self.table.event_ms(label),
+            })
+            .collect();
+        let Some(last) = times.and_then(|times| times.into_iter().max()) else {
+            return;
+        };
+        let end = last + until.after.0;
+        diag!(
+            "{} happened by {last} ms: the run ends at {end} ms",
+            until.events.join(", ")
+        );
+        self.end_ms = self.end_ms.min(end);
+        self.table.end_at(self.end_ms);
+        self.until = None;
     }
 
     fn start_process(&mut self, i: usize, now: u64) -> Result<(), Failure> {
@@ -179,6 +211,7 @@ impl Run {
         };
         for (pid, task) in kmsg.oom_kills() {
             self.oom_pids.insert(pid);
+            self.first_oom_ms.get_or_insert(now);
             let process = self
                 .table
                 .by_pid(pid as i32)

@@ -136,3 +136,66 @@ fn a_run_starts_processes_at_their_triggers_and_ends_with_one_verdict() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_run_ends_after_its_until_event_not_at_the_duration() {
+    let dir = std::env::temp_dir().join(format!("rsslab-agent-until-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join("heap-churn");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_rsslab-workload"), &link).unwrap();
+    let spec = r#"{
+        "run_id": "local/until", "sample_every": "100ms", "duration": "30s",
+        "until": {"events": ["service:released"], "after": "700ms"},
+        "processes": [
+            {"name": "service", "workload": "heap-churn",
+             "args": {"heap": "16MiB", "live": "4MiB", "release": "dontneed", "hold_allocated": "300ms", "hold": "60s"}}
+        ]
+    }"#;
+    let spec_path = dir.join("run.json");
+    std::fs::write(&spec_path, spec).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_rsslab-agent"))
+        .arg(&spec_path)
+        .env("RSSLAB_BIN_DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let messages: Vec<GuestMessage> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let released = messages
+        .iter()
+        .find_map(|m| match m {
+            GuestMessage::Event(event) if event.label() == "service:released" => Some(event.t_ms),
+            _ => None,
+        })
+        .expect("the service reports released");
+    let last_sample = messages
+        .iter()
+        .filter_map(|m| match m {
+            GuestMessage::Sample(sample) => Some(sample.t_ms),
+            _ => None,
+        })
+        .max()
+        .unwrap();
+    let Some(GuestMessage::Verdict(verdict)) = messages.last() else {
+        panic!("the verdict is last")
+    };
+    assert_eq!(verdict.outcome, RunOutcome::Ok, "{:?}", verdict.reason);
+    assert!(
+        last_sample >= released + 600 && last_sample <= released + 800,
+        "sampling goes on 700ms after released ({released} ms), until {last_sample} ms"
+    );
+    assert!(
+        verdict.t_ms < 10_000,
+        "the run ends long before its 30s duration: {} ms",
+        verdict.t_ms
+    );
+    assert_eq!(
+        verdict.processes["service"].outcome,
+        ProcessOutcome::RunningAtEnd
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -23,7 +23,7 @@ pub use message::{
     Event, EventKind, GuestMessage, Hello, Metrics, Output, Sample, Stream, Verdict,
 };
 pub use outcome::{ProcessOutcome, RunOutcome};
-pub use spec::{CgroupSpec, DiskMount, ProcessSpec, RunSpec, Start};
+pub use spec::{CgroupSpec, DiskMount, ProcessSpec, RunSpec, Start, Until};
 pub use units::{Bytes, Millis};
 pub use workload::{
     BalloonArgs, DeclaredReports, ExecArgs, FileIoArgs, GoSourceArgs, HeapChurnArgs, HogArgs,

@@ -19,8 +19,13 @@ pub struct RunSpec {
     pub run_id: String,
     /// Sampling interval.
     pub sample_every: Millis,
-    /// How long the agent runs the scenario before it stops every process and ends.
+    /// How long the agent runs the scenario before it stops every process and ends: the hard
+    /// deadline, whatever [`RunSpec::until`] says.
     pub duration: Millis,
+    /// Ends the run earlier, once the story has been told. In scenarios: `[sample] until` and
+    /// `after`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Until>,
     /// Sysctls by dotted name (`vm.overcommit_memory`), written to /proc/sys before anything
     /// starts. A failure is reported, never ignored.
     #[serde(default)]
@@ -40,6 +45,18 @@ pub struct RunSpec {
     pub disk: Option<DiskMount>,
     /// The processes, in scenario order.
     pub processes: Vec<ProcessSpec>,
+}
+
+/// When a run ends before its duration: `after` once every event of `events` has happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Until {
+    /// Event labels, as in expectations: `<process>:started`, `<process>:<phase>`,
+    /// `<process>:ended`, `oom-kill`. Not empty.
+    pub events: Vec<String>,
+    /// How long sampling goes on after the last of them (the tail the charts show).
+    #[serde(default)]
+    pub after: Millis,
 }
 
 /// The run's cgroup and its limits. In scenarios this is the `[cgroup]` table.
@@ -170,6 +187,10 @@ mod tests {
             run_id: "demo/6.1/release=free".into(),
             sample_every: Millis(250),
             duration: Millis::secs(30),
+            until: Some(Until {
+                events: vec!["balloon:full".into()],
+                after: Millis(3000),
+            }),
             sysctl: [("vm.overcommit_memory".into(), "1".into())].into(),
             sysfs: BTreeMap::new(),
             cgroup: Some(CgroupSpec {
