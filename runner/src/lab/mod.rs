@@ -29,6 +29,7 @@ pub mod resume;
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -397,8 +398,10 @@ pub fn decide_accel(
 fn probe_kvm(cache: &Cache, kernel: &KernelFiles, bins: &GuestBinaries) -> Result<(), String> {
     let spec = empty_spec("kvm-probe");
     let image = build_image(cache, kernel, &spec, bins).map_err(|error| format!("{error:#}"))?;
-    // The probe's console is kept nowhere: a file without a name.
-    let console = tempfile::tempfile().map_err(|error| error.to_string())?;
+    // The probe's console (and QEMU's own messages) go to a file without a name, read back
+    // only for the reason of a failure.
+    let mut console = tempfile::tempfile().map_err(|error| error.to_string())?;
+    let console_for_vm = console.try_clone().map_err(|error| error.to_string())?;
     let command = QemuCommand {
         binary: qemu_binary(),
         accel: Accel::Kvm,
@@ -409,7 +412,7 @@ fn probe_kvm(cache: &Cache, kernel: &KernelFiles, bins: &GuestBinaries) -> Resul
         kernel_args: Vec::new(),
     };
     let mut said_hello = false;
-    let output = run_vm(&command, None, PROBE_TIMEOUT, console, &mut |line| {
+    let output = run_vm(&command, None, PROBE_TIMEOUT, console_for_vm, &mut |line| {
         said_hello |= line.contains("\"type\":\"hello\"");
         LineAction::Continue
     })
@@ -419,6 +422,47 @@ fn probe_kvm(cache: &Cache, kernel: &KernelFiles, bins: &GuestBinaries) -> Resul
         (false, VmExit::DeadlineExceeded) => {
             Err(format!("no hello within {}s", PROBE_TIMEOUT.as_secs()))
         }
-        (false, exit) => Err(format!("no hello; QEMU ended: {exit:?}")),
+        (false, exit) => {
+            let mut text = String::new();
+            let _ = console.seek(std::io::SeekFrom::Start(0));
+            let _ = console.read_to_string(&mut text);
+            Err(qemu_failure_line(&text, &format!("{exit:?}")))
+        }
+    }
+}
+
+/// One line saying why a probe boot failed: QEMU's own KVM error from its output (`KVM: entry
+/// failed, hardware error 0x80000021`, `error: kvm run failed Invalid argument`) where it
+/// printed one, with how QEMU ended.
+fn qemu_failure_line(console: &str, exit: &str) -> String {
+    let said = console
+        .lines()
+        .map(str::trim)
+        .filter(|line| {
+            let lower = line.to_ascii_lowercase();
+            lower.contains("kvm") && !lower.starts_with('[')
+        })
+        .find(|line| !line.is_empty());
+    match said {
+        Some(line) => format!("QEMU under KVM: {line} (QEMU ended: {exit})"),
+        None => format!("no hello; QEMU ended: {exit}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::qemu_failure_line;
+
+    #[test]
+    fn a_failed_kvm_probe_says_what_qemu_said_in_one_line() {
+        let console = "[    0.000000] Linux version 6.1.0 (kvm guest)\nKVM: entry failed, hardware error 0x80000021\nEAX=00000000 EBX=00000000\n";
+        assert_eq!(
+            qemu_failure_line(console, "Signalled(6)"),
+            "QEMU under KVM: KVM: entry failed, hardware error 0x80000021 (QEMU ended: Signalled(6))"
+        );
+        assert_eq!(
+            qemu_failure_line("[    0.1] booting\n", "Exited(1)"),
+            "no hello; QEMU ended: Exited(1)"
+        );
     }
 }
