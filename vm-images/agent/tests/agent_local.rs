@@ -3,19 +3,43 @@
 //! them. Checks triggers, phases, samples, outcomes and the one verdict at the end.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::Command;
 
 use rsslab_wire::{EventKind, GuestMessage, ProcessOutcome, RunOutcome};
 
-#[test]
-fn a_run_starts_processes_at_their_triggers_and_ends_with_one_verdict() {
-    let dir = std::env::temp_dir().join(format!("rsslab-agent-local-{}", std::process::id()));
+/// Runs the agent on `spec` in a fresh directory holding links named after `workloads`;
+/// returns the directory (the caller removes it) and every message the agent sent.
+fn run_agent(name: &str, workloads: &[&str], spec: &str) -> (PathBuf, Vec<GuestMessage>) {
+    let dir = std::env::temp_dir().join(format!("rsslab-agent-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    for name in ["heap-churn", "balloon"] {
-        let link = dir.join(name);
+    for workload in workloads {
+        let link = dir.join(workload);
         let _ = std::fs::remove_file(&link);
         std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_rsslab-workload"), &link).unwrap();
     }
+    let spec_path = dir.join("run.json");
+    std::fs::write(&spec_path, spec).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_rsslab-agent"))
+        .arg(&spec_path)
+        .env("RSSLAB_BIN_DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let messages = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}")))
+        .collect();
+    (dir, messages)
+}
+
+#[test]
+fn a_run_starts_processes_at_their_triggers_and_ends_with_one_verdict() {
     let spec = r#"{
         "run_id": "local/test", "sample_every": "100ms", "duration": "4s",
         "processes": [
@@ -29,24 +53,7 @@ fn a_run_starts_processes_at_their_triggers_and_ends_with_one_verdict() {
             {"name": "never", "workload": "balloon", "start": {"after": "service", "phase": "no-such-phase"}, "args": {}}
         ]
     }"#;
-    let spec_path = dir.join("run.json");
-    std::fs::write(&spec_path, spec).unwrap();
-
-    let output = Command::new(env!("CARGO_BIN_EXE_rsslab-agent"))
-        .arg(&spec_path)
-        .env("RSSLAB_BIN_DIR", &dir)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let messages: Vec<GuestMessage> = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}")))
-        .collect();
+    let (dir, messages) = run_agent("local", &["heap-churn", "balloon"], spec);
 
     assert!(matches!(messages.first(), Some(GuestMessage::Hello(_))));
     let verdicts: Vec<_> = messages
@@ -139,11 +146,6 @@ fn a_run_starts_processes_at_their_triggers_and_ends_with_one_verdict() {
 
 #[test]
 fn a_run_ends_after_its_until_event_not_at_the_duration() {
-    let dir = std::env::temp_dir().join(format!("rsslab-agent-until-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let link = dir.join("heap-churn");
-    let _ = std::fs::remove_file(&link);
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_rsslab-workload"), &link).unwrap();
     let spec = r#"{
         "run_id": "local/until", "sample_every": "100ms", "duration": "30s",
         "until": {"events": ["service:released"], "after": "700ms"},
@@ -152,19 +154,7 @@ fn a_run_ends_after_its_until_event_not_at_the_duration() {
              "args": {"heap": "16MiB", "live": "4MiB", "release": "dontneed", "hold_allocated": "300ms", "hold": "60s"}}
         ]
     }"#;
-    let spec_path = dir.join("run.json");
-    std::fs::write(&spec_path, spec).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_rsslab-agent"))
-        .arg(&spec_path)
-        .env("RSSLAB_BIN_DIR", &dir)
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    let messages: Vec<GuestMessage> = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let (dir, messages) = run_agent("until", &["heap-churn"], spec);
     let released = messages
         .iter()
         .find_map(|m| match m {
