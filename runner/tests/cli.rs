@@ -116,6 +116,7 @@ fn fake_record_on(out: &Path, kernel: &str) {
         variant: BTreeMap::new(),
         variant_label: String::new(),
         accel: "tcg".into(),
+        accel_reason: Some("asked for (--accel tcg)".into()),
         outcome: RunOutcome::Ok,
         reason: None,
         attempts: 1,

@@ -106,6 +106,9 @@ pub struct RunResult {
     pub variant_label: String,
     /// `kvm` or `tcg` (TCG is emulation: timings are slow, memory figures are real).
     pub accel: String,
+    /// Why that accelerator, in one line (the KVM probe boot's result).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accel_reason: Option<String>,
     /// How the run ended: `ok`, `unsupported`, `kernel-panic`, `vm-timeout` or `infra-error`.
     pub outcome: RunOutcome,
     /// Why, when `outcome` is not `ok`.
@@ -307,6 +310,7 @@ fn run_result(run: &LoadedRun) -> RunResult {
         variant: record.variant.clone(),
         variant_label: record.variant_label.clone(),
         accel: record.accel.clone(),
+        accel_reason: record.accel_reason.clone(),
         outcome: record.outcome,
         reason: record.reason.clone(),
         attempts: record.attempts,

@@ -10,7 +10,9 @@ use crate::image::locate_guest_binaries;
 use crate::records::provenance::qemu_version;
 use crate::supply::cache::Cache;
 use crate::supply::fetch::archive_base_url;
-use crate::vm::accel::kvm_device_usable;
+use crate::supply::prepare_kernels;
+use crate::vm::Accel;
+use crate::vm::accel::{AccelChoice, kvm_device_usable};
 
 /// One line of the check list.
 struct Check {
@@ -55,10 +57,10 @@ pub fn doctor() -> bool {
         },
         Check {
             name: "kvm",
-            result: kvm_device_usable(Path::new("/dev/kvm"))
-                .map(|()| "/dev/kvm opens (a probe boot decides at run time)".into()),
-            fix: "none needed: runs use TCG (slower, same memory behaviour); for KVM, give this \
-                  user access to /dev/kvm (the kvm group)",
+            result: kvm_check(),
+            fix: "none needed: runs use TCG (slower, same memory behaviour); for KVM, this user \
+                  needs /dev/kvm (the kvm group) on a host whose KVM boots guests (nested KVM \
+                  often does not)",
             required: false,
         },
         Check {
@@ -132,6 +134,30 @@ pub fn doctor() -> bool {
         println!("this user (uid {uid}) cannot run labs yet: fix the FAIL lines above");
     }
     healthy
+}
+
+/// What a lab would decide: where `/dev/kvm` opens, the same probe boot a lab makes (of the
+/// catalogue's first kernel, fetched if it is not cached yet); `Err` with its one-line reason
+/// when runs would use TCG.
+fn kvm_check() -> Result<String, String> {
+    kvm_device_usable(Path::new("/dev/kvm"))?;
+    let cache = Cache::default_location().map_err(|e| format!("{e:#}"))?;
+    let catalogue = load_catalogue(&default_catalogue_path()).map_err(|e| format!("{e:#}"))?;
+    let first = catalogue
+        .ids()
+        .into_iter()
+        .next()
+        .ok_or("the catalogue has no kernel")?;
+    let kernels = prepare_kernels(&cache, &catalogue, std::slice::from_ref(&first))
+        .map_err(|e| format!("/dev/kvm opens; no kernel for a probe boot: {e:#}"))?;
+    let bins = locate_guest_binaries()
+        .map_err(|e| format!("/dev/kvm opens; no guest for a probe boot: {e:#}"))?;
+    let decision = super::decide_accel(AccelChoice::Auto, &cache, &kernels[&first], &bins)
+        .map_err(|e| format!("{e:#}"))?;
+    match decision.accel {
+        Accel::Kvm => Ok(format!("{} (kernel {first})", decision.reason)),
+        Accel::Tcg => Err(decision.reason),
+    }
 }
 
 fn current_uid() -> u32 {

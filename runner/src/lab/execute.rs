@@ -38,6 +38,8 @@ pub struct LabContext {
     pub kernels: BTreeMap<String, KernelFiles>,
     pub bins: GuestBinaries,
     pub accel: Accel,
+    /// Why [`Self::accel`]: the probe's answer, kept in every run record.
+    pub accel_reason: String,
     pub out_dir: PathBuf,
     pub host: provenance::HostProvenance,
     /// Faults to inject (`RSSLAB_FAULT`, a testing aid).
@@ -213,6 +215,7 @@ fn empty_record(context: &LabContext, run: &RunPlan) -> RunRecord {
         variant: run.variant.clone(),
         variant_label: run.variant_label.clone(),
         accel: context.accel.as_str().to_owned(),
+        accel_reason: Some(context.accel_reason.clone()),
         outcome: RunOutcome::InfraError,
         reason: None,
         attempts: 0,

@@ -317,6 +317,7 @@ fn prepare(
         kernels,
         bins,
         accel: accel.accel,
+        accel_reason: accel.reason.clone(),
         out_dir: out_dir.clone(),
         host: provenance::host_provenance(),
         faults,

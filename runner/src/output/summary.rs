@@ -133,7 +133,18 @@ fn headline(out: &mut String, results: &Results) {
         "**expectations**: {passed} passed, {failed} failed"
     ));
     if !accels.is_empty() {
-        parts.push(format!("**accel**: {}", accels.join(", ")));
+        let mut reasons: Vec<&str> = runs
+            .iter()
+            .filter_map(|run| run.accel_reason.as_deref())
+            .collect();
+        reasons.sort_unstable();
+        reasons.dedup();
+        let why = if reasons.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", escape(&reasons.join("; ")))
+        };
+        parts.push(format!("**accel**: {}{why}", accels.join(", ")));
     }
     parts.push(format!(
         "{} · rsslab {}",

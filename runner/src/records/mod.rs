@@ -72,6 +72,10 @@ pub struct RunRecord {
     pub variant_label: String,
     /// `kvm` or `tcg`.
     pub accel: String,
+    /// Why that accelerator: the KVM probe boot's result in one line (`/dev/kvm opens but a
+    /// probe boot failed (...); using TCG`). Absent in records written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accel_reason: Option<String>,
     pub outcome: RunOutcome,
     /// Why, when the outcome is not `ok`.
     pub reason: Option<String>,

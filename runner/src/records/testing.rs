@@ -256,6 +256,7 @@ pub fn fake_run_named(
         variant: BTreeMap::from([("process.service.args.release".into(), release.to_owned())]),
         variant_label,
         accel: "tcg".into(),
+        accel_reason: Some("asked for (--accel tcg)".into()),
         outcome: RunOutcome::Ok,
         reason: None,
         attempts: 1,

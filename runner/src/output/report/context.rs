@@ -33,6 +33,8 @@ pub struct ReportContext {
     expectations_passed: usize,
     expectations_failed: usize,
     accels: Vec<AccelCount>,
+    /// Why each accelerator was chosen (the KVM probe's one line), without repeats.
+    accel_reasons: Vec<String>,
     tcg: bool,
     retried: usize,
     /// Runs whose guest probed a kernel fact otherwise than the run relied on.
@@ -44,6 +46,17 @@ pub struct ReportContext {
     scenarios: Vec<ScenarioSection>,
     provenance: ProvenanceSection,
     records: EmbeddedRecords,
+}
+
+/// The runs' accelerator reasons, each once, in the order first seen.
+fn accel_reasons(runs: &[RunResult]) -> Vec<String> {
+    let mut reasons: Vec<String> = Vec::new();
+    for reason in runs.iter().filter_map(|run| run.accel_reason.as_ref()) {
+        if !reasons.contains(reason) {
+            reasons.push(reason.clone());
+        }
+    }
+    reasons
 }
 
 #[derive(Debug, Serialize)]
@@ -243,6 +256,7 @@ pub fn report_context(
             .sum::<usize>()
             - expectations_failed,
         expectations_failed,
+        accel_reasons: accel_reasons(&results.runs),
         tcg: accels.contains_key("tcg"),
         accels: accels
             .into_iter()

@@ -157,6 +157,12 @@ fn report_shows_matrix_charts_phases_and_provenance() {
     assert!(html.contains("runs from git cbb8ac0"));
     assert!(html.contains("<tr><th>accelerator</th><td>TCG (11 runs)</td></tr>"));
     assert!(html.contains("TCG is QEMU's software emulation"));
+    // Why TCG, once, beside the accelerator: the probe's one line from the run records.
+    assert_eq!(
+        html.matches("<span class=\"detail\"> (asked for (--accel tcg))</span>")
+            .count(),
+        1
+    );
     assert!(html.contains("1 run booted twice"));
     assert!(
         html.contains("35 files of 11 runs"),
