@@ -55,10 +55,18 @@ doctor: build
     {{rsslab}} doctor
 
 # The lab's own speed: boot overhead against a bare boot per kernel, the guest sampler's CPU
-# cost, a small lab with --jobs 1 and 2, and rendering a 500-run report. Prints tables.
+# cost, a small lab with --jobs 1 and 2, rendering a 500-run report, then the whole default lab
+# (bench-lab). Prints tables.
 bench: deps guest
     cargo bench -p rsslab --bench lab
     cargo bench -p rsslab --bench report -- 500
+    cargo bench -p rsslab --bench default_lab
+
+# Run the default lab and print its speed: wall time, VM-seconds, host CPU, runs per minute,
+# boot to first sample per kernel, the share of sampling after each story's last event.
+# With DIR: the same figures (without wall time and CPU) of a lab that already ran.
+bench-lab *ARGS: deps guest
+    cargo bench -p rsslab --bench default_lab -- {{ARGS}}
 
 # Fuzz one target for SECONDS: scenario_text, scenario_mutated or channel (README, "Fuzzing").
 fuzz TARGET="scenario_mutated" SECONDS="600":
