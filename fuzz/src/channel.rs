@@ -426,6 +426,7 @@ pub fn check(lines: &[Line]) {
         exit: VmExit::Exited(Some(0)),
         fault: None,
         wall: Duration::from_secs(1),
+        cpu: None,
     };
     let (outcome, reason) = classify(&vm, &collector);
     match (model.errors, model.verdict) {

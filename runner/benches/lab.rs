@@ -201,7 +201,7 @@ fn main() -> Result<()> {
             kernels: Vec::new(),
             modules: None,
             out: Some(out.clone()),
-            jobs,
+            jobs: rsslab::lab::packing::Jobs::AtMost(jobs),
             accel: match accel.accel {
                 Accel::Kvm => AccelChoice::Kvm,
                 Accel::Tcg => AccelChoice::Tcg,
@@ -362,7 +362,7 @@ fn agent_run(accel: Accel, image: &Image, slack: Duration) -> Result<AgentRun> {
             (image.spec.duration.as_duration() + BOOT_DEADLINE + slack).as_millis() as u64,
         ),
     };
-    let (collector, output) = boot_vm(accel, &vm, image, &[], dir.path())?;
+    let (collector, output) = boot_vm(accel, &vm, image, &[], dir.path(), &|| {})?;
     let verdict = collector.verdict.as_ref().with_context(|| {
         format!(
             "no verdict ({:?}); console:\n{}",

@@ -8,6 +8,7 @@ use anyhow::anyhow;
 use clap::{Parser, Subcommand};
 use rsslab::analysis::diff::compare_with_baseline;
 use rsslab::exit::{self, Failure};
+use rsslab::lab::packing::Jobs;
 use rsslab::lab::{self, LabOptions};
 use rsslab::output::{Outputs, write_outputs};
 use rsslab::plan::load_plan;
@@ -42,7 +43,7 @@ enum Command {
         /// Output directory. Default: reports/<UTC timestamp> (and reports/latest points to it).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
-        /// VMs run at once. Default: the number of cores.
+        /// VMs run at once, at most. Default: as many as the host's memory and idle CPU carry.
         #[arg(long, value_name = "N")]
         jobs: Option<usize>,
         /// KVM only if a probe boot works (auto), or force kvm / tcg.
@@ -141,7 +142,7 @@ enum Command {
         /// Output directory. Default: reports/bisect-<UTC timestamp>.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
-        /// VMs run at once.
+        /// VMs run at once, at most. Default: as many as the host carries.
         #[arg(long, value_name = "N")]
         jobs: Option<usize>,
         #[arg(long, value_enum, default_value_t = AccelChoice::Auto)]
@@ -160,9 +161,9 @@ fn stop_vms_on_signal() -> Result<(), Failure> {
     .map_err(|error| Failure::infrastructure(anyhow!("installing the signal handler: {error}")))
 }
 
-/// `--jobs` when not given: the number of cores.
-fn default_jobs() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+/// `--jobs N`: at most N at once; not given: as many as the host carries.
+fn jobs_of(jobs: Option<usize>) -> Jobs {
+    jobs.map_or(Jobs::Auto, |jobs| Jobs::AtMost(jobs.max(1)))
 }
 
 /// A `--kernel` that names a file, as an absolute path (so `lab.json` resumes anywhere).
@@ -200,7 +201,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             resume,
         } => {
             stop_vms_on_signal()?;
-            let jobs = jobs.unwrap_or_else(default_jobs);
+            let jobs = jobs_of(jobs);
             let options = LabOptions {
                 inputs: default_paths(paths),
                 kernels: kernels
@@ -322,7 +323,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 expect,
                 repeat,
                 out,
-                jobs: jobs.unwrap_or_else(default_jobs),
+                jobs: jobs_of(jobs),
                 accel,
             };
             let found = rsslab::lab::bisect::bisect(&options)?;

@@ -43,7 +43,7 @@ pub struct BisectOptions {
     pub expect: Vec<String>,
     pub repeat: u32,
     pub out: Option<PathBuf>,
-    pub jobs: usize,
+    pub jobs: super::packing::Jobs,
     pub accel: AccelChoice,
 }
 

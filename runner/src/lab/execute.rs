@@ -1,4 +1,5 @@
-//! Executing a plan: its runs `jobs` at a time, each one's image, VM(s) and record.
+//! Executing a plan: its runs in order, as many at once as the host carries
+//! ([`super::packing`]), each one's image, VM(s) and record.
 //!
 //! [`execute_plan`] starts no run once a stop was requested (Ctrl-C, SIGTERM) or the output
 //! disk is full, and records the runs that did not start as `infra-error`, saying why. Each
@@ -9,15 +10,15 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use rsslab_wire::RunOutcome;
 
 use crate::catalogue::{Catalogue, Kernel, KernelOrigin};
 use crate::image::{GuestBinaries, Image, build_image};
+use crate::lab::packing::{CpuMeter, HostCapacity, Jobs, Packing, RunNeed, host_capacity};
 use crate::lab::progress::LabProgress;
 use crate::plan::{Plan, RunPlan};
 use crate::records::collect::{Collector, classify};
@@ -54,75 +55,104 @@ pub struct Executed {
     pub disk_full: Option<anyhow::Error>,
 }
 
-/// Runs every planned VM, `jobs` at a time, showing progress. No run starts once a stop was
-/// requested or the output disk is full; those that did not start get a record saying so.
-pub fn execute_plan(context: &LabContext, plan: &Plan, jobs: usize) -> Executed {
+/// What a run's thread tells the dispatcher.
+enum RunMessage {
+    /// The run's first sample arrived: its boot is over.
+    Sampling(usize),
+    Finished {
+        index: usize,
+        outcome: RunOutcome,
+        line: String,
+        wall: Option<Duration>,
+        /// Cores QEMU used on average (its CPU time over its wall time).
+        share: Option<f64>,
+        error: Option<anyhow::Error>,
+    },
+}
+
+/// How often the dispatcher looks at the host's idle CPU when no run has said anything.
+const DISPATCH_TICK: Duration = Duration::from_millis(250);
+
+/// Runs every planned VM, in plan order, as many at once as [`Packing`] admits, showing
+/// progress. No run starts once a stop was requested or the output disk is full; those that
+/// did not start get a record saying so.
+pub fn execute_plan(context: &LabContext, plan: &Plan, jobs: Jobs) -> Executed {
+    let capacity = host_capacity().unwrap_or_else(|error| {
+        tracing::warn!("reading the host's memory: {error}; one run at a time");
+        HostCapacity {
+            cores: 1,
+            memory_budget: 0,
+        }
+    });
+    let mut packing = Packing::new(jobs, capacity);
+    let mut meter = CpuMeter::new(capacity.cores);
     let progress = LabProgress::new(plan, jobs, context.accel);
-    let next = AtomicUsize::new(0);
-    let outcomes = Mutex::new(BTreeMap::new());
-    let disk_full: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    let mut outcomes = BTreeMap::new();
+    let mut disk_full: Option<anyhow::Error> = None;
+    let (sender, messages) = mpsc::channel::<RunMessage>();
     std::thread::scope(|scope| {
-        for _ in 0..jobs.min(plan.runs.len()) {
-            scope.spawn(|| {
-                loop {
-                    if crate::vm::stop_requested()
-                        || disk_full.lock().expect("disk-full lock").is_some()
-                    {
-                        break;
+        let mut next = 0;
+        let mut last_start = Instant::now();
+        loop {
+            let stopping = crate::vm::stop_requested() || disk_full.is_some();
+            if (stopping || next == plan.runs.len()) && packing.running() == 0 {
+                break;
+            }
+            meter.read();
+            if !stopping && next < plan.runs.len() {
+                let run = &plan.runs[next];
+                let need = RunNeed::new(run.vm.memory.0, &run.scenario);
+                if packing.admits(&need, meter.idle_cores(last_start)) {
+                    if packing.exceeds_budget(&need) {
+                        tracing::warn!(
+                            "{}: its guest and QEMU need {} MiB, more than the {} MiB this                              host can spare; it runs alone",
+                            run.dir,
+                            need.memory >> 20,
+                            capacity.memory_budget >> 20
+                        );
                     }
-                    let index = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(run) = plan.runs.get(index) else {
-                        break;
-                    };
-                    progress.run_started(index);
-                    let label = run.dir.trim_start_matches("runs/").to_owned();
-                    let (outcome, line, wall) = match execute_run(context, run) {
-                        Ok(record) => {
-                            let reason = record
-                                .reason
-                                .as_deref()
-                                .map(|r| format!(": {r}"))
-                                .unwrap_or_default();
-                            let first = record
-                                .timing
-                                .boot_to_first_sample_ms
-                                .map(|ms| {
-                                    format!(", first sample after {:.1}s", ms as f64 / 1000.0)
-                                })
-                                .unwrap_or_default();
-                            (
-                                record.outcome,
-                                format!(
-                                    "{label}: {}{reason} ({:.0}s{first})",
-                                    record.outcome,
-                                    record.timing.wall_ms as f64 / 1000.0
-                                ),
-                                Some(Duration::from_millis(record.timing.wall_ms)),
-                            )
-                        }
-                        Err(error) => {
-                            let line = format!("{label}: infra-error: {error:#}");
-                            if full_disk(&error) {
-                                disk_full
-                                    .lock()
-                                    .expect("disk-full lock")
-                                    .get_or_insert(error);
-                            }
-                            (RunOutcome::InfraError, line, None)
-                        }
-                    };
-                    progress.run_finished(index, &line, wall, outcome == RunOutcome::Ok);
-                    outcomes
-                        .lock()
-                        .expect("outcomes lock")
-                        .insert(run.dir.clone(), outcome);
+                    packing.started(next, need);
+                    progress.run_started(next, packing.running());
+                    last_start = Instant::now();
+                    let sender = sender.clone();
+                    let index = next;
+                    scope.spawn(move || {
+                        let sampling = sender.clone();
+                        let message = finished_message(
+                            index,
+                            run,
+                            execute_run(context, run, &move || {
+                                let _ = sampling.send(RunMessage::Sampling(index));
+                            }),
+                        );
+                        let _ = sender.send(message);
+                    });
+                    next += 1;
+                    continue;
                 }
-            });
+            }
+            match messages.recv_timeout(DISPATCH_TICK) {
+                Ok(RunMessage::Sampling(index)) => packing.sampling(index),
+                Ok(RunMessage::Finished {
+                    index,
+                    outcome,
+                    line,
+                    wall,
+                    share,
+                    error,
+                }) => {
+                    packing.finished(index, share);
+                    progress.run_finished(index, &line, wall, outcome == RunOutcome::Ok);
+                    outcomes.insert(plan.runs[index].dir.clone(), outcome);
+                    if let Some(error) = error.filter(full_disk) {
+                        disk_full.get_or_insert(error);
+                    }
+                }
+                Err(_) => {}
+            }
         }
     });
     progress.finish();
-    let mut outcomes = outcomes.into_inner().expect("outcomes lock");
-    let disk_full = disk_full.into_inner().expect("disk-full lock");
     let why = match (&disk_full, crate::vm::stop_requested()) {
         (Some(_), _) => "the output disk is full",
         (None, true) => "the lab was interrupted",
@@ -145,6 +175,51 @@ pub fn execute_plan(context: &LabContext, plan: &Plan, jobs: usize) -> Executed 
     }
 }
 
+/// What the dispatcher learns of a run that ended: its outcome, its progress line, its wall
+/// time and CPU share; an error (no record written) is an `infra-error`.
+fn finished_message(index: usize, run: &RunPlan, result: Result<RunRecord>) -> RunMessage {
+    let label = run.dir.trim_start_matches("runs/");
+    match result {
+        Ok(record) => {
+            let reason = record
+                .reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
+            let first = record
+                .timing
+                .boot_to_first_sample_ms
+                .map(|ms| format!(", first sample after {:.1}s", ms as f64 / 1000.0))
+                .unwrap_or_default();
+            let share = record
+                .timing
+                .qemu_cpu_ms
+                .filter(|_| record.timing.wall_ms > 0)
+                .map(|cpu| cpu as f64 / record.timing.wall_ms as f64);
+            RunMessage::Finished {
+                index,
+                outcome: record.outcome,
+                line: format!(
+                    "{label}: {}{reason} ({:.0}s{first})",
+                    record.outcome,
+                    record.timing.wall_ms as f64 / 1000.0
+                ),
+                wall: Some(Duration::from_millis(record.timing.wall_ms)),
+                share,
+                error: None,
+            }
+        }
+        Err(error) => RunMessage::Finished {
+            index,
+            outcome: RunOutcome::InfraError,
+            line: format!("{label}: infra-error: {error:#}"),
+            wall: None,
+            share: None,
+            error: Some(error),
+        },
+    }
+}
+
 /// An `infra-error` record for a run that never started, when the disk still takes one.
 fn record_not_started(context: &LabContext, run: &RunPlan, why: &str) {
     let mut record = empty_record(context, run);
@@ -164,12 +239,12 @@ fn record_not_started(context: &LabContext, run: &RunPlan, why: &str) {
 
 /// One planned run: its record is written whatever happens, last; an error before or around
 /// the VM becomes an `infra-error` record with the error chain as its reason.
-fn execute_run(context: &LabContext, run: &RunPlan) -> Result<RunRecord> {
+fn execute_run(context: &LabContext, run: &RunPlan, on_sampling: &dyn Fn()) -> Result<RunRecord> {
     let run_dir = context.out_dir.join(&run.dir);
     fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
     clear_run_dir(&run_dir)?;
     let fault = context.faults.for_run(&run.spec.run_id);
-    let mut record = attempt_run(context, run, &run_dir).unwrap_or_else(|error| {
+    let mut record = attempt_run(context, run, &run_dir, on_sampling).unwrap_or_else(|error| {
         let mut record = empty_record(context, run);
         record.reason = Some(format!("{error:#}"));
         record
@@ -239,7 +314,12 @@ fn empty_record(context: &LabContext, run: &RunPlan) -> RunRecord {
 }
 
 /// Image, VM (a kernel fault is retried once, on a fresh scratch disk).
-fn attempt_run(context: &LabContext, run: &RunPlan, run_dir: &Path) -> Result<RunRecord> {
+fn attempt_run(
+    context: &LabContext,
+    run: &RunPlan,
+    run_dir: &Path,
+    on_sampling: &dyn Fn(),
+) -> Result<RunRecord> {
     let kernel_files = &context.kernels[&run.kernel];
     let image = build_image(&context.cache, kernel_files, &run.spec, &context.bins)
         .with_context(|| format!("building the image for {}", run.dir))?;
@@ -248,7 +328,7 @@ fn attempt_run(context: &LabContext, run: &RunPlan, run_dir: &Path) -> Result<Ru
     let (collector, vm_output, outcome, reason, started_at) = loop {
         attempts += 1;
         let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-        let (collector, vm_output) = boot(context, run, &image, run_dir)?;
+        let (collector, vm_output) = boot(context, run, &image, run_dir, on_sampling)?;
         let (outcome, reason) = classify(&vm_output, &collector);
         if outcome == RunOutcome::KernelPanic && attempts == 1 && !crate::vm::stop_requested() {
             let kept = run_dir.join("console.attempt1.log");
@@ -292,6 +372,7 @@ fn attempt_run(context: &LabContext, run: &RunPlan, run_dir: &Path) -> Result<Ru
             wall_ms: vm_output.wall.as_millis() as u64,
             boot_to_first_sample_ms: collector.first_sample_ms,
             agent_cpu_ms: collector.verdict.as_ref().and_then(|v| v.agent_cpu_ms),
+            qemu_cpu_ms: vm_output.cpu.map(|cpu| cpu.as_millis() as u64),
         },
         provenance: run_provenance(context, run, &image.digest),
         spec: image.spec.clone(),
@@ -332,6 +413,7 @@ fn boot(
     run: &RunPlan,
     image: &Image,
     run_dir: &Path,
+    on_sampling: &dyn Fn(),
 ) -> Result<(Collector, crate::vm::VmOutput)> {
     let kernel_args: Vec<String> = context
         .faults
@@ -339,18 +421,27 @@ fn boot(
         .map(|fault| fault.kernel_arg())
         .into_iter()
         .collect();
-    boot_vm(context.accel, &run.vm, image, &kernel_args, run_dir)
+    boot_vm(
+        context.accel,
+        &run.vm,
+        image,
+        &kernel_args,
+        run_dir,
+        on_sampling,
+    )
 }
 
 /// Boots `image` once in a VM shaped by `vm` (memory, CPUs, a fresh scratch disk when it has
 /// one, deadline), `kernel_args` appended to its command line, its console into
-/// `run_dir/console.log` and its channel into a [`Collector`] writing `run_dir/samples.jsonl`.
+/// `run_dir/console.log` and its channel into a [`Collector`] writing `run_dir/samples.jsonl`;
+/// `on_sampling` is called once, when the first sample arrives.
 pub fn boot_vm(
     accel: Accel,
     vm: &VmConfig,
     image: &Image,
     kernel_args: &[String],
     run_dir: &Path,
+    on_sampling: &dyn Fn(),
 ) -> Result<(Collector, crate::vm::VmOutput)> {
     let disk = vm.disk.map(|size| scratch_disk(size.0)).transpose()?;
     let command = QemuCommand {
@@ -371,7 +462,14 @@ pub fn boot_vm(
         disk.as_ref(),
         vm.timeout.as_duration(),
         console,
-        &mut |line| collector.line(line),
+        &mut |line| {
+            let had_sampled = collector.first_sample_ms.is_some();
+            let action = collector.line(line);
+            if !had_sampled && collector.first_sample_ms.is_some() {
+                on_sampling();
+            }
+            action
+        },
     )?;
     collector.flush()?;
     Ok((collector, output))

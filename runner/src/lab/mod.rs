@@ -24,6 +24,7 @@ pub mod images;
 pub mod kernels;
 pub mod listing;
 pub mod merge;
+pub mod packing;
 pub mod progress;
 pub mod resume;
 
@@ -67,8 +68,8 @@ pub struct LabOptions {
     pub modules: Option<PathBuf>,
     /// `--out`: the output directory (default `reports/<timestamp>`).
     pub out: Option<PathBuf>,
-    /// `--jobs`: VMs at once.
-    pub jobs: usize,
+    /// `--jobs`: VMs at once (see [`packing`]).
+    pub jobs: packing::Jobs,
     pub accel: AccelChoice,
     /// `--repeat`: runs of each scenario, kernel and variant (at least 1).
     pub repeat: u32,
@@ -226,7 +227,7 @@ fn run_plan(
         }
     } else {
         let (context, decision) = prepare(catalogue.clone(), &plan, &destination, options, faults)?;
-        let executed = execute_plan(&context, &plan, options.jobs.max(1));
+        let executed = execute_plan(&context, &plan, options.jobs);
         outcomes.extend(executed.outcomes);
         disk_full = executed.disk_full;
         accel = Some(decision);

@@ -3,14 +3,19 @@
 //! and an ETA.
 //!
 //! The ETA comes from the plan ([`Estimator`]), not from the rate of runs so far, which says
-//! nothing before the first run ends and is wild for the next few. Each planned run is expected
-//! to take its `[sample] duration` plus an allowance for boot, set-up and power-off, at most
-//! its `[vm] timeout`. The allowance starts at [`DEFAULT_OVERHEAD_KVM`] or
-//! [`DEFAULT_OVERHEAD_TCG`] and is replaced by what finished runs measured (wall time minus
-//! duration): the mean of that kernel's runs once one has ended `ok` (kernels boot at
-//! different speeds, Debian's 7.2 about three times slower under TCG), else the mean of all.
-//! The runs not finished are then laid on the `--jobs` slots in plan order, as the lab takes
-//! them, and the ETA is when the last slot is free.
+//! nothing before the first run ends and is wild for the next few. A planned run is expected to
+//! take what finished `ok` runs of its scenario took: on its kernel if one has, else on any
+//! (runs that end on an event, `[sample] until`, are shorter than their duration). Before
+//! that, its `[sample] duration` plus an allowance for boot, set-up and power-off, at most its
+//! `[vm] timeout`. The allowance starts at [`DEFAULT_OVERHEAD_KVM`] or [`DEFAULT_OVERHEAD_TCG`]
+//! and is replaced by what finished runs measured (wall time minus duration): the mean of that
+//! kernel's runs once one has ended `ok` (kernels boot at different speeds, Debian's 7.2 about
+//! three times slower under TCG), else the mean of all. The runs not finished are then laid in
+//! plan order on as many slots as the lab runs at once (`--jobs N`, or with the packing the
+//! most it has run at once so far, at first the number of cores), and the ETA is when the last
+//! slot is free.
+//!
+//! The status shows the packing: runs done, running and queued.
 //!
 //! On a terminal the display is a bar with one line per run in flight (indicatif), and each
 //! finished run prints a line above it. When stderr is not a terminal (CI logs) it is plain
@@ -24,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::lab::packing::Jobs;
 use crate::plan::Plan;
 use crate::vm::Accel;
 
@@ -38,6 +44,7 @@ const TICK: Duration = Duration::from_secs(1);
 /// One planned run, as the estimate sees it.
 #[derive(Debug, Clone)]
 struct Expected {
+    scenario: String,
     kernel: String,
     duration: Duration,
     timeout: Duration,
@@ -55,18 +62,22 @@ enum State {
 pub struct Estimator {
     runs: Vec<Expected>,
     state: Vec<State>,
-    jobs: usize,
+    /// Runs at once, as the estimate lays them out.
+    slots: usize,
     default_overhead: Duration,
     /// Kernel -> overheads measured on runs that ended `ok`.
     measured: BTreeMap<String, Vec<Duration>>,
+    /// (scenario, kernel) -> wall times of its runs that ended `ok`.
+    walls: BTreeMap<(String, String), Vec<Duration>>,
 }
 
 impl Estimator {
-    pub fn new(plan: &Plan, jobs: usize, accel: Accel) -> Self {
+    pub fn new(plan: &Plan, slots: usize, accel: Accel) -> Self {
         let runs: Vec<Expected> = plan
             .runs
             .iter()
             .map(|run| Expected {
+                scenario: run.scenario.clone(),
                 kernel: run.kernel.clone(),
                 duration: run.spec.duration.as_duration(),
                 timeout: run.vm.timeout.as_duration(),
@@ -75,13 +86,19 @@ impl Estimator {
         Estimator {
             state: vec![State::Queued; runs.len()],
             runs,
-            jobs: jobs.max(1),
+            slots: slots.max(1),
             default_overhead: match accel {
                 Accel::Kvm => DEFAULT_OVERHEAD_KVM,
                 Accel::Tcg => DEFAULT_OVERHEAD_TCG,
             },
             measured: BTreeMap::new(),
+            walls: BTreeMap::new(),
         }
+    }
+
+    /// At least `running` runs go at once (the packing's measure of the host).
+    pub fn seen_running(&mut self, running: usize) {
+        self.slots = self.slots.max(running);
     }
 
     pub fn started(&mut self, index: usize, at: Instant) {
@@ -97,7 +114,22 @@ impl Estimator {
                 .entry(run.kernel.clone())
                 .or_default()
                 .push(wall.saturating_sub(run.duration));
+            self.walls
+                .entry((run.scenario.clone(), run.kernel.clone()))
+                .or_default()
+                .push(wall);
         }
+    }
+
+    pub fn running(&self) -> usize {
+        self.state
+            .iter()
+            .filter(|s| matches!(s, State::Running(_)))
+            .count()
+    }
+
+    pub fn queued(&self) -> usize {
+        self.state.iter().filter(|s| **s == State::Queued).count()
     }
 
     pub fn done(&self) -> usize {
@@ -128,7 +160,19 @@ impl Estimator {
     /// How long run `index` is expected to take in all.
     pub fn expected(&self, index: usize) -> Duration {
         let run = &self.runs[index];
-        (run.duration + self.overhead(&run.kernel)).min(run.timeout)
+        let mean = |all: &[Duration]| all.iter().sum::<Duration>() / all.len() as u32;
+        let same_scenario: Vec<Duration> = self
+            .walls
+            .iter()
+            .filter(|((scenario, _), _)| *scenario == run.scenario)
+            .flat_map(|(_, walls)| walls.iter().copied())
+            .collect();
+        match self.walls.get(&(run.scenario.clone(), run.kernel.clone())) {
+            Some(mine) => mean(mine),
+            None if !same_scenario.is_empty() => mean(&same_scenario),
+            None => run.duration + self.overhead(&run.kernel),
+        }
+        .min(run.timeout)
     }
 
     /// Time until the last run ends, at `now`.
@@ -145,8 +189,8 @@ impl Estimator {
                 _ => None,
             })
             .collect();
-        if slots.len() < self.jobs {
-            slots.resize(self.jobs, Duration::ZERO);
+        if slots.len() < self.slots {
+            slots.resize(self.slots, Duration::ZERO);
         }
         for index in (0..self.runs.len()).filter(|&i| self.state[i] == State::Queued) {
             let earliest = slots.iter_mut().min().expect("at least one slot");
@@ -185,8 +229,12 @@ struct Live {
 }
 
 impl LabProgress {
-    pub fn new(plan: &Plan, jobs: usize, accel: Accel) -> Self {
-        let estimator = Arc::new(Mutex::new(Estimator::new(plan, jobs, accel)));
+    pub fn new(plan: &Plan, jobs: Jobs, accel: Accel) -> Self {
+        let slots = match jobs {
+            Jobs::AtMost(jobs) => jobs,
+            Jobs::Auto => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let estimator = Arc::new(Mutex::new(Estimator::new(plan, slots, accel)));
         let labels = plan
             .runs
             .iter()
@@ -202,10 +250,22 @@ impl LabProgress {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
             let eta = Arc::clone(&estimator);
             let style = ProgressStyle::with_template(
-                "{elapsed_precise} [{bar:30}] {pos}/{len} runs · ETA {lab_eta}",
+                "{elapsed_precise} [{bar:30}] {pos}/{len} runs · {packing} · ETA {lab_eta}",
             )
             .expect("progress template")
             .progress_chars("=> ")
+            .with_key("packing", {
+                let estimator = Arc::clone(&estimator);
+                move |_: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+                    let estimator = estimator.lock().expect("estimator lock");
+                    let _ = write!(
+                        out,
+                        "{} running · {} queued",
+                        estimator.running(),
+                        estimator.queued()
+                    );
+                }
+            })
             .with_key(
                 "lab_eta",
                 move |_: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
@@ -232,23 +292,26 @@ impl LabProgress {
         }
     }
 
-    /// `[3/24 done · 2m10s elapsed · ETA 6m05s]`.
+    /// `[3/24 done · 4 running · 17 queued · 2m10s elapsed · ETA 6m05s]`.
     fn status(&self) -> String {
         let estimator = self.estimator.lock().expect("estimator lock");
         format!(
-            "[{}/{} done · {} elapsed · ETA {}]",
+            "[{}/{} done · {} running · {} queued · {} elapsed · ETA {}]",
             estimator.done(),
             estimator.total(),
+            estimator.running(),
+            estimator.queued(),
             format_duration(self.began.elapsed()),
             format_duration(estimator.remaining(Instant::now()))
         )
     }
 
-    /// Run `index` of the plan starts.
-    pub fn run_started(&self, index: usize) {
+    /// Run `index` of the plan starts, `running` with it.
+    pub fn run_started(&self, index: usize, running: usize) {
         let expected = {
             let mut estimator = self.estimator.lock().expect("estimator lock");
             estimator.started(index, Instant::now());
+            estimator.seen_running(running);
             estimator.expected(index)
         };
         let label = &self.labels[index];

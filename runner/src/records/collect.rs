@@ -261,6 +261,7 @@ mod tests {
             exit,
             fault,
             wall: Duration::from_secs(5),
+            cpu: None,
         }
     }
 

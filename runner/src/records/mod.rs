@@ -129,6 +129,10 @@ pub struct Timing {
     /// CPU time the guest agent used (its sampling, mostly), in ms, as it measured itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_cpu_ms: Option<u64>,
+    /// CPU time QEMU used on the host (all its threads), in ms: with `wall_ms`, the run's
+    /// share of a host core, which the lab's packing learns from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qemu_cpu_ms: Option<u64>,
 }
 
 /// What produced the run.

@@ -277,6 +277,7 @@ pub fn fake_run_named(
             wall_ms: 41_250,
             boot_to_first_sample_ms: Some(7_400),
             agent_cpu_ms: None,
+            qemu_cpu_ms: None,
         },
         provenance: Provenance {
             kernel_packages: vec![PackageProvenance {

@@ -85,6 +85,9 @@ pub struct VmOutput {
     pub fault: Option<ConsoleFault>,
     /// QEMU start to QEMU end.
     pub wall: Duration,
+    /// CPU time QEMU used (user + system, all its threads), read from `/proc` while it ran:
+    /// at most [`CPU_READ_EVERY`] short of the end.
+    pub cpu: Option<Duration>,
 }
 
 /// What the channel consumer wants after a line.
@@ -98,6 +101,8 @@ pub enum LineAction {
 /// How long a guest may take to power off after its verdict.
 pub const POWER_OFF_GRACE: Duration = Duration::from_secs(20);
 const POLL: Duration = Duration::from_millis(20);
+/// How often QEMU's CPU time is read while it runs.
+pub const CPU_READ_EVERY: Duration = Duration::from_millis(200);
 
 /// Owns the QEMU process: kills and reaps it when dropped.
 struct QemuGuard(duct::Handle);
@@ -177,8 +182,15 @@ pub fn run_vm(
     let channel_thread = spawn_channel_reader(host_end, line_sender);
     let deadline_at = started + deadline;
     let mut grace_until: Option<Instant> = None;
+    let pid = guard.0.pids().first().copied();
+    let mut cpu = None;
+    let mut cpu_read_at = started;
 
     let exit = loop {
+        if cpu_read_at.elapsed() >= CPU_READ_EVERY {
+            cpu = pid.and_then(process_cpu_time).or(cpu);
+            cpu_read_at = Instant::now();
+        }
         while let Ok(line) = lines.try_recv() {
             if on_line(&line) == LineAction::VerdictReceived && grace_until.is_none() {
                 grace_until = Some(Instant::now() + POWER_OFF_GRACE);
@@ -202,6 +214,8 @@ pub fn run_vm(
         }
         thread::sleep(POLL);
     };
+    // Still running (about to be killed) or a zombie not reaped yet: the last reading.
+    cpu = pid.and_then(process_cpu_time).or(cpu);
     drop(guard);
     let _ = channel_thread.join();
     while let Ok(line) = lines.try_recv() {
@@ -213,7 +227,29 @@ pub fn run_vm(
         exit,
         fault,
         wall: started.elapsed(),
+        cpu,
     })
+}
+
+/// User + system CPU time of process `pid` (all its threads), from `/proc/<pid>/stat`.
+pub fn process_cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    cpu_time_of_stat(&stat)
+}
+
+/// Fields 14 and 15 (utime, stime, in clock ticks) of a `/proc/<pid>/stat` line; the command
+/// name before them is in parentheses and may hold spaces and parentheses itself.
+fn cpu_time_of_stat(stat: &str) -> Option<Duration> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let ticks_per_second = u64::try_from(ticks_per_second).ok().filter(|&t| t > 0)?;
+    Some(Duration::from_millis(
+        (utime + stime) * 1000 / ticks_per_second,
+    ))
 }
 
 /// Longest line kept from the guest, channel or console: a sample of many processes is a few
@@ -311,5 +347,47 @@ mod tests {
         // A line of exactly the bound is whole.
         let exact: Vec<Vec<u8>> = bounded_lines(&b"abcd\nef\n"[..], 4).collect();
         assert_eq!(exact, [b"abcd".to_vec(), b"ef".to_vec()]);
+    }
+
+    #[test]
+    fn cpu_time_is_utime_plus_stime_after_a_name_with_spaces_and_parentheses() {
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        let stat = format!(
+            "4242 (qemu (x) 1) S 1 4242 4242 0 -1 4194560 1000 0 0 0 {} {} 0 0 20 0 3 0",
+            3 * hz,
+            hz / 2
+        );
+        assert_eq!(cpu_time_of_stat(&stat), Some(Duration::from_millis(3500)));
+        assert_eq!(cpu_time_of_stat("4242 (qemu) S 1"), None, "cut short");
+    }
+
+    #[test]
+    fn cpu_time_from_proc_agrees_with_getrusage() {
+        fn rusage_cpu() -> Duration {
+            // SAFETY: getrusage writes into the struct it is given.
+            let usage = unsafe {
+                let mut usage = std::mem::zeroed::<libc::rusage>();
+                assert_eq!(libc::getrusage(libc::RUSAGE_SELF, &mut usage), 0);
+                usage
+            };
+            let time = |t: libc::timeval| {
+                Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+            };
+            time(usage.ru_utime) + time(usage.ru_stime)
+        }
+        // Spin until the kernel has counted 300 ms of CPU, however busy the host.
+        let start = rusage_cpu();
+        let mut x = 0u64;
+        while rusage_cpu() - start < Duration::from_millis(300) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let from_proc = process_cpu_time(std::process::id()).expect("own /proc stat");
+        let from_rusage = rusage_cpu();
+        let gap = from_rusage.abs_diff(from_proc);
+        assert!(
+            from_proc >= Duration::from_millis(300) && gap <= Duration::from_millis(50),
+            "/proc says {from_proc:?}, getrusage {from_rusage:?}"
+        );
     }
 }
