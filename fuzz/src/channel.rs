@@ -345,10 +345,21 @@ impl Model {
             self.errors += 1;
             return LineAction::Continue;
         }
+        if let GuestMessage::Ready(ready) = &message {
+            if self.hello || ready.protocol != CHANNEL_VERSION {
+                self.errors += 1;
+            }
+            return if self.hello {
+                LineAction::Continue
+            } else {
+                LineAction::SpecWanted
+            };
+        }
         if !self.hello && !matches!(message, GuestMessage::Hello(_)) {
             self.errors += 1;
         }
         match message {
+            GuestMessage::Ready(_) => unreachable!("handled above"),
             GuestMessage::Hello(hello) => {
                 if self.hello || hello.protocol != CHANNEL_VERSION {
                     self.errors += 1;
@@ -427,6 +438,7 @@ pub fn check(lines: &[Line]) {
         fault: None,
         wall: Duration::from_secs(1),
         cpu: None,
+        boot: rsslab::vm::BootKind::Cold,
     };
     let (outcome, reason) = classify(&vm, &collector);
     match (model.errors, model.verdict) {

@@ -6,7 +6,8 @@
 //! - wall time of the lab, the sum of its VMs' wall times (VM-seconds) and runs per minute;
 //! - the host CPU the lab used (the runner and every QEMU it waited for: `getrusage` of the
 //!   children) as a share of the host's cores over the wall time (only when it ran the lab);
-//! - per kernel: the median, lowest and highest boot-to-first-sample;
+//! - per kernel and way the guest came up (booted cold, booted and saved its snapshot,
+//!   restored from one): the median, lowest and highest boot-to-first-sample;
 //! - per scenario: VM-seconds per run and the share of each run's sampling after its last
 //!   informative event (a process starting, a phase, an OOM kill, a process ending by itself;
 //!   not the `running-at-end` endings the run's own end makes), i.e. what a shorter run
@@ -142,21 +143,22 @@ fn report(runs: &[LoadedRun], measured: Option<&LabMeasurement>) -> String {
         );
     }
 
-    let mut boots: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut boots: BTreeMap<(&str, &str), Vec<f64>> = BTreeMap::new();
     for run in runs {
         if let Some(ms) = run.record.timing.boot_to_first_sample_ms {
+            let came_up = run.record.timing.boot.map_or("cold", |boot| boot.as_str());
             boots
-                .entry(&run.record.kernel)
+                .entry((&run.record.kernel, came_up))
                 .or_default()
                 .push(ms as f64 / 1000.0);
         }
     }
-    out += "\n| kernel | runs | boot to first sample, median | lowest | highest |\n|---|---|---|---|---|\n";
-    for (kernel, seconds) in &mut boots {
+    out += "\n| kernel | guest | runs | boot to first sample, median | lowest | highest |\n|---|---|---|---|---|---|\n";
+    for ((kernel, came_up), seconds) in &mut boots {
         let lowest = seconds.iter().copied().fold(f64::INFINITY, f64::min);
         let highest = seconds.iter().copied().fold(0.0, f64::max);
         out += &format!(
-            "| {kernel} | {} | {:.1} s | {lowest:.1} s | {highest:.1} s |\n",
+            "| {kernel} | {came_up} | {} | {:.1} s | {lowest:.1} s | {highest:.1} s |\n",
             seconds.len(),
             median(seconds)
         );

@@ -206,6 +206,7 @@ fn main() -> Result<()> {
                 Accel::Kvm => AccelChoice::Kvm,
                 Accel::Tcg => AccelChoice::Tcg,
             },
+            boot: Default::default(),
             repeat: 1,
             baseline: None,
             shard: None,
@@ -323,6 +324,7 @@ fn floor_boot_of(accel: Accel, kernel: &KernelFiles, image: &Path, initrd: &Path
         kernel: image.to_owned(),
         initrd: initrd.to_owned(),
         kernel_args: Vec::new(),
+        incoming: None,
     };
     let console = dir.path().join("console.log");
     let output = run_vm(
@@ -330,6 +332,7 @@ fn floor_boot_of(accel: Accel, kernel: &KernelFiles, image: &Path, initrd: &Path
         None,
         BOOT_DEADLINE,
         std::fs::File::create(&console)?,
+        rsslab::vm::Launch::cold(String::new()),
         &mut |_| LineAction::Continue,
     )?;
     let log = std::fs::read_to_string(&console)?;
@@ -362,7 +365,7 @@ fn agent_run(accel: Accel, image: &Image, slack: Duration) -> Result<AgentRun> {
             (image.spec.duration.as_duration() + BOOT_DEADLINE + slack).as_millis() as u64,
         ),
     };
-    let (collector, output) = boot_vm(accel, &vm, image, &[], dir.path(), &|| {})?;
+    let (collector, output) = boot_vm(accel, &vm, image, &[], dir.path(), None, &|| {})?;
     let verdict = collector.verdict.as_ref().with_context(|| {
         format!(
             "no verdict ({:?}); console:\n{}",

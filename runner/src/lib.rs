@@ -12,8 +12,8 @@
 //! scenario   scenarios/*.toml, parsed and validated      -> Scenario (with its [[expect]])
 //! plan       scenarios x kernels x matrix, shards        -> Plan (one RunPlan per VM)
 //! supply     Debian's archive, verified, cached          -> KernelFiles, GoRoot, Go binaries
-//! image      agent + workloads + run spec + modules      -> Image (initramfs)
-//! vm         QEMU (KVM or TCG), deadline, console        -> VmOutput
+//! image      agent + workloads + modules (no run spec)   -> Image (initramfs)
+//! vm         QEMU (KVM or TCG), deadline, snapshots      -> VmOutput
 //! records    the guest channel, written first            -> RunRecord on disk, LoadedRun
 //! analysis   records -> verdicts                         -> ExpectationResult, Results, Comparison
 //! output     results -> files                            -> Outputs: results.json, index.html, ...

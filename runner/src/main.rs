@@ -14,6 +14,7 @@ use rsslab::output::{Outputs, write_outputs};
 use rsslab::plan::load_plan;
 use rsslab::plan::shard::Shard;
 use rsslab::vm::accel::AccelChoice;
+use rsslab::vm::snapshot::BootChoice;
 
 /// Reproducible lab for Linux memory behaviour of services: runs TOML scenarios in QEMU VMs
 /// on real kernels and writes one self-contained HTML report.
@@ -49,6 +50,11 @@ enum Command {
         /// KVM only if a probe boot works (auto), or force kvm / tcg.
         #[arg(long, value_enum, default_value_t = AccelChoice::Auto)]
         accel: AccelChoice,
+        /// snapshot: start each VM from a snapshot of a booted guest of its shape (kernel,
+        /// image, memory, CPUs), saved by the first VM of that shape, kept in the cache;
+        /// cold: boot every VM's kernel.
+        #[arg(long, value_enum, default_value_t = BootChoice::Snapshot)]
+        boot: BootChoice,
         /// Run every scenario, kernel and variant N times (repeats after the first go into
         /// <run dir>/repeat-<r>), so comparisons can tell a change from noise.
         #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
@@ -195,6 +201,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             out,
             jobs,
             accel,
+            boot,
             repeat,
             baseline,
             shard,
@@ -212,6 +219,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 out,
                 jobs,
                 accel,
+                boot,
                 repeat,
                 baseline,
                 shard,

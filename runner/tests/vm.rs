@@ -662,3 +662,148 @@ fn bisect_finds_the_first_debian_kernel_without_the_cgroup_v1_memory_controller(
         "each version's records kept"
     );
 }
+
+/// Each run's record of a lab of `heap-churn-short.toml` on 6.1, by variant directory.
+fn runs_of(out: &Path) -> Vec<(String, Value)> {
+    ["release=free", "release=dontneed"]
+        .iter()
+        .map(|variant| {
+            let dir = out.join("runs/heap-churn-short/6.1").join(variant);
+            let text = std::fs::read_to_string(dir.join("run.json")).unwrap();
+            (variant.to_string(), serde_json::from_str(&text).unwrap())
+        })
+        .collect()
+}
+
+/// The snapshot file a restored run's console names.
+fn restored_from(out: &Path, variant: &str) -> Option<std::path::PathBuf> {
+    let console = out
+        .join("runs/heap-churn-short/6.1")
+        .join(variant)
+        .join("console.log");
+    let text = std::fs::read_to_string(console).unwrap();
+    let line = text
+        .lines()
+        .find(|line| line.contains("rsslab: restored from"))?;
+    let path = line
+        .split_whitespace()
+        .find(|word| word.ends_with(".vmstate"))?;
+    Some(path.into())
+}
+
+#[test]
+fn a_vm_restored_from_a_snapshot_tells_the_same_story_as_a_cold_boot() {
+    let cold = tempfile::tempdir().unwrap();
+    let output = run_lab(
+        "heap-churn-short.toml",
+        cold.path(),
+        &["--kernel", "6.1", "--boot", "cold"],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let snapshot = tempfile::tempdir().unwrap();
+    let output = run_lab(
+        "heap-churn-short.toml",
+        snapshot.path(),
+        &["--kernel", "6.1"],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let cold_runs = runs_of(cold.path());
+    let snapshot_runs = runs_of(snapshot.path());
+    for (variant, run) in &cold_runs {
+        assert_eq!(run["timing"]["boot"], "cold", "{variant}");
+        assert!(restored_from(cold.path(), variant).is_none());
+    }
+    // The first VM of the shape saved the snapshot (unless an earlier lab did), the other
+    // waited for it and was restored.
+    let boots: Vec<&str> = snapshot_runs
+        .iter()
+        .map(|(_, run)| run["timing"]["boot"].as_str().unwrap())
+        .collect();
+    assert!(
+        boots
+            .iter()
+            .all(|boot| ["saved", "restored"].contains(boot))
+            && boots.contains(&"restored"),
+        "{boots:?}"
+    );
+    for ((variant, cold_run), (_, restored_run)) in cold_runs.iter().zip(&snapshot_runs) {
+        for run in [cold_run, restored_run] {
+            assert_eq!(run["outcome"], "ok", "{variant}: {}", run["reason"]);
+            let expectations = run["expectations"].as_array().unwrap();
+            assert!(!expectations.is_empty());
+        }
+        assert_eq!(
+            cold_run["processes"]["service"]["outcome"],
+            restored_run["processes"]["service"]["outcome"],
+            "{variant}"
+        );
+        let peak = |run: &Value| run["processes"]["service"]["peak"]["rss"].as_f64().unwrap() / MIB;
+        assert!(
+            (peak(cold_run) - peak(restored_run)).abs() < 8.0,
+            "{variant}: peak RSS {:.1} MiB cold, {:.1} MiB restored",
+            peak(cold_run),
+            peak(restored_run)
+        );
+    }
+    // Every expectation holds either way (results.json evaluates them).
+    for out in [cold.path(), snapshot.path()] {
+        let results: Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap())
+                .unwrap();
+        let failed: Vec<&Value> = results["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|run| run["expectations"].as_array().unwrap())
+            .filter(|result| result["passed"] != true)
+            .collect();
+        assert!(failed.is_empty(), "{}: {failed:?}", out.display());
+    }
+
+    // A snapshot cut short does not load: it is deleted, the VM boots cold and saves it again.
+    let (variant, _) = snapshot_runs
+        .iter()
+        .find(|(_, run)| run["timing"]["boot"] == "restored")
+        .unwrap();
+    let state = restored_from(snapshot.path(), variant).expect("the console names the snapshot");
+    let whole = std::fs::metadata(&state).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&state)
+        .unwrap()
+        .set_len(whole / 2)
+        .unwrap();
+    let again = tempfile::tempdir().unwrap();
+    let output = run_lab("heap-churn-short.toml", again.path(), &["--kernel", "6.1"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("did not load"), "{stderr}");
+    let again_runs = runs_of(again.path());
+    assert!(
+        again_runs
+            .iter()
+            .any(|(_, run)| run["timing"]["boot"] == "saved"),
+        "{:?}",
+        again_runs
+            .iter()
+            .map(|(_, run)| &run["timing"]["boot"])
+            .collect::<Vec<_>>()
+    );
+    for (variant, run) in &again_runs {
+        assert_eq!(run["outcome"], "ok", "{variant}: {}", run["reason"]);
+    }
+    assert_eq!(
+        std::fs::metadata(&state).unwrap().len(),
+        whole,
+        "saved whole again"
+    );
+}

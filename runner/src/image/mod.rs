@@ -1,8 +1,10 @@
-//! The initramfs a run boots: the guest agent as `/init`, the workload programs, the run spec
-//! and the kernel modules the run needs, as a gzip-compressed cpio newc archive.
+//! The initramfs a run boots: the guest agent as `/init`, the workload programs and the kernel
+//! modules the run needs, as a gzip-compressed cpio newc archive.
 //!
 //! Images are reproducible (fixed entry order, mtime 0) and cached by the sha256 of the
-//! uncompressed archive (`images/<digest>.cpio.gz`), so identical runs share one file.
+//! uncompressed archive (`images/<digest>.cpio.gz`). The run spec is not in the image: the
+//! agent asks for it on the channel once it is up, so every run of the same programs and
+//! modules on a kernel shares one image, and one snapshot of it booted ([`crate::vm::snapshot`]).
 //! [`build_image`] is the stage's entry; [`cpio`] writes the archive.
 
 pub mod cpio;
@@ -14,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use rsslab_wire::workload::{WORKLOAD_NAMES, is_go_workload_name};
-use rsslab_wire::{BIN_DIR, MODULES_DIR, Millis, RUN_SPEC_PATH, RunSpec};
+use rsslab_wire::{BIN_DIR, MODULES_DIR, Millis, RunSpec};
 use sha2::{Digest, Sha256};
 
 use self::cpio::CpioWriter;
@@ -68,7 +70,7 @@ pub struct Image {
     pub initrd: PathBuf,
     /// sha256 of the uncompressed cpio archive.
     pub digest: String,
-    /// The spec as written into the image (with `modules` filled in).
+    /// The spec the agent is sent (with `modules` filled in: the image holds those files).
     pub spec: RunSpec,
 }
 
@@ -130,7 +132,7 @@ fn check_guest_binary(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A spec with no processes: what every image holds besides the run's own spec.
+/// A spec with no processes (the KVM probe's).
 pub fn empty_spec(run_id: &str) -> RunSpec {
     RunSpec {
         run_id: run_id.to_owned(),
@@ -173,12 +175,10 @@ pub fn build_image(
         fs::read(&bins.workload).with_context(|| format!("reading {}", bins.workload.display()))?;
     let go_programs = go_programs_of(&spec, bins)?;
     let user_files = user_files_of(&spec, bins)?;
-    let spec_json = serde_json::to_string_pretty(&spec)? + "\n";
     let mount = spec.disk.as_ref().map(|disk| disk.mount.as_str());
     let contents = ImageContents {
         agent: &agent,
         workload: &workload,
-        spec_json: &spec_json,
         go_programs: &go_programs,
         user_files: &user_files,
         mount,
@@ -276,7 +276,6 @@ fn wanted_modules(spec: &RunSpec) -> Vec<String> {
 struct ImageContents<'a> {
     agent: &'a [u8],
     workload: &'a [u8],
-    spec_json: &'a str,
     /// Go programs: guest path, contents.
     go_programs: &'a [(String, Vec<u8>)],
     /// What user programs bring, read from the host as the archive is written.
@@ -325,7 +324,6 @@ fn write_cpio(contents: &ImageContents) -> Result<Vec<u8>> {
             }
         }
     }
-    cpio.file(RUN_SPEC_PATH, 0o644, contents.spec_json.as_bytes())?;
     for module in contents.modules {
         cpio.file(
             &format!("{MODULES_DIR}/{}", module.file_name),
@@ -437,7 +435,7 @@ mod tests {
     }
 
     #[test]
-    fn an_image_without_disk_has_the_agent_workloads_and_spec() {
+    fn an_image_without_disk_has_the_agent_and_workloads_and_no_spec() {
         let f = fixture();
         let image = build_image(&f.cache, &f.kernel, &spec(false), &f.bins).unwrap();
         assert!(image.spec.modules.is_empty());
@@ -478,8 +476,17 @@ mod tests {
                 (0o120777, &b"rsslab-workload"[..])
             );
         }
-        let written: RunSpec = serde_json::from_slice(&by_name["rsslab/run.json"].data).unwrap();
-        assert_eq!(written, image.spec);
+        assert!(
+            !entries.iter().any(|e| e.name.ends_with(".json")),
+            "the spec goes over the channel"
+        );
+        // Runs that differ only in what the spec says share the image.
+        let mut other_run = spec(false);
+        other_run.run_id = "another-run".into();
+        other_run.duration = Millis(other_run.duration.0 + 5000);
+        let shared = build_image(&f.cache, &f.kernel, &other_run, &f.bins).unwrap();
+        assert_eq!(shared.digest, image.digest);
+        assert_eq!(shared.spec, other_run);
         assert!(
             !entries
                 .iter()

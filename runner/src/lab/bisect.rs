@@ -224,6 +224,7 @@ fn version_verdict(
         out: Some(lab_dir.clone()),
         jobs: options.jobs,
         accel: options.accel,
+        boot: Default::default(),
         repeat: options.repeat,
         baseline: None,
         shard: None,

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
@@ -30,7 +31,10 @@ use crate::supply::cache::Cache;
 use crate::supply::kernel::KernelFiles;
 use crate::vm::disk::scratch_disk;
 use crate::vm::fault::{FAULT_ENV, Faults};
-use crate::vm::{Accel, QemuCommand, qemu::qemu_binary, run_vm};
+use crate::vm::{
+    Accel, Launch, QemuCommand, RestoreFailed, SnapshotStore, SnapshotUse, qemu::qemu_binary,
+    run_vm,
+};
 
 /// Everything a run needs that is shared by all runs.
 pub struct LabContext {
@@ -45,6 +49,8 @@ pub struct LabContext {
     pub host: provenance::HostProvenance,
     /// Faults to inject (`RSSLAB_FAULT`, a testing aid).
     pub faults: Faults,
+    /// Snapshots of booted guests to start VMs from (`None`: `--boot cold`).
+    pub snapshots: Option<SnapshotStore>,
 }
 
 /// What [`execute_plan`] did.
@@ -373,6 +379,7 @@ fn attempt_run(
             boot_to_first_sample_ms: collector.first_sample_ms,
             agent_cpu_ms: collector.verdict.as_ref().and_then(|v| v.agent_cpu_ms),
             qemu_cpu_ms: vm_output.cpu.map(|cpu| cpu.as_millis() as u64),
+            boot: Some(vm_output.boot),
         },
         provenance: run_provenance(context, run, &image.digest),
         spec: image.spec.clone(),
@@ -427,6 +434,7 @@ fn boot(
         image,
         &kernel_args,
         run_dir,
+        context.snapshots.as_ref(),
         on_sampling,
     )
 }
@@ -434,16 +442,18 @@ fn boot(
 /// Boots `image` once in a VM shaped by `vm` (memory, CPUs, a fresh scratch disk when it has
 /// one, deadline), `kernel_args` appended to its command line, its console into
 /// `run_dir/console.log` and its channel into a [`Collector`] writing `run_dir/samples.jsonl`;
-/// `on_sampling` is called once, when the first sample arrives.
+/// `on_sampling` is called once, when the first sample arrives. With `snapshots`, the VM
+/// starts from the snapshot of its shape where there is one (else it saves it); a snapshot
+/// that does not load is deleted and the VM boots cold.
 pub fn boot_vm(
     accel: Accel,
     vm: &VmConfig,
     image: &Image,
     kernel_args: &[String],
     run_dir: &Path,
+    snapshots: Option<&SnapshotStore>,
     on_sampling: &dyn Fn(),
 ) -> Result<(Collector, crate::vm::VmOutput)> {
-    let disk = vm.disk.map(|size| scratch_disk(size.0)).transpose()?;
     let command = QemuCommand {
         binary: qemu_binary(),
         accel,
@@ -452,16 +462,82 @@ pub fn boot_vm(
         kernel: image.kernel.clone(),
         initrd: image.initrd.clone(),
         kernel_args: kernel_args.to_vec(),
+        incoming: None,
     };
+    let spec_line = serde_json::to_string(&image.spec).context("writing the run spec")?;
+    let disk_size = vm.disk.map(|size| size.0);
+    let store = snapshots.filter(|_| snapshot_fits(image, disk_size, kernel_args));
+    let claim = |store| claim_snapshot(store, &command, disk_size);
+    let snapshot = store.map_or(SnapshotUse::Cold, claim);
+    let booted = boot_once(&command, vm, &spec_line, snapshot, run_dir, on_sampling);
+    match (booted, store) {
+        (Err(error), Some(store)) if error.downcast_ref::<RestoreFailed>().is_some() => {
+            let failed = error.downcast_ref::<RestoreFailed>().expect("checked");
+            tracing::warn!("{failed}; deleted it, booting cold");
+            store.discard(&failed.key);
+            boot_once(&command, vm, &spec_line, claim(store), run_dir, on_sampling)
+        }
+        (booted, _) => booted,
+    }
+}
+
+fn claim_snapshot<'a>(
+    store: &'a SnapshotStore,
+    command: &QemuCommand,
+    disk_size: Option<u64>,
+) -> SnapshotUse<'a> {
+    store.claim(&store.key_of(command, disk_size))
+}
+
+/// Whether a VM can start from a snapshot: not with an injected fault (it acts during boot),
+/// and with a scratch disk only when `virtio_blk` is a module the agent loads after the spec
+/// (a built-in driver would read the disk during boot, and each run gets a fresh disk).
+fn snapshot_fits(image: &Image, disk_size: Option<u64>, kernel_args: &[String]) -> bool {
+    let disk_read_after_spec = || {
+        image
+            .spec
+            .modules
+            .iter()
+            .any(|module| module.starts_with("virtio_blk."))
+    };
+    kernel_args.is_empty() && (disk_size.is_none() || disk_read_after_spec())
+}
+
+/// One VM of [`boot_vm`]: a restored one's console starts with the saving boot's.
+fn boot_once(
+    command: &QemuCommand,
+    vm: &VmConfig,
+    spec_line: &str,
+    snapshot: SnapshotUse<'_>,
+    run_dir: &Path,
+    on_sampling: &dyn Fn(),
+) -> Result<(Collector, crate::vm::VmOutput)> {
+    let disk = vm.disk.map(|size| scratch_disk(size.0)).transpose()?;
     let console_path = run_dir.join(CONSOLE_LOG);
-    let console = fs::File::create(&console_path)
+    let mut console = fs::File::create(&console_path)
         .with_context(|| format!("creating {}", console_path.display()))?;
+    if let SnapshotUse::Restore(snapshot) = &snapshot {
+        let boot_console = fs::read(&snapshot.console).unwrap_or_default();
+        console.write_all(&boot_console)?;
+        writeln!(
+            console,
+            "--- rsslab: restored from {} (a snapshot of the boot above, taken when its agent \
+             asked for the run spec); this run's own console follows ---",
+            snapshot.state.display()
+        )?;
+    }
     let mut collector = Collector::new(run_dir)?;
+    let launch = Launch {
+        spec_line: spec_line.to_owned(),
+        snapshot,
+        console_path: Some(&console_path),
+    };
     let output = run_vm(
-        &command,
+        command,
         disk.as_ref(),
         vm.timeout.as_duration(),
         console,
+        launch,
         &mut |line| {
             let had_sampled = collector.first_sample_ms.is_some();
             let action = collector.line(line);

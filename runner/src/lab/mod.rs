@@ -53,7 +53,10 @@ use crate::supply::kernel::KernelFiles;
 use crate::supply::prepare_kernels;
 use crate::vm::accel::{AccelChoice, AccelDecision, PROBE_TIMEOUT, choose_accel};
 use crate::vm::fault::{FAULT_ENV, Faults};
-use crate::vm::{Accel, LineAction, QemuCommand, VmExit, qemu::qemu_binary, run_vm};
+use crate::vm::snapshot::BootChoice;
+use crate::vm::{
+    Accel, Launch, LineAction, QemuCommand, SnapshotStore, VmExit, qemu::qemu_binary, run_vm,
+};
 
 /// What `rsslab run` was asked to do.
 #[derive(Debug, Clone)]
@@ -71,6 +74,8 @@ pub struct LabOptions {
     /// `--jobs`: VMs at once (see [`packing`]).
     pub jobs: packing::Jobs,
     pub accel: AccelChoice,
+    /// `--boot`: start VMs from snapshots of booted guests, or boot every one cold.
+    pub boot: BootChoice,
     /// `--repeat`: runs of each scenario, kernel and variant (at least 1).
     pub repeat: u32,
     /// `--baseline`: a lab to compare this one with.
@@ -312,6 +317,14 @@ fn prepare(
         &bins.go_programs,
         &out_dir.join(crate::supply::gobuild::LAB_BUILD_LOGS),
     )?;
+    let host = provenance::host_provenance();
+    let snapshots = match options.boot {
+        BootChoice::Snapshot => Some(SnapshotStore::new(
+            cache.root().join("snapshots"),
+            &host.qemu_version,
+        )),
+        BootChoice::Cold => None,
+    };
     let context = LabContext {
         cache,
         catalogue,
@@ -320,7 +333,8 @@ fn prepare(
         accel: accel.accel,
         accel_reason: accel.reason.clone(),
         out_dir: out_dir.clone(),
-        host: provenance::host_provenance(),
+        snapshots,
+        host,
         faults,
     };
     Ok((context, accel))
@@ -412,12 +426,25 @@ fn probe_kvm(cache: &Cache, kernel: &KernelFiles, bins: &GuestBinaries) -> Resul
         kernel: image.kernel.clone(),
         initrd: image.initrd.clone(),
         kernel_args: Vec::new(),
+        incoming: None,
     };
+    let spec_line = serde_json::to_string(&image.spec).map_err(|error| error.to_string())?;
     let mut said_hello = false;
-    let output = run_vm(&command, None, PROBE_TIMEOUT, console_for_vm, &mut |line| {
-        said_hello |= line.contains("\"type\":\"hello\"");
-        LineAction::Continue
-    })
+    let output = run_vm(
+        &command,
+        None,
+        PROBE_TIMEOUT,
+        console_for_vm,
+        Launch::cold(spec_line),
+        &mut |line| match serde_json::from_str::<rsslab_wire::GuestMessage>(line) {
+            Ok(rsslab_wire::GuestMessage::Ready(_)) => LineAction::SpecWanted,
+            Ok(rsslab_wire::GuestMessage::Hello(_)) => {
+                said_hello = true;
+                LineAction::Continue
+            }
+            _ => LineAction::Continue,
+        },
+    )
     .map_err(|error| format!("{error:#}"))?;
     match (said_hello, output.exit) {
         (true, _) => Ok(()),

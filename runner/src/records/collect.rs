@@ -2,8 +2,9 @@
 //!
 //! Samples are appended to `samples.jsonl` as they arrive (so a run that dies half-way keeps
 //! what it sampled), each process's output to `<process>.stdout` and `<process>.stderr`; the
-//! hello, events and verdict are kept for `run.json`. The channel must be
-//! one hello first, then samples and events, then exactly one verdict: anything else is a
+//! hello, events and verdict are kept for `run.json`. The channel must be a `ready` (absent
+//! after a snapshot restore: that guest asked before the snapshot), one hello, then samples
+//! and events, then exactly one verdict: anything else is a
 //! protocol error that makes the run an `infra-error`, reported with the console log.
 //! [`classify`] then decides the run's outcome from the channel and how QEMU ended.
 
@@ -93,10 +94,24 @@ impl Collector {
             self.protocol_error(format!("message after the verdict: {}", shown(line)));
             return LineAction::Continue;
         }
+        if let GuestMessage::Ready(ready) = &message {
+            if self.hello.is_some() {
+                self.protocol_error("ready after the hello".into());
+                return LineAction::Continue;
+            }
+            if ready.protocol != CHANNEL_VERSION {
+                self.protocol_error(format!(
+                    "agent speaks protocol {}, the runner {CHANNEL_VERSION}: rebuild the guest binaries (just guest)",
+                    ready.protocol
+                ));
+            }
+            return LineAction::SpecWanted;
+        }
         if self.hello.is_none() && !matches!(message, GuestMessage::Hello(_)) {
             self.protocol_error("the first message was not a hello".into());
         }
         match message {
+            GuestMessage::Ready(_) => unreachable!("handled above"),
             GuestMessage::Hello(hello) => {
                 if self.hello.is_some() {
                     self.protocol_error("a second hello".into());
@@ -262,10 +277,11 @@ mod tests {
             fault,
             wall: Duration::from_secs(5),
             cpu: None,
+            boot: crate::vm::BootKind::Cold,
         }
     }
 
-    const HELLO: &str = r#"{"type":"hello","protocol":2,"kernel_release":"6.1.0-50-cloud-amd64","boot_ms":1500,"features":{}}"#;
+    const HELLO: &str = r#"{"type":"hello","protocol":3,"kernel_release":"6.1.0-50-cloud-amd64","boot_ms":1500,"features":{}}"#;
     const SAMPLE: &str = r#"{"type":"sample","t_ms":250,"process":{"service":{"rss":1048576}},"cgroup":{},"guest":{"mem_available":5}}"#;
     const VERDICT: &str = r#"{"type":"verdict","t_ms":900,"outcome":"ok","processes":{"service":{"outcome":"running-at-end","peak":{"rss":1048576}}}}"#;
 
@@ -283,6 +299,37 @@ mod tests {
         assert_eq!(
             written,
             "{\"t_ms\":250,\"process\":{\"service\":{\"rss\":1048576}},\"cgroup\":{},\"guest\":{\"mem_available\":5}}\n"
+        );
+    }
+
+    #[test]
+    fn ready_asks_for_the_spec_once_before_the_hello() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut collector = Collector::new(dir.path()).unwrap();
+        let ready = format!(r#"{{"type":"ready","protocol":{CHANNEL_VERSION}}}"#);
+        assert_eq!(collector.line(&ready), LineAction::SpecWanted);
+        assert_eq!(collector.line(HELLO), LineAction::Continue);
+        assert!(
+            collector.protocol_errors.is_empty(),
+            "{:?}",
+            collector.protocol_errors
+        );
+        assert_eq!(
+            collector.line(&ready),
+            LineAction::Continue,
+            "not after the hello"
+        );
+        assert_eq!(collector.protocol_errors, ["ready after the hello"]);
+
+        let mut old_agent = Collector::new(dir.path()).unwrap();
+        assert_eq!(
+            old_agent.line(r#"{"type":"ready","protocol":1}"#),
+            LineAction::SpecWanted
+        );
+        assert!(
+            old_agent.protocol_errors[0].contains("rebuild the guest binaries"),
+            "{:?}",
+            old_agent.protocol_errors
         );
     }
 

@@ -133,6 +133,10 @@ pub struct Timing {
     /// share of a host core, which the lab's packing learns from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qemu_cpu_ms: Option<u64>,
+    /// How the guest came up: booted (`cold`), booted and saved the snapshot others start
+    /// from (`saved`), or started from that snapshot (`restored`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot: Option<crate::vm::BootKind>,
 }
 
 /// What produced the run.

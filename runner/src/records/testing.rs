@@ -278,6 +278,7 @@ pub fn fake_run_named(
             boot_to_first_sample_ms: Some(7_400),
             agent_cpu_ms: None,
             qemu_cpu_ms: None,
+            boot: None,
         },
         provenance: Provenance {
             kernel_packages: vec![PackageProvenance {

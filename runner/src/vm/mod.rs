@@ -7,18 +7,24 @@
 //! ([`request_stop`]) and still writes what finished. The channel is a socket pair and the
 //! scratch disk an unlinked file ([`disk`]), both handed to QEMU as descriptors: a VM leaves
 //! no socket, image or directory behind, even when the runner is killed.
+//!
+//! The guest is told its run spec on the channel when its agent asks (`ready`); a VM can save
+//! a snapshot of itself at that moment, or start from one ([`snapshot`]) and be told at once.
 
 pub mod accel;
 pub mod console;
 pub mod disk;
 pub mod fault;
 pub mod qemu;
+pub mod qmp;
+pub mod snapshot;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -29,6 +35,9 @@ use anyhow::{Context, Result};
 
 pub use console::ConsoleFault;
 pub use qemu::{Accel, Attached, QemuCommand};
+pub use snapshot::{SnapshotStore, SnapshotUse};
+
+use self::qmp::Qmp;
 
 static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
 
@@ -88,12 +97,68 @@ pub struct VmOutput {
     /// CPU time QEMU used (user + system, all its threads), read from `/proc` while it ran:
     /// at most [`CPU_READ_EVERY`] short of the end.
     pub cpu: Option<Duration>,
+    /// How the guest came up.
+    pub boot: BootKind,
+}
+
+/// How a guest came up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BootKind {
+    /// Booted its kernel.
+    Cold,
+    /// Booted its kernel and saved the snapshot later VMs of its shape start from.
+    Saved,
+    /// Started from a snapshot of a booted guest.
+    Restored,
+}
+
+impl BootKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BootKind::Cold => "cold",
+            BootKind::Saved => "saved",
+            BootKind::Restored => "restored",
+        }
+    }
+}
+
+/// What the guest is told and how it comes up.
+#[derive(Debug)]
+pub struct Launch<'a> {
+    /// The run spec as one JSON line, sent when the agent asks for it (at once after a
+    /// restore, whose agent asked before the snapshot).
+    pub spec_line: String,
+    pub snapshot: SnapshotUse<'a>,
+    /// The console log's path: a saved snapshot keeps a copy of it.
+    pub console_path: Option<&'a Path>,
+}
+
+impl Launch<'_> {
+    /// A cold boot told `spec_line`.
+    pub fn cold(spec_line: String) -> Launch<'static> {
+        Launch {
+            spec_line,
+            snapshot: SnapshotUse::Cold,
+            console_path: None,
+        }
+    }
+}
+
+/// A snapshot that QEMU could not load: the caller deletes it and boots cold.
+#[derive(Debug, thiserror::Error)]
+#[error("the snapshot {key} did not load: {reason}")]
+pub struct RestoreFailed {
+    pub key: String,
+    pub reason: String,
 }
 
 /// What the channel consumer wants after a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LineAction {
     Continue,
+    /// The agent asked for its run spec.
+    SpecWanted,
     /// The verdict arrived: the guest should power off within [`POWER_OFF_GRACE`].
     VerdictReceived,
 }
@@ -116,22 +181,50 @@ impl Drop for QemuGuard {
     }
 }
 
-/// Boots `command` with the scratch `disk` (if any), copies the console into `console`, passes
-/// each channel line to `on_line`, and returns when QEMU has exited or was killed at
-/// `deadline` (measured from now).
+/// Boots `command` (or restores it, as `launch` says) with the scratch `disk` (if any),
+/// copies the console into `console`, passes each channel line to `on_line`, sends the spec
+/// when the agent asks for it, and returns when QEMU has exited or was killed at `deadline`
+/// (measured from now). A snapshot that does not load is a [`RestoreFailed`] error.
 pub fn run_vm(
     command: &QemuCommand,
     disk: Option<&File>,
     deadline: Duration,
     console: File,
+    launch: Launch<'_>,
     on_line: &mut dyn FnMut(&str) -> LineAction,
 ) -> Result<VmOutput> {
     let started = Instant::now();
+    let Launch {
+        spec_line,
+        snapshot,
+        console_path,
+    } = launch;
+    let (mut claim, restore) = match snapshot {
+        SnapshotUse::Cold => (None, None),
+        SnapshotUse::Save(claim) => (Some(claim), None),
+        SnapshotUse::Restore(snapshot) => (None, Some(snapshot)),
+    };
+    let command = QemuCommand {
+        incoming: restore.as_ref().map(|snapshot| snapshot.state.clone()),
+        ..command.clone()
+    };
     let (host_end, guest_end) = UnixStream::pair().context("creating the channel socket pair")?;
+    let mut spec_writer = host_end
+        .try_clone()
+        .context("duplicating the channel socket")?;
     // Duplicates are numbered 3 and up, clear of the stdio QEMU gets.
     let guest_end = OwnedFd::from(guest_end)
         .try_clone()
         .context("duplicating the channel")?;
+    let (qmp_host, qmp_guest) = if claim.is_some() || restore.is_some() {
+        let (host, qemu) = UnixStream::pair().context("creating the QMP socket pair")?;
+        let qemu = OwnedFd::from(qemu)
+            .try_clone()
+            .context("duplicating the QMP socket")?;
+        (Some(host), Some(qemu))
+    } else {
+        (None, None)
+    };
     let disk = disk
         .map(|file| file.try_clone().map(OwnedFd::from))
         .transpose()
@@ -139,8 +232,9 @@ pub fn run_vm(
     let attached = Attached {
         channel: guest_end.as_raw_fd(),
         disk: disk.as_ref().map(AsRawFd::as_raw_fd),
+        qmp: qmp_guest.as_ref().map(AsRawFd::as_raw_fd),
     };
-    let inherited = [Some(attached.channel), attached.disk];
+    let inherited = [Some(attached.channel), attached.disk, attached.qmp];
 
     let (console_reader, console_writer) = std::io::pipe().context("creating the console pipe")?;
     tracing::debug!(command = %command.display(attached), "starting QEMU");
@@ -174,10 +268,44 @@ pub fn run_vm(
     // inherited, or the console and the channel never see EOF.
     drop(expression);
     drop(guest_end);
+    drop(qmp_guest);
     drop(disk);
 
     let fault = Arc::new(Mutex::new(None));
     let console_thread = spawn_console_copier(console_reader, console, Arc::clone(&fault));
+    let mut boot = BootKind::Cold;
+    let mut qmp = None;
+    if let Some(snapshot) = &restore {
+        let resumed = qmp_host
+            .context("no QMP socket")
+            .and_then(Qmp::connect)
+            .and_then(|mut connected| {
+                snapshot::resume_restored(&mut connected)?;
+                send_spec(&mut spec_writer, &spec_line)?;
+                Ok(connected)
+            });
+        match resumed {
+            Ok(connected) => qmp = Some(connected),
+            Err(error) => {
+                drop(guard);
+                let _ = console_thread.join();
+                return Err(RestoreFailed {
+                    key: snapshot.key.clone(),
+                    reason: format!("{error:#}"),
+                }
+                .into());
+            }
+        }
+        boot = BootKind::Restored;
+    } else if let Some(host) = qmp_host {
+        match Qmp::connect(host) {
+            Ok(connected) => qmp = Some(connected),
+            Err(error) => {
+                tracing::warn!("no QMP, so no snapshot saved: {error:#}");
+                claim = None;
+            }
+        }
+    }
     let (line_sender, lines) = mpsc::channel::<String>();
     let channel_thread = spawn_channel_reader(host_end, line_sender);
     let deadline_at = started + deadline;
@@ -185,6 +313,7 @@ pub fn run_vm(
     let pid = guard.0.pids().first().copied();
     let mut cpu = None;
     let mut cpu_read_at = started;
+    let mut spec_sent = restore.is_some();
 
     let exit = loop {
         if cpu_read_at.elapsed() >= CPU_READ_EVERY {
@@ -192,8 +321,28 @@ pub fn run_vm(
             cpu_read_at = Instant::now();
         }
         while let Ok(line) = lines.try_recv() {
-            if on_line(&line) == LineAction::VerdictReceived && grace_until.is_none() {
-                grace_until = Some(Instant::now() + POWER_OFF_GRACE);
+            match on_line(&line) {
+                LineAction::VerdictReceived if grace_until.is_none() => {
+                    grace_until = Some(Instant::now() + POWER_OFF_GRACE);
+                }
+                LineAction::SpecWanted if !spec_sent => {
+                    spec_sent = true;
+                    if let (Some(claim), Some(qmp), Some(console_path)) =
+                        (claim.take(), qmp.as_mut(), console_path)
+                    {
+                        match claim.save(qmp, console_path) {
+                            Ok(()) => boot = BootKind::Saved,
+                            Err(error) => tracing::warn!(
+                                "no snapshot saved for {}: {error:#}",
+                                claim.snapshot.key
+                            ),
+                        }
+                    }
+                    if let Err(error) = send_spec(&mut spec_writer, &spec_line) {
+                        tracing::warn!("sending the run spec: {error:#}");
+                    }
+                }
+                _ => {}
             }
         }
         if let Some(output) = guard.0.try_wait().context("waiting for QEMU")? {
@@ -217,6 +366,7 @@ pub fn run_vm(
     // Still running (about to be killed) or a zombie not reaped yet: the last reading.
     cpu = pid.and_then(process_cpu_time).or(cpu);
     drop(guard);
+    drop(claim);
     let _ = channel_thread.join();
     while let Ok(line) = lines.try_recv() {
         on_line(&line);
@@ -228,7 +378,15 @@ pub fn run_vm(
         fault,
         wall: started.elapsed(),
         cpu,
+        boot,
     })
+}
+
+/// Writes the run spec line on the channel.
+fn send_spec(channel: &mut UnixStream, spec_line: &str) -> Result<()> {
+    channel
+        .write_all(format!("{spec_line}\n").as_bytes())
+        .context("writing the run spec on the channel")
 }
 
 /// User + system CPU time of process `pid` (all its threads), from `/proc/<pid>/stat`.
@@ -384,9 +542,11 @@ mod tests {
         }
         let from_proc = process_cpu_time(std::process::id()).expect("own /proc stat");
         let from_rusage = rusage_cpu();
+        // /proc counts in clock ticks, sampled; getrusage from the scheduler's
+        // exact runtime: they agree within a few ticks, not to the millisecond.
         let gap = from_rusage.abs_diff(from_proc);
         assert!(
-            from_proc >= Duration::from_millis(300) && gap <= Duration::from_millis(50),
+            from_proc >= Duration::from_millis(250) && gap <= Duration::from_millis(50),
             "/proc says {from_proc:?}, getrusage {from_rusage:?}"
         );
     }

@@ -2,8 +2,9 @@
 //!
 //! Every VM is `qemu-system-x86_64 -kernel -initrd` with no firmware disk and no default
 //! devices: serial 0 (the console) on QEMU's stdout, serial 1 (the agent's JSON Lines channel)
-//! on one end of a socket pair QEMU inherits, and a raw virtio-blk disk only when the scenario
-//! asks for one, also an inherited descriptor ([`Attached`]): nothing a VM uses has a name in
+//! on one end of a socket pair QEMU inherits, a raw virtio-blk disk only when the scenario
+//! asks for one, and QMP on another socket pair when a snapshot is saved or restored, also
+//! inherited descriptors ([`Attached`]): nothing a VM uses has a name in
 //! the file system, so nothing can be left behind. The kernel command line never carries
 //! `mem=` (the guest would take it as a limit).
 
@@ -53,6 +54,9 @@ pub struct QemuCommand {
     pub initrd: PathBuf,
     /// More words for the kernel command line (the fault hook of [`super::fault`]).
     pub kernel_args: Vec<String>,
+    /// A snapshot to start from (`-incoming file:...`, see [`super::snapshot`]) instead of
+    /// booting.
+    pub incoming: Option<PathBuf>,
 }
 
 /// Descriptors QEMU inherits, by number.
@@ -62,6 +66,9 @@ pub struct Attached {
     pub channel: RawFd,
     /// A raw ext4 image, attached as virtio-blk (`/dev/vda`), if any.
     pub disk: Option<RawFd>,
+    /// A connected stream socket for QMP (QEMU's machine protocol), when a snapshot is saved
+    /// or restored.
+    pub qmp: Option<RawFd>,
 }
 
 /// The kernel command line: console on ttyS0, reboot at once on panic (QEMU then exits, since
@@ -132,6 +139,17 @@ fn serial_args(channel: RawFd) -> Vec<String> {
     ]
 }
 
+/// QMP on its inherited socket.
+fn monitor_args(qmp: Option<RawFd>) -> Vec<String> {
+    let Some(qmp) = qmp else { return Vec::new() };
+    vec![
+        "-chardev".into(),
+        format!("socket,id=qmp,fd={qmp}"),
+        "-mon".into(),
+        "chardev=qmp,mode=control".into(),
+    ]
+}
+
 /// The disk by its inherited descriptor: QEMU opens `/dev/fd/N`, which works for a file that
 /// has no name any more.
 fn disk_args(disk: Option<RawFd>) -> Vec<String> {
@@ -165,6 +183,13 @@ impl QemuCommand {
                 .map(OsString::from),
         );
         args.extend(disk_args(attached.disk).into_iter().map(OsString::from));
+        args.extend(monitor_args(attached.qmp).into_iter().map(OsString::from));
+        if let Some(state) = &self.incoming {
+            args.push("-incoming".into());
+            let mut uri = OsString::from("file:");
+            uri.push(state);
+            args.push(uri);
+        }
         args
     }
 
@@ -197,12 +222,14 @@ mod tests {
             kernel: "/k/vmlinuz".into(),
             initrd: "/k/initrd.gz".into(),
             kernel_args: Vec::new(),
+            incoming: None,
         }
     }
 
     const NO_DISK: Attached = Attached {
         channel: 7,
         disk: None,
+        qmp: None,
     };
 
     #[test]
@@ -224,12 +251,32 @@ mod tests {
         let line = command(Accel::Kvm).display(Attached {
             channel: 7,
             disk: Some(8),
+            qmp: None,
         });
         assert!(line.contains("accel=kvm -cpu host"), "{line}");
         assert!(
             line.contains("-drive file=/dev/fd/8,if=virtio,format=raw"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn a_restore_loads_the_snapshot_file_and_speaks_qmp_on_its_socket() {
+        let mut restore = command(Accel::Tcg);
+        restore.incoming = Some("/cache/snapshots/k.vmstate".into());
+        let line = restore.display(Attached {
+            channel: 7,
+            disk: None,
+            qmp: Some(9),
+        });
+        assert!(
+            line.ends_with(
+                "-chardev socket,id=qmp,fd=9 -mon chardev=qmp,mode=control \
+                 -incoming file:/cache/snapshots/k.vmstate"
+            ),
+            "{line}"
+        );
+        assert!(!command(Accel::Tcg).display(NO_DISK).contains("-mon"));
     }
 
     #[test]

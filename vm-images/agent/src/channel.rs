@@ -126,6 +126,27 @@ pub fn write_raw(bytes: &[u8]) {
     }
 }
 
+/// Reads one line from the host (the run spec), without its `\n`: byte by byte, so nothing
+/// after the line is taken from the port. Only the serial port has a host on the other end.
+pub fn read_line() -> std::io::Result<String> {
+    let port = match lock().as_ref() {
+        Some(Sink::Tty(file)) => file.try_clone()?,
+        _ => {
+            return Err(std::io::Error::other(
+                "the channel is not a serial port: nothing to read the spec from",
+            ));
+        }
+    };
+    let mut line = Vec::new();
+    for byte in std::io::Read::bytes(port) {
+        match byte? {
+            b'\n' => return String::from_utf8(line).map_err(std::io::Error::other),
+            byte => line.push(byte),
+        }
+    }
+    Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof))
+}
+
 /// Waits until everything written has been transmitted (before powering off).
 pub fn drain() {
     if let Ok(guard) = CHANNEL.try_lock()

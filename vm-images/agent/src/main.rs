@@ -1,12 +1,13 @@
 //! rsslab-agent: PID 1 of every rsslab VM.
 //!
-//! Mounts the basics, opens the channel (ttyS1) and says hello, sets the guest up as the run
-//! spec asks, runs the processes while sampling, sends exactly one verdict and powers off. A
-//! panic or a set-up error still ends in a verdict (`infra-error`, or `unsupported` when the
-//! kernel lacks what was asked for) and a power-off.
+//! Mounts the basics, opens the channel (ttyS1), says `ready` and reads the run spec the host
+//! sends back (a snapshot of the VM is taken at that point, and restored for later runs),
+//! says hello, sets the guest up as the spec asks, runs the processes while sampling, sends
+//! exactly one verdict and powers off. A panic or a set-up error still ends in a verdict
+//! (`infra-error`, or `unsupported` when the kernel lacks what was asked for) and a power-off.
 //!
 //! Run as any other PID (for development), it does only the run itself: `rsslab-agent
-//! [SPEC.json]` with the channel on stdout, no mounts, modules, knobs or cgroup, no power-off,
+//! SPEC.json` with the channel on stdout, no mounts, modules, knobs or cgroup, no power-off,
 //! and workload programs taken from `$RSSLAB_BIN_DIR` (default /bin).
 
 use std::time::Duration;
@@ -16,7 +17,9 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use rsslab_agent::setup::{self, Failure};
 use rsslab_agent::{cgroup, channel, diag, hello, mounts, run};
-use rsslab_wire::{CHANNEL_DEVICE, GuestMessage, RUN_SPEC_PATH, RunOutcome, RunSpec, Verdict};
+use rsslab_wire::{
+    CHANNEL_DEVICE, CHANNEL_VERSION, GuestMessage, Ready, RunOutcome, RunSpec, Verdict,
+};
 
 fn main() {
     let pid1 = std::process::id() == 1;
@@ -24,30 +27,37 @@ fn main() {
     // Before any fork: SIGCHLD is read through a signalfd by the run loop.
     let sigchld = block_sigchld();
 
-    let spec_path = match std::env::args().nth(1) {
-        Some(path) if !pid1 => path,
-        _ => RUN_SPEC_PATH.to_owned(),
+    let mut mounted = if pid1 {
+        mounts::mount_all(mounts::BASE)
+    } else {
+        Vec::new()
     };
-    let spec = read_spec(&spec_path);
+    open_channel(pid1);
+    // A snapshot of the VM is taken while the agent waits here (see `spec_from_host`).
+    let spec = if pid1 {
+        spec_from_host()
+    } else {
+        match std::env::args().nth(1) {
+            Some(path) => read_spec(&path),
+            None => Err(Failure::infra(String::from(
+                "usage: rsslab-agent SPEC.json (outside a VM)",
+            ))),
+        }
+    };
     let cgroup_version = spec
         .as_ref()
         .ok()
         .and_then(|spec| spec.cgroup.as_ref())
         .map(|cgroup| cgroup.version);
 
-    let mounted = if pid1 {
-        let mut table = mounts::BASE.to_vec();
-        table.push(if cgroup_version == Some(1) {
+    if pid1 {
+        mounted.extend(mounts::mount_all(&[if cgroup_version == Some(1) {
             mounts::CGROUP1_ROOT
         } else {
             mounts::CGROUP2
-        });
-        mounts::mount_all(&table)
-    } else {
-        Vec::new()
-    };
+        }]));
+    }
     let v1_mount = (pid1 && cgroup_version == Some(1)).then(cgroup::mount_v1);
-    open_channel(pid1);
     let v1_mounted = v1_mount.as_ref().map(Result::is_ok);
     channel::send(&GuestMessage::Hello(hello::hello(
         cgroup_version,
@@ -110,6 +120,17 @@ fn set_up(
         .as_ref()
         .map(|cgroup| cgroup::create(cgroup, v1_mount))
         .transpose()
+}
+
+/// Says `ready` and reads the run spec the host sends back, one JSON line on the channel.
+fn spec_from_host() -> Result<RunSpec, Failure> {
+    channel::send(&GuestMessage::Ready(Ready {
+        protocol: CHANNEL_VERSION,
+    }));
+    let line = channel::read_line()
+        .map_err(|error| Failure::infra(format!("reading the run spec from the host: {error}")))?;
+    serde_json::from_str(&line)
+        .map_err(|error| Failure::infra(format!("parsing the run spec from the host: {error}")))
 }
 
 fn read_spec(path: &str) -> Result<RunSpec, Failure> {

@@ -20,7 +20,7 @@ pub mod workload;
 
 pub use amount::{Amount, Base};
 pub use message::{
-    Event, EventKind, GuestMessage, Hello, Metrics, Output, Sample, Stream, Verdict,
+    Event, EventKind, GuestMessage, Hello, Metrics, Output, Ready, Sample, Stream, Verdict,
 };
 pub use outcome::{ProcessOutcome, RunOutcome};
 pub use spec::{CgroupSpec, DiskMount, ProcessSpec, RunSpec, Start, Until};
@@ -30,8 +30,6 @@ pub use workload::{
     Mapping, ReadMode, Release, VszStartupArgs, Workload, WorkloadReport,
 };
 
-/// Path of the run spec inside the guest's initramfs.
-pub const RUN_SPEC_PATH: &str = "/rsslab/run.json";
 /// Directory of kernel modules inside the guest's initramfs (flat, loaded in spec order).
 pub const MODULES_DIR: &str = "/rsslab/modules";
 /// Directory of workload programs inside the guest (one name per workload, see [`Workload::program`]).
@@ -42,4 +40,4 @@ pub const USER_BUILDS_DIR: &str = "/opt/rsslab";
 /// The serial device the agent speaks JSON Lines on (the console is ttyS0).
 pub const CHANNEL_DEVICE: &str = "/dev/ttyS1";
 /// Version of the channel protocol, sent in the hello and checked by the host.
-pub const CHANNEL_VERSION: u32 = 2;
+pub const CHANNEL_VERSION: u32 = 3;

@@ -1,8 +1,10 @@
 //! The guest-to-host channel: JSON Lines, one [`GuestMessage`] a line, on the agent's serial
 //! port ([`crate::CHANNEL_DEVICE`]).
 //!
-//! A well-formed channel is one `hello`, any number of `sample`, `event` and `output` lines,
-//! and exactly one `verdict`, last. Anything else (no verdict, two verdicts, a line that does not parse) is
+//! A well-formed channel is a `ready` (the agent asks for its run spec, which the host sends
+//! back as one JSON line on the same port; after a snapshot restore the host never sees it),
+//! one `hello`, any number of `sample`, `event` and `output` lines, and exactly one `verdict`,
+//! last. Anything else (no verdict, two verdicts, a line that does not parse) is
 //! an error on the host side, reported with the console log.
 
 use std::collections::BTreeMap;
@@ -19,6 +21,7 @@ pub type Metrics = BTreeMap<String, u64>;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum GuestMessage {
+    Ready(Ready),
     Hello(Hello),
     Sample(Sample),
     Event(Event),
@@ -33,7 +36,16 @@ impl GuestMessage {
     }
 }
 
-/// First message: what the guest is.
+/// The agent is up (base file systems mounted, channel open) and waits for its run spec: one
+/// [`crate::RunSpec`] as a JSON line from the host. A snapshot of the VM is taken here, so a
+/// restored guest is exactly where a cold boot was when it asked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ready {
+    /// [`crate::CHANNEL_VERSION`] of the agent.
+    pub protocol: u32,
+}
+
+/// First message after the spec: what the guest is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hello {
     /// [`crate::CHANNEL_VERSION`] of the agent.

@@ -1,7 +1,8 @@
 //! The run spec: everything the guest agent needs to run one VM of a plan.
 //!
-//! The host derives it from a scenario variant and writes it into the initramfs as JSON at
-//! [`crate::RUN_SPEC_PATH`]; the agent reads it first thing. Sizes are bytes, durations carry
+//! The host derives it from a scenario variant and sends it as one JSON line on the channel
+//! when the agent asks for it ([`crate::GuestMessage::Ready`]); the image holds no spec, so
+//! one image (and one snapshot of a booted guest) serves every run of the same programs. Sizes are bytes, durations carry
 //! their unit.
 
 use std::collections::BTreeMap;

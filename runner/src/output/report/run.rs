@@ -230,7 +230,15 @@ pub fn run_section(
             .map(|record| record.timing.started_at.clone())
             .unwrap_or_default(),
         wall: format_ms(result.wall_ms),
-        boot: result.boot_to_first_sample_ms.map(format_ms),
+        boot: result.boot_to_first_sample_ms.map(|ms| {
+            let came_up = match record.and_then(|record| record.timing.boot) {
+                Some(crate::vm::BootKind::Restored) => " (restored from a snapshot)",
+                Some(crate::vm::BootKind::Saved) => " (booted, snapshot saved)",
+                Some(crate::vm::BootKind::Cold) => " (booted)",
+                None => "",
+            };
+            format!("{}{came_up}", format_ms(ms))
+        }),
         features: record
             .and_then(|record| record.hello.as_ref())
             .map(|hello| key_values(&hello.features))
