@@ -28,7 +28,7 @@ use rsslab::image::cpio::CpioWriter;
 use rsslab::image::empty_spec;
 use rsslab::image::{GuestBinaries, Image, build_image, locate_guest_binaries};
 use rsslab::lab::execute::boot_vm;
-use rsslab::lab::{LabOptions, decide_accel, run_lab};
+use rsslab::lab::{LabOptions, Probe, decide_accel, run_lab};
 use rsslab::scenario::VmConfig;
 use rsslab::supply::cache::Cache;
 use rsslab::supply::kernel::KernelFiles;
@@ -64,8 +64,8 @@ fn main() -> Result<()> {
     let cache = Cache::default_location()?;
     let bins = locate_guest_binaries()?;
     let kernels = prepare_kernels(&cache, &catalogue, &ids)?;
-    let accel =
-        decide_accel(choice, &cache, &kernels[&ids[0]], &bins).map_err(|failure| failure.error)?;
+    let accel = decide_accel(choice, Probe::Remembered, &cache, &kernels[&ids[0]], &bins)
+        .map_err(|failure| failure.error)?;
     let scratch = tempfile::tempdir()?;
     let floor_initrd = floor_initrd(&bins, scratch.path())?;
     println!(

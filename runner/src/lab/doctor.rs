@@ -152,8 +152,14 @@ fn kvm_check() -> Result<String, String> {
         .map_err(|e| format!("/dev/kvm opens; no kernel for a probe boot: {e:#}"))?;
     let bins = locate_guest_binaries()
         .map_err(|e| format!("/dev/kvm opens; no guest for a probe boot: {e:#}"))?;
-    let decision = super::decide_accel(AccelChoice::Auto, &cache, &kernels[&first], &bins)
-        .map_err(|e| format!("{e:#}"))?;
+    let decision = super::decide_accel(
+        AccelChoice::Auto,
+        super::Probe::Afresh,
+        &cache,
+        &kernels[&first],
+        &bins,
+    )
+    .map_err(|e| format!("{e:#}"))?;
     match decision.accel {
         Accel::Kvm => Ok(format!("{} (kernel {first})", decision.reason)),
         Accel::Tcg => Err(decision.reason),

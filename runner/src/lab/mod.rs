@@ -51,7 +51,9 @@ use crate::records::provenance;
 use crate::supply::cache::Cache;
 use crate::supply::kernel::KernelFiles;
 use crate::supply::prepare_kernels;
-use crate::vm::accel::{AccelChoice, AccelDecision, PROBE_TIMEOUT, choose_accel};
+use crate::vm::accel::{
+    AccelChoice, AccelDecision, PROBE_TIMEOUT, choose_accel, host_boot_id, remembered_probe,
+};
 use crate::vm::fault::{FAULT_ENV, Faults};
 use crate::vm::snapshot::BootChoice;
 use crate::vm::{
@@ -94,8 +96,8 @@ pub struct LabSummary {
     /// `None` when there was nothing to run (a shard of a plan smaller than its shards).
     pub accel: Option<AccelDecision>,
     pub outcomes: BTreeMap<String, RunOutcome>,
-    /// Expectations that failed, over every run of the output directory.
-    pub failed_expectations: usize,
+    /// Expectations that failed, over every run of the output directory, one line each.
+    pub failed_expectations: Vec<String>,
     /// Regressions against the baseline (0 without one).
     pub regressions: usize,
 }
@@ -289,7 +291,13 @@ fn prepare(
     let kernels = prepare_kernels(&cache, &catalogue, &kernel_ids)?;
     kernels::derive_facts(&mut catalogue, &kernels);
 
-    let accel = decide_accel(options.accel, &cache, &kernels[&kernel_ids[0]], &bins)?;
+    let accel = decide_accel(
+        options.accel,
+        Probe::Remembered,
+        &cache,
+        &kernels[&kernel_ids[0]],
+        &bins,
+    )?;
     eprintln!(
         "rsslab: accelerator {} ({})",
         accel.accel.as_str(),
@@ -397,18 +405,38 @@ fn link_latest(out_dir: &Path) {
     let _ = std::os::unix::fs::symlink(name, latest);
 }
 
+/// How a probe of KVM may be answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// From a failed probe earlier in this boot of the host, if any (`--accel auto` in a lab).
+    Remembered,
+    /// By booting the probe VM (`doctor`, `--accel kvm`).
+    Afresh,
+}
+
 /// KVM or TCG as `choice` says, probing KVM with a boot of `kernel` when it is a candidate.
 pub fn decide_accel(
     choice: AccelChoice,
+    probe: Probe,
     cache: &Cache,
     kernel: &KernelFiles,
     bins: &GuestBinaries,
 ) -> Result<AccelDecision, Failure> {
-    choose_accel(choice, Path::new("/dev/kvm"), || {
-        probe_kvm(cache, kernel, bins)
+    let boot_probe = || probe_kvm(cache, kernel, bins);
+    choose_accel(choice, Path::new("/dev/kvm"), || match (probe, choice) {
+        (Probe::Remembered, AccelChoice::Auto) => remembered_probe(
+            &cache.root().join(KVM_PROBE_MEMO),
+            host_boot_id().as_deref(),
+            &provenance::qemu_version().unwrap_or_default(),
+            boot_probe,
+        ),
+        _ => boot_probe(),
     })
     .map_err(|why| Failure::infrastructure(anyhow!(why)))
 }
+
+/// Where a failed KVM probe is remembered, in the cache.
+const KVM_PROBE_MEMO: &str = "kvm-probe.json";
 
 /// Boots a VM with no processes under KVM: the guest must say hello within [`PROBE_TIMEOUT`].
 fn probe_kvm(cache: &Cache, kernel: &KernelFiles, bins: &GuestBinaries) -> Result<(), String> {
