@@ -246,7 +246,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 );
                 return Ok(exit::INFRASTRUCTURE);
             }
-            Ok(verdict(summary.failed_expectations, summary.regressions))
+            Ok(verdict(&summary.failed_expectations, summary.regressions))
         }
         Command::Check { paths } => {
             let paths = default_paths(paths);
@@ -280,7 +280,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             let comparison =
                 rsslab::analysis::diff::compare_dirs(&base, &new, catalogue().as_ref())?;
             print!("{}", rsslab::output::markdown::markdown(&comparison));
-            Ok(verdict(0, comparison.regressions()))
+            Ok(verdict(&[], comparison.regressions()))
         }
         Command::Merge { dirs, out } => {
             let merged = rsslab::lab::merge::merge_raw_records(&dirs, &out)?;
@@ -361,13 +361,25 @@ fn catalogue() -> Option<rsslab::catalogue::Catalogue> {
         .ok()
 }
 
+/// How many failed expectations the verdict names on stderr; the report has them all.
+const NAMED_FAILURES: usize = 10;
+
 /// Exit 1 when an expectation failed or something regressed, saying which; else 0.
-fn verdict(failed_expectations: usize, regressions: usize) -> u8 {
-    if failed_expectations > 0 {
+fn verdict(failed_expectations: &[String], regressions: usize) -> u8 {
+    if !failed_expectations.is_empty() {
         eprintln!(
-            "rsslab: {} failed (see the report)",
-            expectations(failed_expectations)
+            "rsslab: {} failed (see the report):",
+            expectations(failed_expectations.len())
         );
+        for line in failed_expectations.iter().take(NAMED_FAILURES) {
+            eprintln!("rsslab:   {line}");
+        }
+        if failed_expectations.len() > NAMED_FAILURES {
+            eprintln!(
+                "rsslab:   … and {} more",
+                failed_expectations.len() - NAMED_FAILURES
+            );
+        }
     }
     if regressions > 0 {
         eprintln!(
@@ -375,7 +387,7 @@ fn verdict(failed_expectations: usize, regressions: usize) -> u8 {
             if regressions == 1 { "" } else { "s" }
         );
     }
-    if failed_expectations > 0 || regressions > 0 {
+    if !failed_expectations.is_empty() || regressions > 0 {
         exit::EXPECTATION_FAILED
     } else {
         exit::OK
@@ -386,7 +398,7 @@ fn verdict(failed_expectations: usize, regressions: usize) -> u8 {
 /// (`report`, `merge`).
 fn outputs_exit(outputs: &Outputs) -> u8 {
     println!("{}", outputs.index.display());
-    verdict(outputs.failed_expectations, outputs.regressions)
+    verdict(&outputs.failed_expectations, outputs.regressions)
 }
 
 /// `1 expectation`, `2 expectations`.

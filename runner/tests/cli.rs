@@ -251,6 +251,9 @@ fn report_evaluates_expectations_from_the_records_and_exits_1_on_a_failure() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("1 expectation failed"), "{stderr}");
+    // Stderr names the one that failed, so a CI log says which without the report.
+    assert!(stderr.contains(": RSS reaches 200MiB: "), "{stderr}");
+    assert!(!stderr.contains("stays"), "{stderr}");
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.path().join("results.json")).unwrap())
             .unwrap();

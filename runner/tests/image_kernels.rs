@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::time::Instant;
 
+use rsslab::catalogue::facts::facts_from_config;
 use rsslab::catalogue::{Kernel, default_catalogue_path, load_catalogue};
 use rsslab::image::{GuestBinaries, build_image};
 use rsslab::supply::cache::Cache;
@@ -103,6 +104,13 @@ fn check_kernel(id: &str, expected_disk_modules: &[&str]) {
     assert!(
         set("CONFIG_ADVISE_SYSCALLS") && facts.madv_free,
         "{id}: madv_free"
+    );
+    // And every fact `vm-images/kernels.toml` writes is the one its config gives.
+    let text = fs::read_to_string(files.config.as_ref().unwrap()).unwrap();
+    assert_eq!(
+        facts_from_config(&text, &kernel.release),
+        kernel.facts,
+        "{id}: the facts of its config (left) differ from the catalogue's (right)"
     );
 
     // The scratch disk's modules, dependencies first; built-ins (ext4, ...) skipped.

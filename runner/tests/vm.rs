@@ -788,22 +788,23 @@ fn a_vm_restored_from_a_snapshot_tells_the_same_story_as_a_cold_boot() {
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("did not load"), "{stderr}");
     let again_runs = runs_of(again.path());
+    // One VM saved it again and the other was restored from what it saved.
+    let boots: Vec<&str> = again_runs
+        .iter()
+        .map(|(_, run)| run["timing"]["boot"].as_str().unwrap())
+        .collect();
     assert!(
-        again_runs
-            .iter()
-            .any(|(_, run)| run["timing"]["boot"] == "saved"),
-        "{:?}",
-        again_runs
-            .iter()
-            .map(|(_, run)| &run["timing"]["boot"])
-            .collect::<Vec<_>>()
+        boots.contains(&"saved") && boots.contains(&"restored"),
+        "{boots:?}"
     );
     for (variant, run) in &again_runs {
         assert_eq!(run["outcome"], "ok", "{variant}: {}", run["reason"]);
     }
-    assert_eq!(
-        std::fs::metadata(&state).unwrap().len(),
-        whole,
-        "saved whole again"
+    // The stream leaves out zero pages, so its size follows what the guest had touched when it
+    // was saved: a few KiB either way between boots, never half.
+    let resaved = std::fs::metadata(&state).unwrap().len();
+    assert!(
+        resaved.abs_diff(whole) < whole / 20,
+        "saved {resaved} bytes again, {whole} the first time"
     );
 }

@@ -192,11 +192,26 @@ impl Results {
 
     /// Expectations that failed, over every run.
     pub fn failed_expectations(&self) -> usize {
+        self.failed_expectation_lines().len()
+    }
+
+    /// Each failed expectation in one line: `scenario · kernel · variant: name: detail`.
+    pub fn failed_expectation_lines(&self) -> Vec<String> {
         self.runs
             .iter()
-            .flat_map(|run| &run.expectations)
-            .filter(|expectation| !expectation.passed)
-            .count()
+            .flat_map(|run| {
+                let mut label = format!("{} · {}", run.scenario, run.kernel);
+                if !run.variant_label.is_empty() {
+                    label += &format!(" · {}", run.variant_label);
+                }
+                run.expectations
+                    .iter()
+                    .filter(|expectation| !expectation.passed)
+                    .map(move |expectation| {
+                        format!("{label}: {}: {}", expectation.name, expectation.detail)
+                    })
+            })
+            .collect()
     }
 }
 

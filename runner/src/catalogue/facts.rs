@@ -82,12 +82,7 @@ fn config_header_version(config: &str) -> Option<(u32, u32)> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::{Path, PathBuf};
-
-    use sha2::{Digest, Sha256};
-
     use super::*;
-    use crate::catalogue::{Kernel, default_catalogue_path, load_catalogue};
 
     const BOOKWORM: &str = "\
 #
@@ -213,53 +208,5 @@ CONFIG_LRU_GEN_STATS=y
             !facts_from_config(&format!("{bare}# CONFIG_MEMCG_V1 is not set\n"), "x")
                 .cgroup_v1_memory
         );
-    }
-
-    /// `kernels/<release>-<key>` in the cache, as `supply::unpacked` names it (the key: the
-    /// first 16 hex digits of a sha256 over the packages' sha256s, one a line).
-    fn unpacked_dir(cache_root: &Path, kernel: &Kernel) -> PathBuf {
-        let mut hasher = Sha256::new();
-        for package in &kernel.packages {
-            hasher.update(package.sha256.as_bytes());
-            hasher.update(b"\n");
-        }
-        let key = &hex::encode(hasher.finalize())[..16];
-        cache_root
-            .join("kernels")
-            .join(format!("{}-{key}", kernel.release))
-    }
-
-    /// The facts `vm-images/kernels.toml` writes are the ones the real configs of its kernels
-    /// give. Needs the kernels unpacked in the cache (`rsslab images`).
-    #[test]
-    fn the_catalogue_facts_are_those_of_the_cached_real_configs() {
-        let catalogue = load_catalogue(&default_catalogue_path()).unwrap();
-        let cache = crate::supply::cache::Cache::default_location().unwrap();
-        for kernel in &catalogue.kernels {
-            let dir = unpacked_dir(cache.root(), kernel);
-            assert!(
-                dir.join(".rsslab-complete").is_file(),
-                "kernel {}: not unpacked in the cache ({} is missing or incomplete): run \
-                 `rsslab images` first",
-                kernel.id,
-                dir.display()
-            );
-            let files = crate::supply::kernel::locate_files(&dir, &kernel.release).unwrap();
-            let config = files.config.unwrap_or_else(|| {
-                panic!(
-                    "kernel {}: no config in {}: run `rsslab images` again",
-                    kernel.id,
-                    dir.display()
-                )
-            });
-            let text = std::fs::read_to_string(&config).unwrap();
-            assert_eq!(
-                facts_from_config(&text, &kernel.release),
-                kernel.facts,
-                "kernel {}: the facts of {} (left) differ from the catalogue's (right)",
-                kernel.id,
-                config.display()
-            );
-        }
     }
 }

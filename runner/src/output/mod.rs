@@ -35,8 +35,8 @@ pub const SUMMARY_MD: &str = "summary.md";
 pub struct Outputs {
     /// `index.html`.
     pub index: PathBuf,
-    /// Expectations that failed, over every run (evaluated from the records).
-    pub failed_expectations: usize,
+    /// Expectations that failed, over every run (evaluated from the records), one line each.
+    pub failed_expectations: Vec<String>,
     /// Regressions against the baseline, when `comparison.json` holds a comparison.
     pub regressions: usize,
 }
@@ -52,7 +52,7 @@ pub fn write_outputs(out_dir: &Path) -> Result<Outputs> {
     write_exports(out_dir, &runs, &results)?;
     Ok(Outputs {
         index,
-        failed_expectations: results.failed_expectations(),
+        failed_expectations: results.failed_expectation_lines(),
         regressions: results.baseline.as_ref().map_or(0, Comparison::regressions),
     })
 }
