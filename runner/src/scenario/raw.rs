@@ -77,8 +77,40 @@ pub struct RawVm {
 pub struct RawCgroup {
     pub version: Option<Spanned<i64>>,
     pub memory_max: Option<Spanned<Bytes>>,
-    pub memory_high: Option<Spanned<Bytes>>,
+    pub memory_high: Option<Spanned<HighLimit>>,
     pub swap_max: Option<Spanned<Bytes>>,
+}
+
+/// `memory_high`: a size, or `"max"`, the kernel's word for no soft limit (what memory.high
+/// holds until one is written), so a `[matrix]` can set it in one variant and not another.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HighLimit(pub Option<Bytes>);
+
+impl<'de> Deserialize<'de> for HighLimit {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct HighVisitor;
+        impl serde::de::Visitor<'_> for HighVisitor {
+            type Value = HighLimit;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a size such as \"100MiB\", or \"max\" for none")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<HighLimit, E> {
+                Ok(HighLimit(Some(Bytes(v))))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<HighLimit, E> {
+                u64::try_from(v)
+                    .map(|v| HighLimit(Some(Bytes(v))))
+                    .map_err(|_| E::custom(format!("a size cannot be negative ({v})")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<HighLimit, E> {
+                match v {
+                    "max" => Ok(HighLimit(None)),
+                    size => size.parse().map(|b| HighLimit(Some(b))).map_err(E::custom),
+                }
+            }
+        }
+        deserializer.deserialize_any(HighVisitor)
+    }
 }
 
 /// `[sample]`.

@@ -457,7 +457,13 @@ fn check_cgroup(raw: &RawCgroup, memory: Bytes, diags: &mut Vec<Diagnostic>) -> 
             ),
         );
     }
-    if let Some(high) = raw.memory_high.as_ref().filter(|_| version == 1) {
+    // "max" is no soft limit: as if memory_high were not written.
+    let memory_high: Option<Spanned<Bytes>> = raw.memory_high.as_ref().and_then(|high| {
+        high.get_ref()
+            .0
+            .map(|bytes| Spanned::new(high.span(), bytes))
+    });
+    if let Some(high) = memory_high.as_ref().filter(|_| version == 1) {
         diags.push(
             Diagnostic::at(
                 high.span(),
@@ -470,7 +476,7 @@ fn check_cgroup(raw: &RawCgroup, memory: Bytes, diags: &mut Vec<Diagnostic>) -> 
     }
     for (key, limit) in [
         ("memory_max", &raw.memory_max),
-        ("memory_high", &raw.memory_high),
+        ("memory_high", &memory_high),
     ] {
         if let Some(limit) = limit.as_ref().filter(|limit| *limit.get_ref() > memory) {
             diags.push(
@@ -489,7 +495,7 @@ fn check_cgroup(raw: &RawCgroup, memory: Bytes, diags: &mut Vec<Diagnostic>) -> 
     }
     for (key, limit) in [
         ("memory_max", &raw.memory_max),
-        ("memory_high", &raw.memory_high),
+        ("memory_high", &memory_high),
     ] {
         if let Some(limit) = limit
             .as_ref()
@@ -511,7 +517,7 @@ fn check_cgroup(raw: &RawCgroup, memory: Bytes, diags: &mut Vec<Diagnostic>) -> 
         }
     }
     check_swap_max(raw, version, diags);
-    let limits = raw.memory_high.as_ref().zip(raw.memory_max.as_ref());
+    let limits = memory_high.as_ref().zip(raw.memory_max.as_ref());
     if let Some((high, max)) = limits.filter(|(high, max)| high.get_ref() >= max.get_ref()) {
         diags.push(
             Diagnostic::at(
@@ -530,7 +536,7 @@ fn check_cgroup(raw: &RawCgroup, memory: Bytes, diags: &mut Vec<Diagnostic>) -> 
     CgroupSpec {
         version: u8::try_from(version).unwrap_or(2),
         memory_max: raw.memory_max.as_ref().map(|v| *v.get_ref()),
-        memory_high: raw.memory_high.as_ref().map(|v| *v.get_ref()),
+        memory_high: memory_high.as_ref().map(|v| *v.get_ref()),
         swap_max: raw.swap_max.as_ref().map(|v| *v.get_ref()),
     }
 }
