@@ -524,6 +524,22 @@ fn cgroup_reads_the_wire_spec() {
 }
 
 #[test]
+fn memory_high_max_is_no_soft_limit_even_under_v1() {
+    for version in [1, 2] {
+        let scenario = ok(&edit(
+            &[],
+            &format!("[cgroup]\nversion = {version}\nmemory_high = \"max\"\n"),
+        ));
+        assert_eq!(scenario.cgroup.unwrap().memory_high, None);
+    }
+    assert_error(
+        &edit(&[], "[cgroup]\nmemory_high = \"maximum\"\n"),
+        "cgroup.memory_high",
+        "maximum",
+    );
+}
+
+#[test]
 fn cgroup_version_is_1_or_2() {
     assert_error(
         &edit(&[], "[cgroup]\nversion = 3\n"),
