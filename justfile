@@ -50,6 +50,22 @@ report DIR: build
 merge *ARGS: build
     {{rsslab}} merge {{ARGS}}
 
+# Capture the kernel files the agent's parsers read (pressure, vmstat, cgroup v1/v2) from each
+# catalogue kernel into vm-images/agent/tests/kernel-files/ (fixtures of its kernel_files test).
+capture-kernel-files: build
+    #!/usr/bin/env bash
+    set -euo pipefail
+    here=vm-images/agent/tests/kernel-files
+    for version in 1 2; do
+        out="$(mktemp -d)"
+        {{rsslab}} run "$here/capture-v$version.toml" --out "$out"
+        for dump in "$out"/runs/capture-kernel-files-v$version/*/dump.stdout; do
+            kernel="$(basename "$(dirname "$dump")")"
+            cp "$dump" "$here/$kernel-cgroup-v$version.txt"
+            echo "captured $here/$kernel-cgroup-v$version.txt"
+        done
+    done
+
 # What this host has and lacks.
 doctor: build
     {{rsslab}} doctor

@@ -193,7 +193,10 @@ fn report_rebuilds_results_and_html_from_raw_records_alone() {
         "{junit}"
     );
     let summary = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
-    assert!(summary.contains("| good | — | service |"), "{summary}");
+    assert!(
+        summary.contains("| good | — | peak RSS of service |"),
+        "{summary}"
+    );
 }
 
 #[test]

@@ -808,3 +808,59 @@ fn a_vm_restored_from_a_snapshot_tells_the_same_story_as_a_cold_boot() {
         "saved {resaved} bytes again, {whole} the first time"
     );
 }
+
+/// A writer over its cgroup's memory.high: the kernel's account shows it on an old and a new
+/// kernel, the hello says PSI is on (`psi=1`), the expectations on the counters hold, and the
+/// report draws the pressure and reclaim charts.
+#[test]
+fn a_writer_over_memory_high_raises_high_events_and_psi_stall_on_old_and_new_kernels() {
+    let out = tempfile::tempdir().unwrap();
+    let output = run_lab(
+        "memory-high.toml",
+        out.path(),
+        &["--kernel", "6.1", "--kernel", "7.2"],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    for kernel in ["6.1", "7.2"] {
+        let dir = out.path().join("runs/memory-high").join(kernel);
+        let run: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
+        assert_eq!(run["outcome"], "ok", "{kernel}: {}", run["reason"]);
+        assert_eq!(run["hello"]["features"]["psi"], "yes", "{kernel}");
+        let samples = samples_of(&dir);
+        let last = samples.last().unwrap();
+        let first = samples.first().unwrap();
+        let rose = |map: &str, metric: &str| {
+            let value = |sample: &Value| {
+                sample[map][metric]
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("{kernel}: no {map}.{metric} in {sample}"))
+            };
+            value(last) - value(first)
+        };
+        assert!(rose("cgroup", "high") > 0, "{kernel}: memory.events high");
+        assert!(rose("cgroup", "psi_some_total") > 0, "{kernel}: cgroup PSI");
+        assert!(rose("guest", "psi_some_total") > 0, "{kernel}: guest PSI");
+        assert!(rose("cgroup", "pgsteal") > 0, "{kernel}: reclaim");
+        assert_eq!(rose("cgroup", "oom_kill"), 0, "{kernel}");
+    }
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("results.json")).unwrap())
+            .unwrap();
+    for run in results["runs"].as_array().unwrap() {
+        assert_eq!(run["expectations"].as_array().unwrap().len(), 4);
+        for expectation in run["expectations"].as_array().unwrap() {
+            assert_eq!(expectation["passed"], true, "{}", expectation["detail"]);
+        }
+        assert!(
+            run["account"]["cgroup"]["high"].as_u64().unwrap() > 0,
+            "{run}"
+        );
+        assert!(run["account"]["guest"]["psi_some_total"].as_u64().unwrap() > 0);
+    }
+    let html = std::fs::read_to_string(out.path().join("index.html")).unwrap();
+    assert!(html.contains("Pressure: time stalled on memory"));
+    assert!(html.contains("Reclaim: pages and events per second"));
+    assert!(html.contains("memory.events high"));
+}

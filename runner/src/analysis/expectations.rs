@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalogue::KernelFacts;
 use crate::records::LoadedRun;
-use crate::scenario::expect::{Check, Expectation, Measure, Operand, Stat, When};
+use crate::scenario::expect::{
+    Check, Expectation, Measure, Operand, Stat, When, format_value, unit_of,
+};
 
 /// One expectation of the scenario, evaluated on one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,6 +27,23 @@ pub struct ExpectationResult {
     /// service:released+1s to balloon:started = 401.2MiB, above 380.0MiB: passed`); for a
     /// failure that could not measure, why (`run did not complete: vm-timeout`).
     pub detail: String,
+    /// For a metric check that could measure: what it measured, so runs compare by number
+    /// (the findings, scripts). Absent for outcome checks and for runs that did not measure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured: Option<Measured>,
+}
+
+/// The statistic a metric check measured in one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Measured {
+    /// The metric path (`process.service.rss`, `cgroup.high`).
+    pub metric: String,
+    /// The statistic and window in words (`last process.service.rss from service:released+1s
+    /// to balloon:started`).
+    pub measure: String,
+    /// Its value in the metric's unit (bytes, or bytes a minute for a slope; events, pages,
+    /// microseconds of stall: [`crate::scenario::expect::unit_of`]).
+    pub value: f64,
 }
 
 /// Evaluates a run's expectations, in order; those whose `when` does not match the run are
@@ -54,14 +73,19 @@ pub fn evaluate_with(
                 Ok(true) => check(&expectation.check, run),
                 Err(why) => Err(why),
             };
-            let (passed, detail) = match result {
-                Ok((passed, detail)) => (passed, detail),
-                Err(why) => (false, why),
+            let (passed, detail, measured) = match result {
+                Ok(Checked {
+                    passed,
+                    detail,
+                    measured,
+                }) => (passed, detail, measured),
+                Err(why) => (false, why, None),
             };
             Some(ExpectationResult {
                 name: expectation.name.clone(),
                 passed,
                 detail,
+                measured,
             })
         })
         .collect()
@@ -99,13 +123,30 @@ fn applies(
     Ok(true)
 }
 
-/// `(passed, detail)`, or the reason it could not be evaluated (a failure).
-fn check(check: &Check, run: &LoadedRun) -> Result<(bool, String), String> {
+/// What one check found.
+struct Checked {
+    passed: bool,
+    detail: String,
+    measured: Option<Measured>,
+}
+
+impl Checked {
+    fn outcome(passed: bool, detail: String) -> Checked {
+        Checked {
+            passed,
+            detail,
+            measured: None,
+        }
+    }
+}
+
+/// What a check found, or the reason it could not be evaluated (a failure).
+fn check(check: &Check, run: &LoadedRun) -> Result<Checked, String> {
     let record = &run.record;
     if let Check::RunOutcome { outcomes } = check {
         let passed = outcomes.contains(&record.outcome);
         let wanted: Vec<&str> = outcomes.iter().map(|o| o.as_str()).collect();
-        return Ok((
+        return Ok(Checked::outcome(
             passed,
             format!(
                 "run outcome {}, expected {}: {}",
@@ -141,7 +182,7 @@ fn check(check: &Check, run: &LoadedRun) -> Result<(bool, String), String> {
                 .ok_or_else(|| format!("no outcome recorded for process {process}"))?;
             let passed = outcomes.contains(&outcome);
             let wanted: Vec<String> = outcomes.iter().map(ToString::to_string).collect();
-            Ok((
+            Ok(Checked::outcome(
                 passed,
                 format!(
                     "{process} ended {outcome}, expected {}: {}",
@@ -156,8 +197,10 @@ fn check(check: &Check, run: &LoadedRun) -> Result<(bool, String), String> {
             against,
         } => {
             let value = measure_value(measure, run)?;
+            let unit = unit_of(&measure.metric);
+            let show = |value: f64| format_value(unit, value);
             let (bound, bound_text) = match against {
-                Operand::Size(bytes) => (bytes.0 as f64, mib(bytes.0 as f64)),
+                Operand::Size(bytes) => (bytes.0 as f64, show(bytes.0 as f64)),
                 Operand::Metric {
                     measure,
                     times,
@@ -172,30 +215,35 @@ fn check(check: &Check, run: &LoadedRun) -> Result<(bool, String), String> {
                         format!("{times} × {}", describe(measure))
                     };
                     let text = match (unscaled, plus.0) {
-                        (true, 0) => format!("{} ({scaled})", mib(bound)),
-                        (false, 0) => format!("{} ({scaled} = {})", mib(bound), mib(other)),
+                        (true, 0) => format!("{} ({scaled})", show(bound)),
+                        (false, 0) => format!("{} ({scaled} = {})", show(bound), show(other)),
                         (_, plus) => format!(
                             "{} ({scaled} + {} = {} + {})",
-                            mib(bound),
-                            mib(plus as f64),
-                            mib(other * times),
-                            mib(plus as f64)
+                            show(bound),
+                            show(plus as f64),
+                            show(other * times),
+                            show(plus as f64)
                         ),
                     };
                     (bound, text)
                 }
             };
             let passed = compare.holds(value, bound);
-            Ok((
+            Ok(Checked {
                 passed,
-                format!(
+                detail: format!(
                     "{} = {}, {} {bound_text}: {}",
                     describe(measure),
-                    mib(value),
+                    show(value),
                     compare.as_str().replace('_', " "),
                     verdict(passed)
                 ),
-            ))
+                measured: Some(Measured {
+                    metric: measure.metric.clone(),
+                    measure: describe(measure),
+                    value,
+                }),
+            })
         }
         Check::RunOutcome { .. } => unreachable!("handled above"),
     }
@@ -203,10 +251,6 @@ fn check(check: &Check, run: &LoadedRun) -> Result<(bool, String), String> {
 
 fn verdict(passed: bool) -> &'static str {
     if passed { "passed" } else { "failed" }
-}
-
-fn mib(bytes: f64) -> String {
-    format!("{:.1}MiB", bytes / (1u64 << 20) as f64)
 }
 
 /// `max process.service.rss from service:released+2s to balloon:started`.
@@ -292,6 +336,10 @@ fn measure_value(measure: &Measure, run: &LoadedRun) -> Result<f64, String> {
                 describe(measure)
             )
         })?,
+        Stat::Increase => {
+            let counts: Vec<u64> = values.iter().map(|&value| value as u64).collect();
+            super::account::increase(&counts) as f64
+        }
     })
 }
 

@@ -2,6 +2,8 @@
 //! and nothing drawn.
 //!
 //! - [`expectations`]: each run's `[[expect]]` evaluated on its samples and events;
+//! - [`account`]: the kernel's account (pressure, reclaim, `memory.events`) as increases and
+//!   rates derived from its cumulative counters;
 //! - [`results`]: `results.json`, one summary per run (outcomes, peaks, evaluated
 //!   expectations), the contract CI jobs and scripts read;
 //! - [`diff`]: a lab against a baseline (outcomes, expectations that flipped, key numbers that
@@ -12,8 +14,10 @@
 //!
 //! Entries: [`results::build_results`] and [`diff::compare`].
 
+pub mod account;
 pub mod comparison;
 pub mod diff;
 pub mod expectations;
+pub mod findings;
 pub mod kernel_diff;
 pub mod results;

@@ -22,6 +22,10 @@
 //!         }
 //!       },
 //!       "cgroup_peak": { "usage": 442499072 },
+//!       "account": {
+//!         "guest": { "psi_some_total": 1830000, "pgscan": 61200, "pgmajfault": 310 },
+//!         "cgroup": { "psi_full_total": 950000, "high": 412, "max": 3, "oom_kill": 0 }
+//!       },
 //!       "expectations": [
 //!         { "name": "RSS stays at the peak after release", "passed": true,
 //!           "detail": "last process.service.rss from service:released+1s to balloon:started = 401.2MiB, above 380.0MiB: passed" }
@@ -48,6 +52,8 @@
 //!   names it, what was `written`, what the guest `probed`, and what it read (`detail`);
 //!   absent when there are none. A run with one measured a kernel other than the one the
 //!   catalogue describes: its expectations' `when` chose by wrong facts.
+//! - `account` is what the kernel did over the run ([`crate::analysis::account`]): how much
+//!   each counter rose from the first sample to the last, stall in µs, pages, faults, events.
 //! - `dir` is relative to the output directory; `run.json` there has what this file leaves
 //!   out (events, the spec the guest ran, provenance).
 
@@ -59,8 +65,10 @@ use anyhow::{Context, Result};
 use rsslab_wire::{EventKind, Metrics, ProcessOutcome, RunOutcome};
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::account::{AccountTotals, account_totals, is_account};
 use crate::analysis::comparison::Comparison;
 use crate::analysis::expectations::{ExpectationResult, evaluate_with};
+use crate::catalogue::KernelFacts;
 use crate::catalogue::versions::compare_kernels;
 use crate::files::write_atomically;
 use crate::records::LoadedRun;
@@ -122,12 +130,21 @@ pub struct RunResult {
     /// max_usage_in_bytes); empty without a cgroup.
     #[serde(default)]
     pub cgroup_peak: Metrics,
+    /// What the kernel did over the run, from the first sample to the last: stall time in µs
+    /// (`psi_some_total`, `psi_full_total`), pages scanned and reclaimed, refaults, major
+    /// faults, OOM kills, and the cgroup's `memory.events`; absent when the guest sent none.
+    #[serde(default, skip_serializing_if = "AccountTotals::is_empty")]
+    pub account: AccountTotals,
     /// The scenario's expectations evaluated on this run, in scenario order.
     pub expectations: Vec<ExpectationResult>,
     /// The kernel facts the run relied on that the guest probed otherwise, in the order of
     /// the catalogue's facts; absent when there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fact_mismatches: Vec<FactMismatch>,
+    /// The kernel facts the run relied on (`when` of its expectations, the findings); absent
+    /// for a kernel whose facts are unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<KernelFacts>,
     /// The run's directory relative to the output directory
     /// (`runs/<scenario>/<kernel>[/<variant>]`), holding `run.json`, `samples.jsonl` and
     /// `console.log`.
@@ -161,14 +178,11 @@ pub struct ProcessSummary {
     pub ended_ms: Option<u64>,
 }
 
-/// The run's expectations evaluated on it (see [`crate::scenario::expect`]); the kernel's facts come from
-/// the record, or from the catalogue for records written before they were kept.
-fn evaluate_expectations(run: &LoadedRun) -> Vec<ExpectationResult> {
+/// The kernel facts a run relied on: the record's, or the catalogue's for records written
+/// before they were kept.
+fn run_facts(run: &LoadedRun) -> Option<KernelFacts> {
     let record = &run.record;
-    if record.expectations.is_empty() {
-        return Vec::new();
-    }
-    let facts = record.kernel_facts.or_else(|| {
+    record.kernel_facts.or_else(|| {
         static CATALOGUE: std::sync::OnceLock<Option<crate::catalogue::Catalogue>> =
             std::sync::OnceLock::new();
         CATALOGUE
@@ -178,8 +192,15 @@ fn evaluate_expectations(run: &LoadedRun) -> Vec<ExpectationResult> {
             .as_ref()?
             .get(&record.kernel)
             .map(|kernel| kernel.facts)
-    });
-    evaluate_with(&record.expectations, run, facts.as_ref())
+    })
+}
+
+/// The run's expectations evaluated on it (see [`crate::scenario::expect`]) with its facts.
+fn evaluate_expectations(run: &LoadedRun, facts: Option<&KernelFacts>) -> Vec<ExpectationResult> {
+    if run.record.expectations.is_empty() {
+        return Vec::new();
+    }
+    evaluate_with(&run.record.expectations, run, facts)
 }
 
 impl Results {
@@ -245,6 +266,7 @@ pub fn write_results(out_dir: &Path, results: &Results) -> Result<PathBuf> {
 
 fn run_result(run: &LoadedRun) -> RunResult {
     let record = &run.record;
+    let facts = run_facts(run);
     let mut processes: BTreeMap<String, ProcessSummary> = record
         .processes
         .iter()
@@ -298,7 +320,13 @@ fn run_result(run: &LoadedRun) -> RunResult {
             raise_peaks(&mut summary.peak, metrics);
         }
     }
-    let mut cgroup_peak = record.cgroup_peak.clone();
+    // The kernel's account is counters, not levels: its "peaks" are only its last values.
+    let mut cgroup_peak: Metrics = record
+        .cgroup_peak
+        .iter()
+        .filter(|(metric, _)| !is_account(metric))
+        .map(|(metric, &value)| (metric.clone(), value))
+        .collect();
     for sample in &run.samples {
         for (metric, &value) in &sample.cgroup {
             // Counters and the limit are not levels; their "peak" is meaningless or misleading.
@@ -331,7 +359,9 @@ fn run_result(run: &LoadedRun) -> RunResult {
         attempts: record.attempts,
         processes,
         cgroup_peak,
-        expectations: evaluate_expectations(run),
+        account: account_totals(run),
+        expectations: evaluate_expectations(run, facts.as_ref()),
+        facts,
         fact_mismatches: fact_mismatches(record),
         dir: record.dir.clone(),
         repeat: record.repeat,

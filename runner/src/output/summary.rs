@@ -5,17 +5,20 @@
 //!    infrastructure fault, runs whose guest found the kernel's facts otherwise than the
 //!    catalogue), then the runs by outcome, expectations passed and failed, the accelerator,
 //!    when and by which rsslab.
-//! 2. A scenario × kernel table, one row per variant. A cell is the run's outcome, its
-//!    expectations passed/total, the peak RSS of the row's main process (named in the *RSS of*
-//!    column: the process called `service` if the scenario has one, else its first
-//!    `[[process]]`), how that process ended unless it ran to the end or exited 0, and
-//!    `⚠️ kernel facts differ` when the guest found them otherwise.
-//! 3. Changes against a baseline, when the caller compared with one ([`super::markdown::markdown_body`]).
-//! 4. The kernel facts the guest found otherwise than written, grouped by run (under
+//! 2. The findings ([`crate::analysis::findings`]): per scenario what differs between its
+//!    variants and kernels, by how much, and whether an expectation says so.
+//! 3. A scenario × kernel table, one row per variant. A cell is the run's outcome, its
+//!    expectations passed/total, the row's *figure* (named in its column): the measure of the
+//!    scenario's first finding that an expectation looks at, which is what tells its runs
+//!    apart, else the peak RSS of the row's main process (the process called `service` if the
+//!    scenario has one, else its first `[[process]]`), how that process ended unless it ran to
+//!    the end or exited 0, and `⚠️ kernel facts differ` when the guest found them otherwise.
+//! 4. Changes against a baseline, when the caller compared with one ([`super::markdown::markdown_body`]).
+//! 5. The kernel facts the guest found otherwise than written, grouped by run (under
 //!    *Kernel facts the guest found otherwise*), the failed expectations with their detail,
 //!    grouped by run, and the runs that did not end `ok` with their reason and console log;
 //!    at most [`MAX_LISTED`] lines each, the rest is in the report.
-//! 5. A line pointing to `index.html`.
+//! 6. A line pointing to `index.html`.
 //!
 //! Every string that comes from a scenario or a guest (ids, variant labels, expectation names,
 //! details, reasons) is escaped with [`escape`], so it cannot break the table or inject
@@ -28,9 +31,11 @@ use rsslab_wire::{ProcessOutcome, RunOutcome};
 
 use super::markdown::{escape, markdown_body};
 use super::report::INDEX_HTML;
+use crate::analysis::findings::{Finding, FindingKind, find};
 use crate::analysis::results::{Results, RunResult};
 use crate::catalogue::versions::compare_kernels;
 use crate::records::{CONSOLE_LOG, LoadedRun};
+use crate::scenario::expect::{format_value, unit_of};
 
 /// Lines listed per section (failed expectations, runs not ok); the report has the rest.
 pub const MAX_LISTED: usize = 40;
@@ -43,8 +48,10 @@ const MAIN_PROCESS: &str = "service";
 pub fn render_summary(results: &Results, runs: &[LoadedRun]) -> String {
     let mut out = String::new();
     headline(&mut out, results);
+    let findings = find(&results.runs);
+    findings_list(&mut out, &findings);
     if !results.runs.is_empty() {
-        matrix(&mut out, results, runs);
+        matrix(&mut out, results, runs, &findings);
     }
     if let Some(comparison) = &results.baseline {
         let _ = writeln!(
@@ -154,8 +161,52 @@ fn headline(out: &mut String, results: &Results) {
     let _ = writeln!(out, "{}", parts.join(" · "));
 }
 
+/// What the lab found, by scenario ([`crate::analysis::findings`]); nothing without findings.
+fn findings_list(out: &mut String, findings: &[Finding]) {
+    if findings.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n#### Findings\n");
+    for finding in findings {
+        let why = match finding.kind {
+            FindingKind::New => "new: no expectation looks at it".to_owned(),
+            kind => format!(
+                "{}: {}",
+                kind.as_str(),
+                finding
+                    .expectations
+                    .iter()
+                    .map(|name| format!("*{}*", escape(name)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        let sign = match finding.kind {
+            FindingKind::Expected => "✅",
+            FindingKind::ExpectationFailed => "❌",
+            FindingKind::New => "🆕",
+        };
+        let _ = writeln!(
+            out,
+            "- {sign} **{}** · {}: {} ({why})",
+            escape(&finding.scenario),
+            escape(&finding.measure),
+            escape(&finding.text)
+        );
+    }
+}
+
+/// The figure a scenario's matrix cells show: the measure of its first finding that an
+/// expectation looks at (what tells its variants and kernels apart).
+fn discriminating_measure<'a>(findings: &'a [Finding], scenario: &str) -> Option<&'a str> {
+    findings
+        .iter()
+        .find(|finding| finding.scenario == scenario && !finding.expectations.is_empty())
+        .map(|finding| finding.measure.as_str())
+}
+
 /// The scenario × kernel table.
-fn matrix(out: &mut String, results: &Results, runs: &[LoadedRun]) {
+fn matrix(out: &mut String, results: &Results, runs: &[LoadedRun], findings: &[Finding]) {
     let mut kernels: Vec<&str> = results.runs.iter().map(|run| run.kernel.as_str()).collect();
     kernels.sort_by(|a, b| compare_kernels(a, b));
     kernels.dedup();
@@ -166,7 +217,7 @@ fn matrix(out: &mut String, results: &Results, runs: &[LoadedRun]) {
 
     let _ = writeln!(
         out,
-        "\n| scenario | variant | RSS of | {} |\n|---|---|---|{}",
+        "\n| scenario | variant | figure | {} |\n|---|---|---|{}",
         kernels
             .iter()
             .map(|kernel| escape(kernel))
@@ -191,16 +242,22 @@ fn matrix(out: &mut String, results: &Results, runs: &[LoadedRun]) {
         let main = row
             .iter()
             .find_map(|run| main_process(run, by_dir.get(run.dir.as_str()).copied()));
+        let measure = discriminating_measure(findings, scenario);
         let cells: Vec<String> = kernels
             .iter()
             .map(|kernel| {
                 row.iter()
                     .filter(|run| run.kernel == *kernel)
-                    .map(|run| cell(run, main.as_deref()))
+                    .map(|run| cell(run, main.as_deref(), measure))
                     .collect::<Vec<_>>()
                     .join("<br>")
             })
             .collect();
+        let figure = match (measure, main.as_deref()) {
+            (Some(measure), _) => escape(measure),
+            (None, Some(main)) => format!("peak RSS of {}", escape(main)),
+            (None, None) => String::new(),
+        };
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} |",
@@ -210,15 +267,16 @@ fn matrix(out: &mut String, results: &Results, runs: &[LoadedRun]) {
             } else {
                 escape(variant)
             },
-            main.as_deref().map(escape).unwrap_or_default(),
+            figure,
             cells.join(" | ")
         );
     }
     let _ = writeln!(
         out,
-        "\nA cell: outcome · expectations passed/total · peak RSS of the *RSS of* process \
-         (the kernel's VmHWM or the highest sample) · how it ended, unless it ran to the end or \
-         exited 0."
+        "\nA cell: outcome · expectations passed/total · the row's *figure*: the measure that \
+         tells the scenario's runs apart (its first finding's), else the peak RSS of its main \
+         process (the kernel's VmHWM or the highest sample) · how that process ended, unless it \
+         ran to the end or exited 0."
     );
 }
 
@@ -235,7 +293,7 @@ fn main_process(result: &RunResult, run: Option<&LoadedRun>) -> Option<String> {
         .cloned()
 }
 
-fn cell(run: &RunResult, main: Option<&str>) -> String {
+fn cell(run: &RunResult, main: Option<&str>, measure: Option<&str>) -> String {
     let failed = run.expectations.iter().filter(|e| !e.passed).count();
     let sign = match run.outcome {
         RunOutcome::Ok if failed == 0 => "✅",
@@ -254,8 +312,23 @@ fn cell(run: &RunResult, main: Option<&str>) -> String {
         });
     }
     let process = main.and_then(|name| run.processes.get(name));
-    if let Some(&bytes) = process.and_then(|process| process.peak.get("rss")) {
-        parts.push(format_size(bytes));
+    let measured = measure.and_then(|measure| {
+        run.expectations
+            .iter()
+            .filter_map(|e| e.measured.as_ref())
+            .find(|measured| measured.measure == measure)
+    });
+    match (measure, measured) {
+        (Some(_), Some(measured)) => {
+            let value = format_value(unit_of(&measured.metric), measured.value);
+            parts.push(format!("**{}**", value.replace("MiB", " MiB")));
+        }
+        (Some(_), None) => parts.push("—".to_owned()),
+        (None, _) => {
+            if let Some(&bytes) = process.and_then(|process| process.peak.get("rss")) {
+                parts.push(format_size(bytes));
+            }
+        }
     }
     // How the main process ended, when that is news (OOM-killed, refused at start, ...).
     if let Some(process) = process

@@ -11,7 +11,8 @@
 //! when = { "process.service.args.release" = "free" }
 //! metric = "process.service.rss"      # process.<name>.<metric>, cgroup.<metric>, guest.<metric>
 //! stat = "last"                       # max, min, mean (of the samples), first, last (default),
-//!                                     # slope (least-squares fit, bytes per minute)
+//!                                     # slope (least-squares fit, bytes per minute),
+//!                                     # increase (how much a counter rose)
 //! from = "service:released"           # window start: an event label; omitted = start of run
 //! after = "1s"                        # added to the start; default 0s
 //! to = "balloon:started"              # window end; omitted = end of run
@@ -47,6 +48,13 @@
 //! **Growth.** `stat = "slope"` fits a line through the window's samples (least squares, value
 //! against time) and compares its slope, per minute, with a size: `above = "20MiB"` means it
 //! grew faster than 20 MiB a minute. It needs two samples in the window.
+//!
+//! **Counters.** The kernel's account (`cgroup.high`, `guest.pgscan`, `cgroup.psi_full_total`,
+//! ...) is cumulative: `stat = "increase"` is how much it rose in the window (the sum of its
+//! rises from sample to sample; a value below the one before is a reset, counted from zero).
+//! Compare it with a plain number, in the metric's own unit: events, pages or faults, and
+//! microseconds for `psi_*_total` (`above = 1000000`: more than a second stalled);
+//! `psi_*_avg10` is in hundredths of a percent. Details show each in its unit ([`unit_of`]).
 //!
 //! **Windows.** Event labels are those of the run's events: `<process>:started`,
 //! `<process>:<phase>` (a phase the process's workload reports), `<process>:ended` and
@@ -187,9 +195,12 @@ pub enum Stat {
     Last,
     /// The least-squares slope of the samples over time, in bytes per minute: growth.
     Slope,
+    /// How much a counter rose in the window: the sum of its rises from sample to sample (a
+    /// value below the one before is a reset, counted from zero).
+    Increase,
 }
 
-const STATS: &[&str] = &["max", "min", "mean", "first", "last", "slope"];
+const STATS: &[&str] = &["max", "min", "mean", "first", "last", "slope", "increase"];
 
 impl Stat {
     fn parse(text: &str) -> Option<Stat> {
@@ -200,6 +211,7 @@ impl Stat {
             "first" => Stat::First,
             "last" => Stat::Last,
             "slope" => Stat::Slope,
+            "increase" => Stat::Increase,
             _ => return None,
         })
     }
@@ -253,7 +265,8 @@ pub enum Operand {
     },
 }
 
-/// Cgroup and guest metrics an expectation may name (sizes in bytes; counters are left out).
+/// Cgroup and guest metrics an expectation may name: sizes in bytes, then the kernel's account
+/// (see [`unit_of`] for what each counts).
 pub const CGROUP_METRICS: &[&str] = &[
     "usage",
     "working_set",
@@ -263,6 +276,25 @@ pub const CGROUP_METRICS: &[&str] = &[
     "inactive_file",
     "shmem",
     "limit",
+    "peak",
+    // memory.events (v1: `max` = memory.failcnt, `oom_kill` = memory.oom_control)
+    "low",
+    "high",
+    "max",
+    "oom",
+    "oom_kill",
+    // memory.pressure (v2) and memory.stat
+    "psi_some_total",
+    "psi_full_total",
+    "psi_some_avg10",
+    "psi_full_avg10",
+    "pgscan",
+    "pgsteal",
+    "pgscan_direct",
+    "pgsteal_direct",
+    "workingset_refault",
+    "workingset_activate",
+    "pgmajfault",
 ];
 pub const GUEST_METRICS: &[&str] = &[
     "mem_total",
@@ -273,7 +305,71 @@ pub const GUEST_METRICS: &[&str] = &[
     "commit_limit",
     "anon_huge",
     "kubelet_available",
+    // /proc/pressure/memory and /proc/vmstat
+    "psi_some_total",
+    "psi_full_total",
+    "psi_some_avg10",
+    "psi_full_avg10",
+    "pgscan",
+    "pgsteal",
+    "pgscan_direct",
+    "pgsteal_direct",
+    "workingset_refault",
+    "workingset_activate",
+    "pgmajfault",
+    "oom_kill",
 ];
+
+/// What the number of a metric counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Bytes,
+    /// Events, pages or faults, counted up since boot (or since the cgroup was made).
+    Count,
+    /// Microseconds of stall, counted up (`psi_*_total`).
+    Micros,
+    /// A share in hundredths of a percent (`psi_*_avg10`: the kernel's 10 s average).
+    Hundredths,
+}
+
+/// The unit of a metric path (`cgroup.high`, `guest.psi_some_total`, `process.service.rss`):
+/// the kernel's counters and pressure figures by name, every other metric is a size.
+pub fn unit_of(metric: &str) -> Unit {
+    let process = metric.starts_with("process.");
+    match metric.rsplit('.').next().unwrap_or(metric) {
+        name if !process && name.starts_with("psi_") && name.ends_with("_total") => Unit::Micros,
+        name if !process && name.starts_with("psi_") => Unit::Hundredths,
+        "low"
+        | "high"
+        | "max"
+        | "oom"
+        | "oom_kill"
+        | "pgscan"
+        | "pgsteal"
+        | "pgscan_direct"
+        | "pgsteal_direct"
+        | "workingset_refault"
+        | "workingset_activate"
+        | "pgmajfault"
+            if !process =>
+        {
+            Unit::Count
+        }
+        _ => Unit::Bytes,
+    }
+}
+
+/// A value of `unit` for people: `12.5MiB`, `340`, `1.25s`, `12.34%`; a slope per minute
+/// (`per_minute`) keeps the unit (`3.9MiB` a minute).
+pub fn format_value(unit: Unit, value: f64) -> String {
+    match unit {
+        Unit::Bytes => format!("{:.1}MiB", value / (1u64 << 20) as f64),
+        Unit::Count if value.fract() == 0.0 => format!("{value:.0}"),
+        Unit::Count => format!("{value:.1}"),
+        Unit::Micros => format!("{:.2}s", value / 1e6),
+        Unit::Hundredths => format!("{:.2}%", value / 100.0),
+    }
+}
 const RUN_OUTCOMES: &[RunOutcome] = &RunOutcome::ALL;
 
 // ---------------------------------------------------------------------------------------------

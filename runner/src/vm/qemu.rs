@@ -72,8 +72,9 @@ pub struct Attached {
 }
 
 /// The kernel command line: console on ttyS0, reboot at once on panic (QEMU then exits, since
-/// it runs with `-no-reboot`), an oops is a panic (an infrastructure fault we retry), and no
-/// probing of hardware the VM does not have.
+/// it runs with `-no-reboot`), an oops is a panic (an infrastructure fault we retry), no
+/// probing of hardware the VM does not have, and pressure stall information on (Debian builds
+/// it off by default; the hello's `psi` feature says whether the guest has it).
 pub fn kernel_cmdline(extra: &[String]) -> String {
     let base = [
         "console=ttyS0",
@@ -84,6 +85,7 @@ pub fn kernel_cmdline(extra: &[String]) -> String {
         "i8042.nokbd",
         "i8042.nopnp",
         "random.trust_cpu=on",
+        "psi=1",
         "rdinit=/init",
     ];
     base.into_iter()
@@ -284,6 +286,12 @@ mod tests {
         let cmdline = kernel_cmdline(&[]);
         assert!(!cmdline.contains("mem="), "{cmdline}");
         assert!(cmdline.contains("panic=-1"), "{cmdline}");
+    }
+
+    #[test]
+    fn pressure_stall_information_is_switched_on() {
+        let cmdline = kernel_cmdline(&[]);
+        assert!(cmdline.split(' ').any(|word| word == "psi=1"), "{cmdline}");
     }
 
     #[test]

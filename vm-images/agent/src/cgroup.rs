@@ -12,8 +12,8 @@ use nix::errno::Errno;
 use nix::mount::{MsFlags, mount};
 use rsslab_wire::{Bytes, CgroupSpec, Metrics};
 
-use crate::parse;
 use crate::setup::{Failure, report, write_knob};
+use crate::{account, parse};
 
 /// Where cgroup2 is mounted.
 pub const V2_ROOT: &str = "/sys/fs/cgroup";
@@ -253,6 +253,7 @@ impl Cgroup {
                 max: self.read("memory.max"),
                 events: self.read("memory.events"),
                 peak: self.read("memory.peak"),
+                pressure: self.read("memory.pressure"),
             }),
             Version::V1 => v1_metrics(&V1Files {
                 usage: self.read("memory.usage_in_bytes"),
@@ -283,10 +284,12 @@ pub struct V2Files {
     pub max: Option<String>,
     pub events: Option<String>,
     pub peak: Option<String>,
+    pub pressure: Option<String>,
 }
 
 /// v2 figures: usage, working_set, anon/file/active_file/inactive_file/shmem, limit, the
-/// oom_kill/max/high event counters, and peak (memory.peak, 5.19+).
+/// `memory.events` counters (low, high, max, oom, oom_kill), peak (memory.peak, 5.19+), and the
+/// kernel's account: `memory.pressure` and the reclaim counters of `memory.stat`.
 pub fn v2_metrics(files: &V2Files) -> Metrics {
     let names = ["anon", "file", "active_file", "inactive_file", "shmem"].map(|name| (name, name));
     let mut metrics = usage_and_stat(files.current.as_deref(), files.stat.as_deref(), &names);
@@ -298,7 +301,7 @@ pub fn v2_metrics(files: &V2Files) -> Metrics {
         .as_deref()
         .map(parse::keyed_values)
         .unwrap_or_default();
-    for key in ["oom_kill", "max", "high"] {
+    for key in ["low", "high", "max", "oom", "oom_kill"] {
         if let Some(value) = events.get(key) {
             metrics.insert(key.to_owned(), *value);
         }
@@ -306,6 +309,20 @@ pub fn v2_metrics(files: &V2Files) -> Metrics {
     if let Some(peak) = files.peak.as_deref().and_then(parse::single_value) {
         metrics.insert("peak".into(), peak);
     }
+    metrics.extend(
+        files
+            .pressure
+            .as_deref()
+            .map(account::pressure)
+            .unwrap_or_default(),
+    );
+    metrics.extend(
+        files
+            .stat
+            .as_deref()
+            .map(account::reclaim)
+            .unwrap_or_default(),
+    );
     metrics
 }
 
@@ -322,7 +339,8 @@ pub struct V1Files {
 
 /// v1 figures under the v2 names: the hierarchical `total_*` stat lines (anon = total_rss,
 /// file = total_cache), working_set = usage - total_inactive_file (cAdvisor), `max` =
-/// memory.failcnt (times the limit was hit), peak = memory.max_usage_in_bytes.
+/// memory.failcnt (times the limit was hit), peak = memory.max_usage_in_bytes, and
+/// `pgmajfault` (`total_pgmajfault`: v1 keeps no reclaim counters per cgroup, nor pressure).
 pub fn v1_metrics(files: &V1Files) -> Metrics {
     let names = [
         ("total_rss", "anon"),
@@ -351,6 +369,7 @@ pub fn v1_metrics(files: &V1Files) -> Metrics {
     if let Some(peak) = files.max_usage.as_deref().and_then(parse::single_value) {
         metrics.insert("peak".into(), peak);
     }
+    metrics.extend(account::v1_cgroup(files.stat.as_deref()));
     metrics
 }
 
@@ -394,6 +413,7 @@ mod tests {
             max: Some("805306368\n".into()),
             events: Some("low 0\nhigh 0\nmax 2\noom 1\noom_kill 1\n".into()),
             peak: Some("320000000\n".into()),
+            pressure: Some("some avg10=1.50 avg60=0.20 avg300=0.05 total=800\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=300\n".into()),
         };
         let metrics = v2_metrics(&files);
         assert_eq!(metrics["usage"], 314_572_800);
@@ -408,6 +428,12 @@ mod tests {
             (1, 2, 0)
         );
         assert_eq!(metrics["peak"], 320_000_000);
+        assert_eq!((metrics["low"], metrics["oom"]), (0, 1));
+        assert_eq!(
+            (metrics["psi_some_total"], metrics["psi_full_total"]),
+            (800, 300)
+        );
+        assert_eq!(metrics["psi_some_avg10"], 150);
         assert!(!metrics.contains_key("kernel"));
     }
 

@@ -1,6 +1,6 @@
 //! The hello: protocol version, kernel release, boot time, and what the kernel offers
 //! (`cgroup_v2`, `cgroup_v1_memory`, `madv_free`, `mglru`, `thp`, `thp_defrag`, `smaps_rollup`,
-//! `memory_peak`), read in the guest so expectations can be filtered by feature and the
+//! `psi`, `memory_peak`), read in the guest so expectations can be filtered by feature and the
 //! catalogue's facts of the kernel checked against it.
 //!
 //! The hello is sent before the run's set-up (modules, sysctls, sysfs writes, the cgroup), so
@@ -117,6 +117,12 @@ fn features(
         "smaps_rollup".into(),
         yes_no(Path::new("/proc/self/smaps_rollup").exists()),
     );
+    // Pressure stall information: built in and switched on (`psi=1` on the command line, which
+    // the runner sets: Debian builds it disabled by default), else the file is missing.
+    features.insert(
+        "psi".into(),
+        yes_no(Path::new("/proc/pressure/memory").exists()),
+    );
     let memory_peak = if probe && cgroup_version != Some(1) {
         cgroup::v2_has_memory_peak().map_or_else(|| "unknown".to_owned(), yes_no)
     } else {
@@ -166,6 +172,7 @@ mod tests {
                 "madv_free",
                 "memory_peak",
                 "mglru",
+                "psi",
                 "smaps_rollup",
                 "thp",
                 "thp_defrag"

@@ -15,6 +15,7 @@
 //! - [`setup`]: modules, scratch disk, sysctls and sysfs writes, and the [`setup::Failure`] type;
 //! - [`cgroup`]: the run's cgroup (v2 or v1): creation, limits, and reading its figures;
 //! - [`parse`]: pure parsers of /proc and cgroup files;
+//! - [`account`]: the kernel's account: pressure (PSI) and reclaim, refault and fault counters;
 //! - [`sampler`]: one sample of processes, cgroup and guest, and the sampling schedule;
 //! - [`kmsg`]: OOM-kill lines from the kernel log;
 //! - [`procs`]: the process table: triggers, spawning, output lines, outcomes;
@@ -23,6 +24,7 @@
 //! - [`workloads`]: the native workloads;
 //! - [`fault`]: faults injected on purpose when the kernel command line asks (a testing aid).
 
+pub mod account;
 pub mod cgroup;
 pub mod channel;
 pub mod fault;

@@ -3,7 +3,7 @@
 
 use rsslab_wire::Metrics;
 
-use crate::parse;
+use crate::{account, parse};
 
 /// A process's figures now, and the kernel's own high-water marks (VmPeak, VmHWM).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -26,12 +26,18 @@ pub fn process(pid: i32) -> Option<ProcessFigures> {
     Some(ProcessFigures { metrics, marks })
 }
 
-/// The guest's figures from /proc/meminfo, with `kubelet_available`.
+/// The guest's figures from /proc/meminfo, with `kubelet_available`, and the kernel's account
+/// (pressure, reclaim: [`account::guest`]).
 pub fn guest() -> Metrics {
-    let Ok(meminfo) = std::fs::read_to_string("/proc/meminfo") else {
-        return Metrics::new();
-    };
-    guest_metrics(&meminfo)
+    let read = |path: &str| std::fs::read_to_string(path).ok();
+    let mut metrics = read("/proc/meminfo")
+        .map(|meminfo| guest_metrics(&meminfo))
+        .unwrap_or_default();
+    metrics.extend(account::guest(
+        read("/proc/pressure/memory").as_deref(),
+        read("/proc/vmstat").as_deref(),
+    ));
+    metrics
 }
 
 /// Guest metrics from /proc/meminfo text.

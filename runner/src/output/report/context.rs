@@ -11,12 +11,14 @@ use serde::Serialize;
 use super::baseline::{BaselineSection, baseline_section, regressions_of};
 use super::embed::{EmbeddedRecords, embed_records};
 use super::figures::{ScenarioFigures, ScenarioRuns, draw_figures};
+use super::findings::{FindingItem, finding_items};
 use super::matrix::{MatrixRow, matrix_cell, scenario_rows};
 use super::provenance::{
     ProvenanceSection, ScenarioFile, provenance, scenario_file, scenario_sources,
 };
 use super::run::{KeyValue, RunSection, key_values, run_section};
 use super::{Anchors, Story, run_class, run_slug, slug};
+use crate::analysis::findings::find;
 use crate::analysis::results::{Results, RunResult};
 use crate::catalogue::versions::compare_kernels;
 use crate::records::LoadedRun;
@@ -40,6 +42,8 @@ pub struct ReportContext {
     /// Runs whose guest probed a kernel fact otherwise than the run relied on.
     fact_mismatch_runs: usize,
     kernels: Vec<String>,
+    /// What the lab found, first on the page.
+    findings: Vec<FindingItem>,
     matrix: Vec<MatrixRow>,
     /// What changed against the baseline, when the lab was compared with one.
     baseline: Option<BaselineSection>,
@@ -268,6 +272,7 @@ pub fn report_context(
         retried: results.runs.iter().filter(|run| run.attempts > 1).count(),
         fact_mismatch_runs: results.runs_with_fact_mismatches().count(),
         kernels,
+        findings: finding_items(&find(&results.runs), &results.runs, &run_anchors),
         matrix,
         baseline: results
             .baseline

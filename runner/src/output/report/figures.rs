@@ -1,5 +1,5 @@
-//! Every figure of the page, drawn in parallel: per run its process and cgroup/guest charts,
-//! per scenario and variant a row of kernels. A scenario's series are read once, its axes are
+//! Every figure of the page, drawn in parallel: per run its process, cgroup/guest, pressure and
+//! reclaim charts, per scenario and variant a row of kernels. A scenario's series are read once, its axes are
 //! fitted to all its runs (so kernels and variants compare at a glance), then each figure is
 //! one job for rayon's pool.
 
@@ -7,8 +7,8 @@ use anyhow::{Context, Result};
 use rayon::prelude::*;
 
 use super::plot::{
-    Axes, Focus, KernelPanel, Marker, RunSeries, event_markers, kernel_row, process_chart,
-    run_series, system_chart,
+    Axes, Focus, KernelPanel, Marker, RunSeries, Series, event_markers, kernel_row, pressure_chart,
+    process_chart, reclaim_chart, run_series, system_chart,
 };
 use crate::analysis::results::RunResult;
 use crate::records::LoadedRun;
@@ -25,7 +25,7 @@ pub struct ScenarioRuns<'a> {
 /// The figures of one scenario.
 #[derive(Debug, Default)]
 pub struct ScenarioFigures {
-    /// Per run of [`ScenarioRuns::runs`], in order: the two charts, or `None` without samples.
+    /// Per run of [`ScenarioRuns::runs`], in order: its charts, or `None` without samples.
     pub runs: Vec<Option<RunCharts>>,
     /// Per variant of [`ScenarioRuns::variants`], in order: its kernel row.
     pub kernel_rows: Vec<String>,
@@ -35,6 +35,10 @@ pub struct ScenarioFigures {
 pub struct RunCharts {
     pub process: String,
     pub system: String,
+    /// `None` when the guest had no pressure figures (no PSI) or they never moved.
+    pub pressure: Option<String>,
+    /// `None` when no reclaim counter or `memory.events` counter moved.
+    pub reclaim: Option<String>,
 }
 
 /// A scenario's series, axes and markers, before drawing.
@@ -45,13 +49,30 @@ struct Prepared<'a> {
     process_axes: Axes,
     system_axes: Axes,
     focus_axes: Axes,
+    pressure_axes: Axes,
+    reclaim_axes: Axes,
+}
+
+/// The charts of one run, in the order of [`RunCharts`].
+#[derive(Clone, Copy)]
+enum RunChart {
+    Process,
+    System,
+    Pressure,
+    Reclaim,
 }
 
 /// What one drawing job makes.
 enum Job {
-    Process { scenario: usize, run: usize },
-    System { scenario: usize, run: usize },
-    KernelRow { scenario: usize, variant: usize },
+    Run {
+        scenario: usize,
+        run: usize,
+        chart: RunChart,
+    },
+    KernelRow {
+        scenario: usize,
+        variant: usize,
+    },
 }
 
 /// Draws the figures of `scenarios`, in parallel.
@@ -61,14 +82,18 @@ pub fn draw_figures(scenarios: &[ScenarioRuns<'_>]) -> Result<Vec<ScenarioFigure
     for (index, scenario) in prepared.iter().enumerate() {
         for (run, (_, loaded)) in scenario.scenario.runs.iter().enumerate() {
             if loaded.is_some_and(|loaded| !loaded.samples.is_empty()) {
-                jobs.push(Job::Process {
-                    scenario: index,
-                    run,
-                });
-                jobs.push(Job::System {
-                    scenario: index,
-                    run,
-                });
+                let series = &scenario.series[run];
+                let charts = [RunChart::Process, RunChart::System]
+                    .into_iter()
+                    .chain((!series.pressure.is_empty()).then_some(RunChart::Pressure))
+                    .chain((!series.reclaim.is_empty()).then_some(RunChart::Reclaim));
+                for chart in charts {
+                    jobs.push(Job::Run {
+                        scenario: index,
+                        run,
+                        chart,
+                    });
+                }
             }
         }
         for variant in 0..scenario.scenario.variants.len() {
@@ -90,23 +115,30 @@ pub fn draw_figures(scenarios: &[ScenarioRuns<'_>]) -> Result<Vec<ScenarioFigure
             kernel_rows: Vec::new(),
         })
         .collect();
-    let mut process_charts: Vec<Vec<Option<String>>> = prepared
+    let mut run_charts: Vec<Vec<[Option<String>; 4]>> = prepared
         .iter()
-        .map(|scenario| vec![None; scenario.scenario.runs.len()])
+        .map(|scenario| vec![Default::default(); scenario.scenario.runs.len()])
         .collect();
     for (job, svg) in jobs.into_iter().zip(drawn) {
         match job {
-            Job::Process { scenario, run } => process_charts[scenario][run] = Some(svg),
-            Job::System { scenario, run } => {
-                let process = process_charts[scenario][run]
-                    .take()
-                    .expect("a run's process chart is the job before its system chart");
+            Job::Run {
+                scenario,
+                run,
+                chart,
+            } => run_charts[scenario][run][chart as usize] = Some(svg),
+            Job::KernelRow { scenario, .. } => figures[scenario].kernel_rows.push(svg),
+        }
+    }
+    for (scenario, runs) in run_charts.into_iter().enumerate() {
+        for (run, [process, system, pressure, reclaim]) in runs.into_iter().enumerate() {
+            if let (Some(process), Some(system)) = (process, system) {
                 figures[scenario].runs[run] = Some(RunCharts {
                     process,
-                    system: svg,
+                    system,
+                    pressure,
+                    reclaim,
                 });
             }
-            Job::KernelRow { scenario, .. } => figures[scenario].kernel_rows.push(svg),
         }
     }
     Ok(figures)
@@ -124,6 +156,8 @@ fn prepare<'a>(scenario: &'a ScenarioRuns<'a>) -> Prepared<'a> {
     let process_axes = Axes::fitting(series.iter().flat_map(|run| &run.process), t_max);
     let system_axes = Axes::fitting(series.iter().flat_map(|run| &run.system), t_max);
     let focus_axes = Axes::fitting(series.iter().flat_map(|run| &run.focus), t_max);
+    let pressure_axes = Axes::fitting(series.iter().flat_map(|run| &run.pressure), t_max);
+    let reclaim_axes = Axes::fitting(series.iter().flat_map(|run| &run.reclaim), t_max);
     let markers = scenario
         .runs
         .iter()
@@ -140,33 +174,49 @@ fn prepare<'a>(scenario: &'a ScenarioRuns<'a>) -> Prepared<'a> {
         process_axes,
         system_axes,
         focus_axes,
+        pressure_axes,
+        reclaim_axes,
     }
 }
 
 fn draw(prepared: &[Prepared<'_>], job: &Job) -> Result<String> {
     match *job {
-        Job::Process { scenario, run } => {
+        Job::Run {
+            scenario,
+            run,
+            chart,
+        } => {
             let prepared = &prepared[scenario];
-            process_chart(
-                &prepared.series[run].process,
-                &prepared.markers[run],
-                &prepared.process_axes,
-            )
-            .with_context(|| format!("drawing the process chart of {}", prepared.dir(run)))
-        }
-        Job::System { scenario, run } => {
-            let prepared = &prepared[scenario];
-            system_chart(
-                &prepared.series[run].system,
-                &prepared.markers[run],
-                &prepared.system_axes,
-            )
-            .with_context(|| {
-                format!(
-                    "drawing the cgroup and guest chart of {}",
-                    prepared.dir(run)
-                )
-            })
+            let series: &RunSeries = &prepared.series[run];
+            type Draw = fn(&[Series], &[Marker], &Axes) -> Result<String>;
+            let (draw, lines, axes, what): (Draw, _, _, _) = match chart {
+                RunChart::Process => (
+                    process_chart,
+                    &series.process,
+                    &prepared.process_axes,
+                    "process",
+                ),
+                RunChart::System => (
+                    system_chart,
+                    &series.system,
+                    &prepared.system_axes,
+                    "cgroup and guest",
+                ),
+                RunChart::Pressure => (
+                    pressure_chart,
+                    &series.pressure,
+                    &prepared.pressure_axes,
+                    "pressure",
+                ),
+                RunChart::Reclaim => (
+                    reclaim_chart,
+                    &series.reclaim,
+                    &prepared.reclaim_axes,
+                    "reclaim",
+                ),
+            };
+            draw(lines, &prepared.markers[run], axes)
+                .with_context(|| format!("drawing the {what} chart of {}", prepared.dir(run)))
         }
         Job::KernelRow { scenario, variant } => {
             let prepared = &prepared[scenario];

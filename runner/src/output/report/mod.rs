@@ -13,6 +13,11 @@
 //!   runs retried after a kernel panic, runs whose guest found the kernel's facts otherwise
 //!   than the catalogue, the changes against a baseline, and the size of the embedded raw
 //!   records.
+//! - **Findings.** Per scenario, what differs between its variants and kernels and by how much
+//!   ([`crate::analysis::findings`]): the measure of an expectation (badge `expected`, or
+//!   `expectation failed`) or a peak no expectation looks at (`new`), with the kernel facts a
+//!   split by kernel follows and links to the runs it rests on. Nothing is said where the
+//!   runs agree within noise.
 //! - **Matrix.** One row per scenario and variant, one column per kernel. Each cell is a run,
 //!   linking to its section: its outcome, a badge for its expectations (`3/3 expectations`,
 //!   or `1 of 3 expectations failed`), then per process how it ended and three numbers in
@@ -59,7 +64,11 @@
 //!       Committed_AS against CommitLimit when the scenario sets overcommit. Vertical lines
 //!       mark events, labelled: green a process started, blue a workload phase
 //!       (`service:released`), grey a process ended, red an OOM kill. Series are decimated to
-//!       a few points per pixel column, keeping every peak and dip;
+//!       a few points per pixel column, keeping every peak and dip. Below them, on the same
+//!       time axis and events, what the kernel did, per second between samples: *Pressure*,
+//!       the milliseconds in which some task (or every non-idle task) of the guest or the
+//!       cgroup waited for memory (PSI), and *Reclaim*, pages scanned and reclaimed, refaults,
+//!       major faults and the cgroup's `memory.events` (a flat line: it did not move);
 //!     - the **at each phase** table: for every event, the values things *settled at* (the
 //!       last sample before the next event) of each process's RSS and lazyfree, the guest's
 //!       MemAvailable and the cgroup's usage, working set and page cache (`file`): that is
@@ -105,6 +114,7 @@ mod baseline;
 mod context;
 pub mod embed;
 pub mod figures;
+mod findings;
 mod matrix;
 pub mod phases;
 pub mod plot;

@@ -326,6 +326,72 @@ fn a_lab_without_fact_mismatches_has_no_banner() {
     assert!(!html.contains("<span class=\"label\">Kernel facts</span>"));
 }
 
+/// "RSS after release": the last RSS between release + 1 s and the balloon's start.
+fn rss_after_release() -> crate::scenario::expect::Expectation {
+    use crate::scenario::expect::{Check, Comparison, Expectation, Measure, Operand, Stat};
+    Expectation {
+        name: "RSS after release".into(),
+        when: Default::default(),
+        check: Check::Metric {
+            measure: Measure {
+                metric: "process.service.rss".into(),
+                stat: Stat::Last,
+                from: Some("service:released".into()),
+                after: rsslab_wire::Millis::secs(1),
+                to: Some("balloon:started".into()),
+            },
+            compare: Comparison::AtLeast,
+            against: Operand::Size(rsslab_wire::Bytes::mib(40)),
+        },
+    }
+}
+
+#[test]
+fn the_page_opens_on_the_findings_linked_to_their_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut runs: Vec<LoadedRun> = ["5.10", "6.1"]
+        .iter()
+        .flat_map(|kernel| ["free", "dontneed"].map(|release| fake_run("madv", kernel, release)))
+        .collect();
+    for run in &mut runs {
+        run.record.expectations = vec![rss_after_release()];
+    }
+    let html = render_lab(dir.path(), &mut runs, STORY);
+    let findings = between(&html, "<section id=\"findings\">", "</section>");
+    assert!(
+        html.find("id=\"findings\"").unwrap() < html.find("id=\"matrix\"").unwrap(),
+        "the findings come before the matrix"
+    );
+    assert!(
+        findings
+            .contains("50.0MiB with release=dontneed, 400.0MiB with release=free, on both kernels"),
+        "{findings}"
+    );
+    assert!(findings.contains(">expected<"), "{findings}");
+    // Each of its four runs is linked, to an anchor the page has.
+    let links = attribute_values(findings, "href");
+    assert_eq!(links.len(), 4, "{findings}");
+    for link in links {
+        let id = link.trim_start_matches('#');
+        assert!(html.contains(&format!("id=\"{id}\"")), "{link}");
+    }
+}
+
+#[test]
+fn runs_that_agree_have_no_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut runs: Vec<LoadedRun> = ["5.10", "6.1"]
+        .iter()
+        .map(|kernel| fake_run("madv", kernel, "free"))
+        .collect();
+    for run in &mut runs {
+        run.record.expectations = vec![rss_after_release()];
+    }
+    let html = render_lab(dir.path(), &mut runs, STORY);
+    assert!(!html.contains("id=\"findings\""));
+    assert!(!html.contains("href=\"#findings\""));
+}
+
 #[test]
 fn hostile_console_lines_are_escaped_and_cleaned() {
     let dir = tempfile::tempdir().unwrap();

@@ -55,7 +55,7 @@ pub fn kernel_row(panels: &[KernelPanel<'_>], axes: &Axes) -> Result<String> {
             title
                 .draw(&Text::new(text, (44, 10), style))
                 .map_err(plot_error)?;
-            let mut chart = frame(&plot, axes, &panel.markers, &SMALL_FRAME)?;
+            let mut chart = frame(&plot, axes, &panel.markers, &SMALL_FRAME, "MiB")?;
             if panel.series.iter().all(|line| line.points.is_empty()) {
                 let style = TextStyle::from((FONT, 15))
                     .color(&AVAILABLE_COLOUR)
@@ -63,7 +63,7 @@ pub fn kernel_row(panels: &[KernelPanel<'_>], axes: &Axes) -> Result<String> {
                 chart
                     .draw_series(std::iter::once(Text::new(
                         "no samples",
-                        (axes.t_max_s / 2.0, axes.y_max_mib / 2.0),
+                        (axes.t_max_s / 2.0, axes.y_max / 2.0),
                         style,
                     )))
                     .map_err(plot_error)?;

@@ -4,6 +4,9 @@
 //! - [`system_chart`]: the cgroup (usage, working set, page cache) and the guest
 //!   (MemAvailable, Cached, the kubelet's `memory.available`) against `memory.max` and
 //!   `memory.high`;
+//! - [`pressure_chart`]: the time tasks stalled on memory (PSI), per second, in the guest and
+//!   the cgroup; [`reclaim_chart`]: pages scanned, reclaimed and refaulted, major faults and
+//!   the cgroup's `memory.events`, per second (both from [`account_series`]);
 //! - [`kernel_row`]: small multiples, one panel per kernel on the same axes, of the series that
 //!   tell a scenario's story ([`Focus`]).
 //!
@@ -19,6 +22,7 @@
 //! OOM-killed task names) cannot inject markup. Text sizes are plotters' built-in estimate (no
 //! font files): the browser renders the real font.
 
+mod account;
 mod kernels;
 mod run_charts;
 mod series;
@@ -33,8 +37,9 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use rsslab_wire::{EventKind, ProcessOutcome};
 
+pub use self::account::account_series;
 pub use self::kernels::{KernelPanel, kernel_row};
-pub use self::run_charts::{process_chart, system_chart};
+pub use self::run_charts::{pressure_chart, process_chart, reclaim_chart, system_chart};
 pub use self::series::{Focus, RunSeries, decimate, process_names, run_series};
 use crate::records::LoadedRun;
 
@@ -80,24 +85,24 @@ const OOM_COLOUR: RGBColor = RGBColor(214, 39, 40);
 pub struct Axes {
     /// End of the time axis, in seconds.
     pub t_max_s: f64,
-    /// Top of the memory axis, in MiB.
-    pub y_max_mib: f64,
+    /// Top of the y axis: MiB on the memory charts, the chart's own unit on the others.
+    pub y_max: f64,
 }
 
 impl Axes {
     /// Ranges that fit every point of `series` and the time `t_max_s`, with some headroom.
     pub fn fitting<'a>(series: impl IntoIterator<Item = &'a Series>, t_max_s: f64) -> Axes {
-        let mut y_max_mib: f64 = 1.0;
+        let mut y_max: f64 = 1.0;
         let mut t_max = t_max_s.max(1.0);
         for line in series {
             for &(t, y) in &line.points {
                 t_max = t_max.max(t);
-                y_max_mib = y_max_mib.max(y);
+                y_max = y_max.max(y);
             }
         }
         Axes {
             t_max_s: t_max * 1.01,
-            y_max_mib: y_max_mib * 1.08,
+            y_max: y_max * 1.08,
         }
     }
 }
@@ -123,7 +128,7 @@ impl Stroke {
     }
 }
 
-/// One line of a chart: label, style and points (seconds, MiB).
+/// One line of a chart: label, style and points (seconds, and MiB or the chart's own unit).
 #[derive(Debug, Clone)]
 pub struct Series {
     pub label: String,
@@ -235,12 +240,14 @@ const SMALL_FRAME: FrameStyle = FrameStyle {
 
 type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
-/// Draws the mesh and axes of `axes` on `area`, and a vertical line per marker.
+/// Draws the mesh and axes of `axes` on `area` (the y axis described as `y_desc`), and a
+/// vertical line per marker.
 fn frame<'a, 'b>(
     area: &'a DrawingArea<SVGBackend<'b>, Shift>,
     axes: &Axes,
     markers: &[Marker],
     style: &FrameStyle,
+    y_desc: &str,
 ) -> Result<Chart<'a, 'b>> {
     let mut chart = ChartBuilder::on(area)
         .margin_left(6)
@@ -249,7 +256,7 @@ fn frame<'a, 'b>(
         .margin_bottom(4)
         .x_label_area_size(style.x_label_area)
         .y_label_area_size(style.y_label_area)
-        .build_cartesian_2d(0f64..axes.t_max_s, 0f64..axes.y_max_mib)
+        .build_cartesian_2d(0f64..axes.t_max_s, 0f64..axes.y_max)
         .map_err(plot_error)?;
     chart
         .configure_mesh()
@@ -258,7 +265,7 @@ fn frame<'a, 'b>(
         .axis_desc_style((FONT, style.desc_font))
         .label_style((FONT, style.label_font))
         .x_desc("time (s)")
-        .y_desc("MiB")
+        .y_desc(y_desc)
         .x_labels(style.x_labels)
         .y_labels(style.y_labels)
         .x_label_formatter(&|t| format_tick(*t))
@@ -269,7 +276,7 @@ fn frame<'a, 'b>(
         let style = ShapeStyle::from(marker.colour.mix(0.55)).stroke_width(1);
         chart
             .draw_series(std::iter::once(PathElement::new(
-                vec![(marker.t_s, 0.0), (marker.t_s, axes.y_max_mib)],
+                vec![(marker.t_s, 0.0), (marker.t_s, axes.y_max)],
                 style,
             )))
             .map_err(plot_error)?;
@@ -317,7 +324,7 @@ fn overlay(
     if labels {
         // Labels last, so lines do not cross them out; rotated to run down beside their marker.
         for marker in markers {
-            let (x, y) = chart.backend_coord(&(marker.t_s, axes.y_max_mib));
+            let (x, y) = chart.backend_coord(&(marker.t_s, axes.y_max));
             let (x, y) = (x + 4, y + 4);
             let _ = writeln!(
                 svg,

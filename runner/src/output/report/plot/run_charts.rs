@@ -1,6 +1,6 @@
-//! The two charts of one run: its processes, and its cgroup and guest. Both have the same
-//! time axis for the scenario and the run's events marked and labelled, so they read side by
-//! side.
+//! The charts of one run: its processes, its cgroup and guest, and the kernel's account
+//! (pressure, reclaim). All have the same time axis for the scenario and the run's events
+//! marked and labelled, so they read side by side.
 
 use super::*;
 
@@ -13,6 +13,7 @@ pub fn process_chart(series: &[Series], markers: &[Marker], axes: &Axes) -> Resu
         series,
         markers,
         axes,
+        "MiB",
     )
 }
 
@@ -29,11 +30,43 @@ pub fn system_chart(series: &[Series], markers: &[Marker], axes: &Axes) -> Resul
     } else {
         "guest (no cgroup)"
     };
-    line_chart(title, series, markers, axes)
+    line_chart(title, series, markers, axes, "MiB")
+}
+
+/// Pressure stall information: milliseconds per second in which some task (solid) or every
+/// non-idle task (dashed) waited for memory, in the guest and the cgroup; `series` from
+/// [`account_series`].
+pub fn pressure_chart(series: &[Series], markers: &[Marker], axes: &Axes) -> Result<String> {
+    line_chart(
+        "Pressure: time stalled on memory",
+        series,
+        markers,
+        axes,
+        "ms stalled per s",
+    )
+}
+
+/// Reclaim and its effects, per second: pages scanned and reclaimed (by kswapd and allocating
+/// tasks), refaults, major faults, and the cgroup's `memory.events`; `series` from
+/// [`account_series`].
+pub fn reclaim_chart(series: &[Series], markers: &[Marker], axes: &Axes) -> Result<String> {
+    line_chart(
+        "Reclaim: pages and events per second",
+        series,
+        markers,
+        axes,
+        "per s",
+    )
 }
 
 /// A titled chart of `series` with a legend above it and labelled event lines.
-fn line_chart(title: &str, series: &[Series], markers: &[Marker], axes: &Axes) -> Result<String> {
+fn line_chart(
+    title: &str,
+    series: &[Series],
+    markers: &[Marker],
+    axes: &Axes,
+    y_desc: &str,
+) -> Result<String> {
     const TITLE_HEIGHT: u32 = 22;
     let legend_height = legend_height(series, CHART_WIDTH);
     let mut svg = String::new();
@@ -53,7 +86,7 @@ fn line_chart(title: &str, series: &[Series], markers: &[Marker], axes: &Axes) -
             .draw(&Text::new(title, (50, 13), style))
             .map_err(plot_error)?;
         draw_legend(&legend, series, CHART_WIDTH)?;
-        let chart = frame(&plot, axes, markers, &FULL_FRAME)?;
+        let chart = frame(&plot, axes, markers, &FULL_FRAME, y_desc)?;
         overlay = super::overlay(&chart, axes, series, markers, true);
         root.present().map_err(plot_error)?;
     }

@@ -54,6 +54,10 @@ pub struct RunSeries {
     pub system: Vec<Series>,
     /// A [`kernel_row`] panel: what the scenario's [`Focus`] says.
     pub focus: Vec<Series>,
+    /// [`pressure_chart`]: stall milliseconds per second.
+    pub pressure: Vec<Series>,
+    /// [`reclaim_chart`]: pages, faults and events per second.
+    pub reclaim: Vec<Series>,
     /// The last sample's or event's time, in seconds.
     pub t_max_s: f64,
 }
@@ -93,6 +97,7 @@ pub fn run_series(run: &LoadedRun, focus: &Focus) -> RunSeries {
             .map_or(0.0, seconds),
         ..RunSeries::default()
     };
+    (all.pressure, all.reclaim) = account_series(run);
     for (index, name) in process_names(run).iter().enumerate() {
         let colour = PROCESS_COLOURS[index % PROCESS_COLOURS.len()];
         let metric =
