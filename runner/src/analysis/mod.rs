@@ -4,6 +4,8 @@
 //! - [`expectations`]: each run's `[[expect]]` evaluated on its samples and events;
 //! - [`account`]: the kernel's account (pressure, reclaim, `memory.events`) as increases and
 //!   rates derived from its cumulative counters;
+//! - [`findings`]: what differs between a scenario's variants and kernels, by how much, and
+//!   whether an expectation says so (the report's and summary's first section);
 //! - [`results`]: `results.json`, one summary per run (outcomes, peaks, evaluated
 //!   expectations), the contract CI jobs and scripts read;
 //! - [`diff`]: a lab against a baseline (outcomes, expectations that flipped, key numbers that
