@@ -156,8 +156,13 @@ fn madv_free_keeps_rss_until_the_balloon_and_dontneed_drops_it_on_every_kernel()
     let html = std::fs::read_to_string(out.path().join("index.html")).unwrap();
     assert_eq!(
         html.matches("<figure class=\"chart\">").count(),
-        16,
-        "two charts per run: its processes, and its cgroup and guest"
+        32,
+        "four charts per run: its processes, its cgroup and guest, pressure and reclaim"
+    );
+    assert_eq!(html.matches("Pressure: time stalled on memory").count(), 8);
+    assert_eq!(
+        html.matches("Reclaim: pages and events per second").count(),
+        8
     );
     assert_eq!(
         html.matches("<figure class=\"kernels\"").count(),
