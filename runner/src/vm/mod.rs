@@ -169,6 +169,21 @@ const POLL: Duration = Duration::from_millis(20);
 /// How often QEMU's CPU time is read while it runs.
 pub const CPU_READ_EVERY: Duration = Duration::from_millis(200);
 
+/// How long a QEMU whose snapshot restore failed is given to show whether a signal ended it.
+const SIGNAL_WAIT: Duration = Duration::from_secs(1);
+
+/// The signal that ended QEMU, if it ended by one within `within`.
+fn ended_by_signal(guard: &QemuGuard, within: Duration) -> Option<i32> {
+    let until = Instant::now() + within;
+    loop {
+        match guard.0.try_wait() {
+            Ok(Some(output)) => return output.status.signal(),
+            Ok(None) if Instant::now() < until => std::thread::sleep(POLL),
+            _ => return None,
+        }
+    }
+}
+
 /// Owns the QEMU process: kills and reaps it when dropped.
 struct QemuGuard(duct::Handle);
 
@@ -286,6 +301,14 @@ pub fn run_vm(
             });
         match resumed {
             Ok(connected) => qmp = Some(connected),
+            // A QEMU that a signal ended while it loaded (it crashed, or something killed it)
+            // says nothing of the snapshot: the loop below records how it died.
+            Err(error) if ended_by_signal(&guard, SIGNAL_WAIT).is_some() => {
+                tracing::warn!(
+                    "QEMU died while restoring the snapshot {}: {error:#}",
+                    snapshot.key
+                );
+            }
             Err(error) => {
                 drop(guard);
                 let _ = console_thread.join();
