@@ -104,6 +104,18 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// Write every sample of a lab for other tools: a tidy CSV (pandas, R), the OpenMetrics
+    /// text (promtool tsdb create-blocks-from openmetrics, then Prometheus and Grafana) or
+    /// Prometheus' text format (promtool check metrics). Prints the file written.
+    Export {
+        /// A lab's output directory (reports/<id>).
+        dir: PathBuf,
+        #[arg(long, value_enum)]
+        format: rsslab::output::export::ExportFormat,
+        /// The file to write. Default: DIR/exports/samples.csv, samples.om.txt or samples.prom.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Extract the raw records a report embeds into DIR/runs/, so that `rsslab report DIR`
     /// rebuilds it (and anything else can re-analyse them).
     Unpack {
@@ -292,6 +304,12 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             );
             let outputs = write_outputs(&out)?;
             Ok(outputs_exit(&outputs))
+        }
+        Command::Export { dir, format, out } => {
+            let path = rsslab::output::export::export_samples(&dir, format, out.as_deref())
+                .map_err(Failure::bad_input)?;
+            println!("{}", path.display());
+            Ok(exit::OK)
         }
         Command::Unpack { report, out } => {
             let unpacked =

@@ -8,6 +8,7 @@
 //! [`write_exports`] writes the machine outputs, atomically, from the same results as the
 //! report. [`markdown`] is the Markdown that `summary.md` and `rsslab diff` share.
 
+pub mod export;
 pub mod junit;
 pub mod markdown;
 pub mod report;

@@ -1,0 +1,67 @@
+//! The tidy CSV of a lab's samples: a header, then one row per run, sample time and metric.
+//!
+//! ```text
+//! scenario,kernel,variant,repeat,run,t_s,metric,value
+//! go-madvfree-balloon,6.1,"go=1.15,GODEBUG=madvdontneed=0",1,runs/go-madvfree-balloon/6.1/go=1.15,GODEBUG=madvdontneed=0,0.250,process.service.rss,1970176
+//! ```
+//!
+//! `metric` is the path expectations use (`process.<name>.<metric>`, `cgroup.<metric>`,
+//! `guest.<metric>`); `value` is as sampled (bytes for sizes; the kernel's counters as counted,
+//! see the README's Metrics); `t_s` is seconds since the run started. Fields are quoted as
+//! RFC 4180 says (variant labels hold commas), so `pandas.read_csv` needs no options.
+
+use std::fmt::Write as _;
+
+use rsslab_wire::Sample;
+
+use crate::records::LoadedRun;
+
+/// The header and rows of `runs`, in their order, samples in time order.
+pub fn samples_csv(runs: &[LoadedRun]) -> String {
+    let mut out = String::from("scenario,kernel,variant,repeat,run,t_s,metric,value\n");
+    for run in runs {
+        let record = &run.record;
+        let prefix = [
+            record.scenario.as_str(),
+            record.kernel.as_str(),
+            record.variant_label.as_str(),
+        ]
+        .map(field)
+        .join(",");
+        let run_fields = format!("{prefix},{},{}", record.repeat, field(&record.dir));
+        for sample in &run.samples {
+            let t_s = sample.t_ms as f64 / 1000.0;
+            for (metric, value) in metrics_of(sample) {
+                let _ = writeln!(out, "{run_fields},{t_s:.3},{},{value}", field(&metric));
+            }
+        }
+    }
+    out
+}
+
+/// Each metric of a sample with its path: processes (by name), then the cgroup, then the guest.
+pub fn metrics_of(sample: &Sample) -> impl Iterator<Item = (String, u64)> + '_ {
+    let processes = sample.process.iter().flat_map(|(name, metrics)| {
+        metrics
+            .iter()
+            .map(move |(metric, &value)| (format!("process.{name}.{metric}"), value))
+    });
+    let cgroup = sample
+        .cgroup
+        .iter()
+        .map(|(metric, &value)| (format!("cgroup.{metric}"), value));
+    let guest = sample
+        .guest
+        .iter()
+        .map(|(metric, &value)| (format!("guest.{metric}"), value));
+    processes.chain(cgroup).chain(guest)
+}
+
+/// A CSV field: quoted, with its quotes doubled, when it holds a comma, a quote or a line break.
+fn field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}

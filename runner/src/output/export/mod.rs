@@ -1,0 +1,75 @@
+//! `rsslab export DIR --format csv|openmetrics|prometheus`: every sample of a lab in a format
+//! other people's tools read, rebuilt from the raw records like every other output.
+//!
+//! - `csv` ([`csv`]): a tidy table, one row per run, time and metric, for pandas
+//!   (`pd.read_csv(path)`, no options), R or a spreadsheet;
+//! - `openmetrics` ([`metrics_text`]): the OpenMetrics text exposition, one series per run and
+//!   metric with its samples' timestamps, for `promtool tsdb create-blocks-from openmetrics`
+//!   (then Prometheus and Grafana);
+//! - `prometheus`: the same families in Prometheus' own text format (timestamps in integer
+//!   milliseconds), which `promtool check metrics` lints: Prometheus' linter does not read
+//!   OpenMetrics' timestamps in seconds (prometheus/prometheus#10259), so one file cannot serve
+//!   both.
+//!
+//! Entry point: [`export_samples`].
+
+pub mod csv;
+pub mod metrics_text;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::files::write_atomically;
+use crate::records::load_all;
+
+/// What `rsslab export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Openmetrics,
+    Prometheus,
+}
+
+impl ExportFormat {
+    /// The file name under `DIR/exports/` when no `--out` is given.
+    pub fn default_file_name(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "samples.csv",
+            ExportFormat::Openmetrics => "samples.om.txt",
+            ExportFormat::Prometheus => "samples.prom",
+        }
+    }
+}
+
+/// Writes every sample of the lab in `out_dir` as `format` to `dest` (default
+/// `out_dir/exports/<file>`), atomically; returns the path written.
+pub fn export_samples(
+    out_dir: &Path,
+    format: ExportFormat,
+    dest: Option<&Path>,
+) -> Result<PathBuf> {
+    let runs = load_all(out_dir)?;
+    let text = match format {
+        ExportFormat::Csv => csv::samples_csv(&runs),
+        ExportFormat::Openmetrics => {
+            metrics_text::exposition(&runs, metrics_text::Flavour::OpenMetrics)?
+        }
+        ExportFormat::Prometheus => {
+            metrics_text::exposition(&runs, metrics_text::Flavour::Prometheus)?
+        }
+    };
+    let path = match dest {
+        Some(path) => path.to_owned(),
+        None => {
+            let dir = out_dir.join("exports");
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            dir.join(format.default_file_name())
+        }
+    };
+    write_atomically(&path, text.as_bytes())?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests;

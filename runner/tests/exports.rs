@@ -1,0 +1,131 @@
+//! `rsslab export` checked by the tools its formats are for: Prometheus' `promtool` lints the
+//! Prometheus text and backfills a TSDB block from the OpenMetrics text, and Python's csv
+//! reader reads the CSV back (RFC 4180, as pandas' `read_csv` does with no options).
+//! `just test-deps` installs promtool (Debian's `prometheus`).
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use rsslab::records::testing::{fake_run, write_lab};
+use support::rsslab;
+
+fn lab(dir: &Path) {
+    let mut runs = vec![
+        fake_run("go-madvfree-balloon", "6.1", "free"),
+        fake_run("go-madvfree-balloon", "7.2", "dontneed"),
+    ];
+    runs[0].record.variant_label = "go=1.15,GODEBUG=madvdontneed=0".into();
+    for (index, sample) in runs[1].samples.iter_mut().enumerate() {
+        sample.cgroup.insert("pgscan".into(), 100 * index as u64);
+        sample
+            .cgroup
+            .insert("psi_some_total".into(), 1000 * index as u64);
+    }
+    write_lab(dir, &mut runs, 100).unwrap();
+}
+
+fn export(dir: &Path, format: &str) -> std::path::PathBuf {
+    let output = rsslab(&["export", dir.to_str().unwrap(), "--format", format]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().into()
+}
+
+fn promtool() -> Command {
+    let found = Command::new("promtool").arg("--version").output();
+    assert!(
+        found.is_ok_and(|output| output.status.success()),
+        "promtool is missing: `just test-deps` installs it (Debian's prometheus package)"
+    );
+    Command::new("promtool")
+}
+
+#[test]
+fn promtool_lints_the_prometheus_text_without_a_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    lab(dir.path());
+    let path = export(dir.path(), "prometheus");
+    let text = std::fs::File::open(&path).unwrap();
+    let output = promtool()
+        .args(["check", "metrics"])
+        .stdin(text)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn promtool_backfills_a_tsdb_block_from_the_openmetrics_text() {
+    let dir = tempfile::tempdir().unwrap();
+    lab(dir.path());
+    let path = export(dir.path(), "openmetrics");
+    let tsdb = dir.path().join("tsdb");
+    let output = promtool()
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&path)
+        .arg(&tsdb)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{said}");
+    // One block (the runs are minutes apart, within one 2-hour block), with the series.
+    let blocks: Vec<_> = std::fs::read_dir(&tsdb)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.join("meta.json").is_file())
+        .collect();
+    assert_eq!(blocks.len(), 1, "{said}");
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(blocks[0].join("meta.json")).unwrap())
+            .unwrap();
+    let samples = meta["stats"]["numSamples"].as_u64().unwrap();
+    let lines = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .count() as u64;
+    assert_eq!(samples, lines, "every point ingested");
+}
+
+#[test]
+fn the_csv_reads_back_with_a_standard_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    lab(dir.path());
+    let path = export(dir.path(), "csv");
+    let script = r#"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1], newline="")))
+variants = sorted({row["variant"] for row in rows})
+print(len(rows), variants[0], variants[1], sum(1 for r in rows if r["metric"] == "cgroup.pgscan"))
+"#;
+    let output = Command::new("python3")
+        .args(["-c", script])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let said = String::from_utf8(output.stdout).unwrap();
+    let lines = std::fs::read_to_string(&path).unwrap().lines().count() - 1;
+    assert_eq!(
+        said.trim(),
+        format!("{lines} go=1.15,GODEBUG=madvdontneed=0 release=dontneed 120")
+    );
+}
