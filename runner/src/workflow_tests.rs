@@ -1,5 +1,6 @@
-//! Tests of the binary: the CI workflow (`.github/workflows/nightly.yml`) only runs `rsslab`
-//! and `just` commands that exist, so it cannot drift from the CLI unnoticed.
+//! Tests of the binary: the workflows (`.github/workflows/nightly.yml`, the nightly lab, and
+//! `ci.yml`, every pull request's checks) only run `rsslab` and `just` commands that exist, so
+//! they cannot drift from the CLI unnoticed.
 //!
 //! Every `run:` script of the workflow is split into shell words; each command that starts
 //! with `rsslab` (or a path ending in `/rsslab`) is parsed by the CLI's own clap definition
@@ -15,6 +16,7 @@ use yaml_rust2::{Yaml, YamlLoader};
 use super::Cli;
 
 const WORKFLOW: &str = ".github/workflows/nightly.yml";
+const PR_WORKFLOW: &str = ".github/workflows/ci.yml";
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -28,10 +30,14 @@ fn read(relative: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
-fn workflow() -> Yaml {
-    YamlLoader::load_from_str(&read(WORKFLOW))
-        .unwrap_or_else(|e| panic!("{WORKFLOW}: {e}"))
+fn workflow_at(path: &str) -> Yaml {
+    YamlLoader::load_from_str(&read(path))
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
         .remove(0)
+}
+
+fn workflow() -> Yaml {
+    workflow_at(WORKFLOW)
 }
 
 /// `(job, step name, script)` of every `run:` step.
@@ -211,9 +217,10 @@ fn check_rsslab(args: &[String]) -> Result<(), String> {
         .map_err(|error| error.render().to_string())
 }
 
-#[test]
-fn every_rsslab_and_just_command_of_the_workflow_exists() {
-    let workflow = workflow();
+/// Every rsslab command `path` runs, directly or through a just recipe, each checked against
+/// the CLI (panics naming the ones that do not parse).
+fn checked_commands(path: &str) -> Vec<Vec<String>> {
+    let workflow = workflow_at(path);
     let recipes = recipes(&read("justfile"));
     let mut checked: Vec<Vec<String>> = Vec::new();
     let mut problems = Vec::new();
@@ -234,7 +241,13 @@ fn every_rsslab_and_just_command_of_the_workflow_exists() {
             checked.push(args);
         }
     }
-    assert!(problems.is_empty(), "{WORKFLOW}:\n{}", problems.join("\n"));
+    assert!(problems.is_empty(), "{path}:\n{}", problems.join("\n"));
+    checked
+}
+
+#[test]
+fn every_rsslab_and_just_command_of_the_workflow_exists() {
+    let checked = checked_commands(WORKFLOW);
     for (subcommand, flag) in [
         ("run", Some("--shard")),
         ("merge", Some("--out")),
@@ -304,4 +317,63 @@ fn the_workflow_hashes_files_that_exist_and_shards_one_to_n() {
         .map(|n| n.as_i64().expect("shard numbers"))
         .collect();
     assert_eq!(shards, (1..=shards.len() as i64).collect::<Vec<_>>());
+}
+
+#[test]
+fn every_pull_request_is_linted_tested_and_runs_a_small_lab() {
+    let checked = checked_commands(PR_WORKFLOW);
+    let workflow = workflow_at(PR_WORKFLOW);
+    let on = &workflow["on"];
+    assert!(
+        !on["pull_request"].is_badvalue(),
+        "{PR_WORKFLOW}: on pull_request"
+    );
+    assert!(!on["push"].is_badvalue(), "{PR_WORKFLOW}: on push");
+    let all_scripts: Vec<String> = scripts(&workflow)
+        .into_iter()
+        .map(|(_, _, script)| script)
+        .collect();
+    for recipe in ["lint", "test"] {
+        assert!(
+            all_scripts
+                .iter()
+                .any(|script| commands(script, |w| w == "just")
+                    .iter()
+                    .any(|args| args.first().map(String::as_str) == Some(recipe))),
+            "{PR_WORKFLOW} runs no `just {recipe}`"
+        );
+    }
+    let lab = checked
+        .iter()
+        .find(|args| args.first().map(String::as_str) == Some("run"))
+        .expect("a small lab");
+    let scenarios: Vec<&String> = lab.iter().filter(|a| a.ends_with(".toml")).collect();
+    assert_eq!(scenarios.len(), 2, "two scenarios: {lab:?}");
+    for scenario in scenarios {
+        assert!(repo_root().join(scenario).is_file(), "{scenario}");
+    }
+    assert_eq!(
+        lab.iter().filter(|a| *a == "--kernel").count(),
+        1,
+        "one kernel: {lab:?}"
+    );
+    let text = read(PR_WORKFLOW);
+    assert!(
+        text.contains("GITHUB_STEP_SUMMARY"),
+        "the summary goes into the job summary"
+    );
+    assert!(
+        text.contains("actions/upload-artifact"),
+        "the report is uploaded"
+    );
+    assert!(text.contains("--accel kvm"), "KVM where the runner has it");
+    for (at, _) in text.match_indices("hashFiles(") {
+        let call = &text[at..at + text[at..].find(')').expect("closed call")];
+        for path in call.split('\'').skip(1).step_by(2) {
+            assert!(
+                repo_root().join(path).is_file(),
+                "{PR_WORKFLOW}: hashFiles('{path}')"
+            );
+        }
+    }
 }
