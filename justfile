@@ -66,6 +66,10 @@ capture-kernel-files: build
         done
     done
 
+# Write the man pages (one per command) into target/man: man -l target/man/rsslab.1
+man: build
+    {{rsslab}} man --out target/man
+
 # What this host has and lacks.
 doctor: build
     {{rsslab}} doctor

@@ -110,6 +110,8 @@ enum Command {
     Export {
         /// A lab's output directory (reports/<id>).
         dir: PathBuf,
+        /// csv (a tidy table), openmetrics (for promtool tsdb create-blocks-from openmetrics)
+        /// or prometheus (Prometheus' text format, for promtool check metrics).
         #[arg(long, value_enum)]
         format: rsslab::output::export::ExportFormat,
         /// The file to write. Default: DIR/exports/samples.csv, samples.om.txt or samples.prom.
@@ -168,6 +170,19 @@ enum Command {
     },
     /// Check this host: QEMU, KVM, mkfs.ext4, the archive, the cache, the guest binaries.
     Doctor,
+    /// Print a completion script for SHELL to stdout, e.g.
+    /// `rsslab completions bash > ~/.local/share/bash-completion/completions/rsslab`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout (`rsslab man | man -l -`), or with --out write one
+    /// page per command into DIR (rsslab.1, rsslab-run.1, ...; `just man` writes target/man).
+    #[command(hide = true)]
+    Man {
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// Ctrl-C and SIGTERM stop every VM; the lab keeps its finished runs.
@@ -360,6 +375,26 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 found.tried.len(),
                 found.out_dir.join("bisect.md").display()
             );
+            Ok(exit::OK)
+        }
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "rsslab", &mut std::io::stdout());
+            Ok(exit::OK)
+        }
+        Command::Man { out } => {
+            let command = <Cli as clap::CommandFactory>::command();
+            let written = match &out {
+                Some(dir) => std::fs::create_dir_all(dir)
+                    .and_then(|()| clap_mangen::generate_to(command, dir)),
+                None => clap_mangen::Man::new(command).render(&mut std::io::stdout()),
+            };
+            written.map_err(|error| {
+                Failure::infrastructure(anyhow!("writing the man page: {error}"))
+            })?;
+            if let Some(dir) = out {
+                println!("{}", dir.display());
+            }
             Ok(exit::OK)
         }
         Command::Doctor => Ok(if rsslab::lab::doctor::doctor() {

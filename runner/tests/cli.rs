@@ -206,6 +206,80 @@ fn report_of_a_directory_without_runs_is_bad_input() {
     assert_eq!(output.status.code(), Some(2));
 }
 
+/// The commands a user types, as `--help` lists them.
+const COMMANDS: [&str; 12] = [
+    "run",
+    "check",
+    "report",
+    "diff",
+    "merge",
+    "unpack",
+    "export",
+    "images",
+    "kernels",
+    "bisect",
+    "doctor",
+    "completions",
+];
+
+#[test]
+fn bash_completes_every_command_and_the_generated_script_loads() {
+    let output = rsslab(&["completions", "bash"]);
+    assert!(output.status.success());
+    let script = String::from_utf8(output.stdout).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rsslab.bash");
+    std::fs::write(&path, &script).unwrap();
+    // Bash itself loads it and registers the completion, and it offers every command.
+    let loaded = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {} && complete -p rsslab >/dev/null && COMP_WORDS=(rsslab '') && COMP_CWORD=1 && _rsslab rsslab '' rsslab && printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            path.display()
+        ))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&loaded.stdout);
+    assert!(
+        loaded.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&loaded.stderr)
+    );
+    let offered: Vec<&str> = said.lines().collect();
+    for command in COMMANDS {
+        assert!(
+            offered.contains(&command),
+            "{command} not offered: {offered:?}"
+        );
+    }
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let output = rsslab(&["completions", shell]);
+        assert!(output.status.success(), "{shell}");
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("export"),
+            "{shell}"
+        );
+    }
+}
+
+#[test]
+fn the_man_pages_are_generated_from_the_cli_one_per_command() {
+    let output = rsslab(&["man"]);
+    assert!(output.status.success());
+    let page = String::from_utf8(output.stdout).unwrap();
+    assert!(page.contains(".TH rsslab 1"), "{page}");
+    let dir = tempfile::tempdir().unwrap();
+    let output = rsslab(&["man", "--out", dir.path().to_str().unwrap()]);
+    assert!(output.status.success());
+    for command in COMMANDS {
+        let page = std::fs::read_to_string(dir.path().join(format!("rsslab-{command}.1")))
+            .unwrap_or_else(|error| panic!("rsslab-{command}.1: {error}"));
+        assert!(page.contains(&format!(".TH rsslab-{command} 1")), "{page}");
+    }
+    let run = std::fs::read_to_string(dir.path().join("rsslab-run.1")).unwrap();
+    assert!(run.contains("\\-\\-accel"), "the flags are in the page");
+}
+
 #[test]
 fn help_lists_every_command() {
     let output = rsslab(&["--help"]);
