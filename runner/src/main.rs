@@ -76,6 +76,10 @@ enum Command {
     Check {
         /// Scenario files or directories of them. Default: scenarios/.
         paths: Vec<PathBuf>,
+        /// Print the result as JSON on stdout: the scenarios and their runs, or each error with
+        /// its file, line, column, key, message and help.
+        #[arg(long)]
+        json: bool,
     },
     /// Rebuild results.json and index.html of a lab from its raw records, re-evaluating its
     /// expectations (exit 1 when one failed).
@@ -140,6 +144,9 @@ enum Command {
         /// Only this flavour: generic, cloud or rt.
         #[arg(long, value_name = "FLAVOUR")]
         flavour: Option<String>,
+        /// Print the kernels as a JSON array on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Find the first Debian kernel version between a good and a bad one whose verdict on a
     /// scenario differs from the good one's (binary search, one lab per version tried).
@@ -169,7 +176,11 @@ enum Command {
         accel: AccelChoice,
     },
     /// Check this host: QEMU, KVM, mkfs.ext4, the archive, the cache, the guest binaries.
-    Doctor,
+    Doctor {
+        /// Print the checks as JSON on stdout (name, status ok/warn/fail, detail, fix).
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a completion script for SHELL to stdout, e.g.
     /// `rsslab completions bash > ~/.local/share/bash-completion/completions/rsslab`.
     Completions {
@@ -275,16 +286,38 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             }
             Ok(verdict(&summary.failed_expectations, summary.regressions))
         }
-        Command::Check { paths } => {
+        Command::Check { paths, json } => {
             let paths = default_paths(paths);
-            let (_, plan) = load_plan(&paths, &[])?;
-            let scenarios: std::collections::BTreeSet<_> =
-                plan.runs.iter().map(|run| run.scenario.as_str()).collect();
-            println!(
-                "ok: {} scenarios, {} runs",
-                scenarios.len(),
-                plan.runs.len()
-            );
+            let plan = match load_plan(&paths, &[]) {
+                Ok((_, plan)) => plan,
+                Err(failure) if json => {
+                    let Some(error) = failure
+                        .error
+                        .downcast_ref::<rsslab::scenario::ScenarioError>()
+                    else {
+                        return Err(failure);
+                    };
+                    println!("{}", check_json(&[], Some(error)));
+                    return Ok(failure.code);
+                }
+                Err(failure) => return Err(failure),
+            };
+            let mut scenarios: Vec<(&str, usize)> = Vec::new();
+            for run in &plan.runs {
+                match scenarios.last_mut() {
+                    Some((id, runs)) if *id == run.scenario => *runs += 1,
+                    _ => scenarios.push((&run.scenario, 1)),
+                }
+            }
+            if json {
+                println!("{}", check_json(&scenarios, None));
+            } else {
+                println!(
+                    "ok: {} scenarios, {} runs",
+                    scenarios.len(),
+                    plan.runs.len()
+                );
+            }
             Ok(exit::OK)
         }
         Command::Report { dir, baseline } => {
@@ -342,8 +375,8 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             rsslab::lab::images::build_all(&kernels)?;
             Ok(exit::OK)
         }
-        Command::Kernels { flavour } => {
-            rsslab::lab::listing::print_archive_kernels(flavour.as_deref())?;
+        Command::Kernels { flavour, json } => {
+            rsslab::lab::listing::print_archive_kernels(flavour.as_deref(), json)?;
             Ok(exit::OK)
         }
         Command::Bisect {
@@ -397,7 +430,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             }
             Ok(exit::OK)
         }
-        Command::Doctor => Ok(if rsslab::lab::doctor::doctor() {
+        Command::Doctor { json } => Ok(if rsslab::lab::doctor::doctor(json) {
             exit::OK
         } else {
             exit::INFRASTRUCTURE
@@ -452,6 +485,43 @@ fn verdict(failed_expectations: &[String], regressions: usize) -> u8 {
 fn outputs_exit(outputs: &Outputs) -> u8 {
     println!("{}", outputs.index.display());
     verdict(&outputs.failed_expectations, outputs.regressions)
+}
+
+/// `rsslab check --json`: `{"ok": true, "scenarios": [{"id", "runs"}], "runs": N}`, or
+/// `{"ok": false, "errors": [{"file", "line", "column", "key", "message", "label", "help",
+/// "notes"}]}`.
+fn check_json(
+    scenarios: &[(&str, usize)],
+    error: Option<&rsslab::scenario::ScenarioError>,
+) -> String {
+    let value = match error {
+        None => serde_json::json!({
+            "ok": true,
+            "scenarios": scenarios
+                .iter()
+                .map(|(id, runs)| serde_json::json!({ "id": id, "runs": runs }))
+                .collect::<Vec<_>>(),
+            "runs": scenarios.iter().map(|(_, runs)| runs).sum::<usize>(),
+        }),
+        Some(error) => serde_json::json!({
+            "ok": false,
+            "errors": error
+                .diagnostics()
+                .iter()
+                .map(|d| serde_json::json!({
+                    "file": d.file,
+                    "line": d.line,
+                    "column": d.column,
+                    "key": d.key,
+                    "message": d.message,
+                    "label": d.label,
+                    "help": d.help,
+                    "notes": d.notes,
+                }))
+                .collect::<Vec<_>>(),
+        }),
+    };
+    serde_json::to_string_pretty(&value).expect("JSON of plain values")
 }
 
 /// `1 expectation`, `2 expectations`.

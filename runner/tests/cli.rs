@@ -281,6 +281,40 @@ fn the_man_pages_are_generated_from_the_cli_one_per_command() {
 }
 
 #[test]
+fn check_json_lists_the_scenarios_or_every_error_with_where_and_the_fix() {
+    let output = rsslab(&["check", "--json", "../scenarios"]);
+    assert_eq!(output.status.code(), Some(0));
+    let checked: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(checked["ok"], true);
+    let scenarios = checked["scenarios"].as_array().unwrap();
+    assert!(
+        scenarios
+            .iter()
+            .any(|s| s["id"] == "page-cache-memory-high" && s["runs"] == 8)
+    );
+    let runs: u64 = scenarios.iter().map(|s| s["runs"].as_u64().unwrap()).sum();
+    assert_eq!(checked["runs"], runs);
+
+    let output = rsslab(&["check", "--json", "tests/fixtures/bad/expect-bad-stat.toml"]);
+    assert_eq!(output.status.code(), Some(2));
+    let checked: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(checked["ok"], false);
+    let error = &checked["errors"][0];
+    assert_eq!(
+        (&error["line"], &error["column"], &error["key"]),
+        (
+            &serde_json::json!(21),
+            &serde_json::json!(8),
+            &serde_json::json!("expect[0].stat")
+        )
+    );
+    assert!(
+        error["help"][0].as_str().unwrap().contains("increase"),
+        "{error}"
+    );
+}
+
+#[test]
 fn help_lists_every_command() {
     let output = rsslab(&["--help"]);
     let help = String::from_utf8_lossy(&output.stdout);

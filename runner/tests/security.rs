@@ -357,6 +357,29 @@ fn labs_run_without_root_and_doctor_says_whether_the_user_can() {
         said.contains(&format!("this user (uid {NOBODY}) cannot run labs yet")),
         "{said}"
     );
+    // The same for scripts: `--json`, the failed check with its fix, the exit code alike.
+    let homeless = lab
+        .command_as(NOBODY, &["doctor", "--json"], &[("RSSLAB_CACHE_DIR", "")])
+        .output()
+        .unwrap();
+    assert_eq!(homeless.status.code(), Some(3));
+    let diagnosis: serde_json::Value = serde_json::from_slice(&homeless.stdout).unwrap();
+    assert_eq!(diagnosis["healthy"], false);
+    assert_eq!(diagnosis["uid"], NOBODY);
+    let cache_check = diagnosis["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|check| check["name"] == "cache")
+        .unwrap();
+    assert_eq!(cache_check["status"], "fail", "{cache_check}");
+    assert!(
+        cache_check["fix"]
+            .as_str()
+            .unwrap()
+            .contains("set RSSLAB_CACHE_DIR"),
+        "{cache_check}"
+    );
 }
 
 #[test]

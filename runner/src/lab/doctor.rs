@@ -40,8 +40,42 @@ fn qemu_check() -> Result<String, String> {
     Ok(version)
 }
 
-/// Prints the check list; returns whether every required check passed.
-pub fn doctor() -> bool {
+/// How one check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    /// Failed, but labs still run (no KVM: TCG).
+    Warn,
+    /// Failed: labs cannot run until it is fixed.
+    Fail,
+}
+
+/// One line of the check list, as `rsslab doctor --json` prints it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CheckResult {
+    pub name: &'static str,
+    pub status: Status,
+    /// What was found, or why it failed.
+    pub detail: String,
+    /// What to do about a failure; absent when it passed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<&'static str>,
+}
+
+/// What `rsslab doctor` found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Diagnosis {
+    pub checks: Vec<CheckResult>,
+    /// Whether every required check passed: this user can run labs.
+    pub healthy: bool,
+    pub uid: u32,
+    /// What runs would use: `KVM if its probe boot works, else TCG`, or `TCG`.
+    pub accel: &'static str,
+}
+
+/// Runs every check.
+pub fn diagnose() -> Diagnosis {
     let checks = [
         Check {
             name: "qemu",
@@ -108,32 +142,73 @@ pub fn doctor() -> bool {
     ];
     let mut healthy = true;
     let mut kvm = false;
-    for check in &checks {
-        kvm |= check.name == "kvm" && check.result.is_ok();
-        match &check.result {
-            Ok(detail) => println!("ok    {:<10} {detail}", check.name),
-            Err(why) => {
-                healthy &= !check.required;
-                let label = if check.required { "FAIL" } else { "warn" };
-                println!(
-                    "{label}  {:<10} {why}\n      {:<10} fix: {}",
-                    check.name, "", check.fix
-                );
+    let checks = checks
+        .into_iter()
+        .map(|check| {
+            kvm |= check.name == "kvm" && check.result.is_ok();
+            let (status, detail) = match check.result {
+                Ok(detail) => (Status::Ok, detail),
+                Err(why) if check.required => (Status::Fail, why),
+                Err(why) => (Status::Warn, why),
+            };
+            healthy &= status != Status::Fail;
+            CheckResult {
+                name: check.name,
+                status,
+                detail,
+                fix: (status != Status::Ok).then_some(check.fix),
             }
-        }
-    }
-    let uid = current_uid();
-    if healthy {
-        let accel = if kvm {
+        })
+        .collect();
+    Diagnosis {
+        checks,
+        healthy,
+        uid: current_uid(),
+        accel: if kvm {
             "KVM if its probe boot works, else TCG"
         } else {
             "TCG"
-        };
-        println!("this user (uid {uid}) can run labs, under {accel}");
+        },
+    }
+}
+
+/// Prints the check list (as JSON with `json`); returns whether every required check passed.
+pub fn doctor(json: bool) -> bool {
+    let diagnosis = diagnose();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&diagnosis).expect("a diagnosis serializes")
+        );
+        return diagnosis.healthy;
+    }
+    for check in &diagnosis.checks {
+        match check.status {
+            Status::Ok => println!("ok    {:<10} {}", check.name, check.detail),
+            status => println!(
+                "{}  {:<10} {}\n      {:<10} fix: {}",
+                if status == Status::Fail {
+                    "FAIL"
+                } else {
+                    "warn"
+                },
+                check.name,
+                check.detail,
+                "",
+                check.fix.unwrap_or_default()
+            ),
+        }
+    }
+    let uid = diagnosis.uid;
+    if diagnosis.healthy {
+        println!(
+            "this user (uid {uid}) can run labs, under {}",
+            diagnosis.accel
+        );
     } else {
         println!("this user (uid {uid}) cannot run labs yet: fix the FAIL lines above");
     }
-    healthy
+    diagnosis.healthy
 }
 
 /// What a lab would decide: where `/dev/kvm` opens, the same probe boot a lab makes (of the

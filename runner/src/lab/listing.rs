@@ -6,9 +6,25 @@ use crate::exit::Failure;
 use crate::supply::cache::Cache;
 use crate::supply::debian::{Flavour, archive_kernels};
 
+/// One kernel of the archive, as `rsslab kernels --json` prints it.
+#[derive(Debug, serde::Serialize)]
+struct ListedKernel {
+    /// What `--kernel` takes: `debian:<version>:<flavour>`.
+    spec: String,
+    version: String,
+    flavour: &'static str,
+    suite: String,
+    release: String,
+    /// The catalogue id that pins it, if one does.
+    pinned: Option<String>,
+    /// Whether its packages are in the cache.
+    cached: bool,
+}
+
 /// Prints the archive's kernels (of `flavour`, if given): one line each, `debian:<version>`
-/// as `--kernel` takes it, its suite and release, `pinned <id>` and `cached`.
-pub fn print_archive_kernels(flavour: Option<&str>) -> Result<(), Failure> {
+/// as `--kernel` takes it, its suite and release, `pinned <id>` and `cached`; with `json`, a
+/// JSON array of them on stdout.
+pub fn print_archive_kernels(flavour: Option<&str>, json: bool) -> Result<(), Failure> {
     let wanted = match flavour {
         None => None,
         Some("generic") => Some(Flavour::Generic),
@@ -25,31 +41,49 @@ pub fn print_archive_kernels(flavour: Option<&str>) -> Result<(), Failure> {
     let started = std::time::Instant::now();
     let listing = archive_kernels(&cache, &base_url).map_err(Failure::infrastructure)?;
     let catalogue = load_catalogue(&default_catalogue_path())?;
-    for kernel in listing
+    let listed: Vec<ListedKernel> = listing
         .kernels
         .iter()
         .filter(|kernel| wanted.is_none_or(|flavour| kernel.flavour == flavour))
-    {
-        let pinned = catalogue
-            .kernels
-            .iter()
-            .find(|pin| {
-                pin.packages.first().map(|package| &package.version) == Some(&kernel.version)
-                    && pin.release == kernel.release
-            })
-            .map(|pin| format!("  pinned {}", pin.id))
-            .unwrap_or_default();
-        let cached = kernel.packages.iter().all(|package| {
-            cache
-                .download_path(&package.sha256, package.file_name())
-                .is_file()
-        });
-        let spec = format!("debian:{}:{}", kernel.version, kernel.flavour.as_str());
+        .map(|kernel| ListedKernel {
+            spec: format!("debian:{}:{}", kernel.version, kernel.flavour.as_str()),
+            version: kernel.version.clone(),
+            flavour: kernel.flavour.as_str(),
+            suite: kernel.suite.to_string(),
+            release: kernel.release.clone(),
+            pinned: catalogue
+                .kernels
+                .iter()
+                .find(|pin| {
+                    pin.packages.first().map(|package| &package.version) == Some(&kernel.version)
+                        && pin.release == kernel.release
+                })
+                .map(|pin| pin.id.clone()),
+            cached: kernel.packages.iter().all(|package| {
+                cache
+                    .download_path(&package.sha256, package.file_name())
+                    .is_file()
+            }),
+        })
+        .collect();
+    if json {
         println!(
-            "{spec:<34} {:<19} {}{pinned}{}",
+            "{}",
+            serde_json::to_string_pretty(&listed).expect("JSON of plain values")
+        );
+    }
+    for kernel in listed.iter().filter(|_| !json) {
+        let pinned = kernel
+            .pinned
+            .as_ref()
+            .map(|id| format!("  pinned {id}"))
+            .unwrap_or_default();
+        println!(
+            "{:<34} {:<19} {}{pinned}{}",
+            kernel.spec,
             kernel.suite,
             kernel.release,
-            if cached { "  cached" } else { "" }
+            if kernel.cached { "  cached" } else { "" }
         );
     }
     for (suite, why) in &listing.skipped {
