@@ -87,8 +87,12 @@ enum Command {
         /// A lab's output directory (reports/<id>).
         dir: PathBuf,
         /// Compare with this earlier lab (kept in DIR/comparison.json); exit 1 on a regression.
-        #[arg(long, value_name = "BASE")]
+        #[arg(long, value_name = "BASE", conflicts_with = "scenario")]
         baseline: Option<PathBuf>,
+        /// Write only a focused report of this scenario, DIR/index-<ID>.html (its runs and
+        /// their records alone, small enough to attach); the other outputs stay as they are.
+        #[arg(long, value_name = "ID")]
+        scenario: Option<String>,
     },
     /// Compare two labs: outcome transitions, expectations that flipped and key numbers that
     /// moved beyond run-to-run noise, as Markdown on stdout; exit 1 on a regression.
@@ -320,12 +324,23 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             }
             Ok(exit::OK)
         }
-        Command::Report { dir, baseline } => {
+        Command::Report {
+            dir,
+            baseline,
+            scenario,
+        } => {
             if !dir.join(rsslab::plan::RUNS_DIR).is_dir() {
                 return Err(Failure::bad_input(anyhow!(
                     "{}: no runs/ directory: not a lab output directory",
                     dir.display()
                 )));
+            }
+            if let Some(scenario) = scenario {
+                let runs =
+                    rsslab::output::scenario_runs(&dir, &scenario).map_err(Failure::bad_input)?;
+                let (path, failed) = rsslab::output::write_focused_report(&dir, &runs)?;
+                println!("{}", path.display());
+                return Ok(verdict(&failed, 0));
             }
             if let Some(baseline) = &baseline {
                 lab::check_lab_dir(baseline, "--baseline")?;

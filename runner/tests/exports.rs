@@ -1,7 +1,8 @@
 //! `rsslab export` checked by the tools its formats are for: Prometheus' `promtool` lints the
 //! Prometheus text and backfills a TSDB block from the OpenMetrics text, and Python's csv
 //! reader reads the CSV back (RFC 4180, as pandas' `read_csv` does with no options).
-//! `just test-deps` installs promtool (Debian's `prometheus`).
+//! `just test-deps` installs promtool (Debian's `prometheus`). And the focused report
+//! (`rsslab report DIR --scenario ID`), the one to attach to a postmortem.
 
 mod support;
 
@@ -127,5 +128,59 @@ print(len(rows), variants[0], variants[1], sum(1 for r in rows if r["metric"] ==
     assert_eq!(
         said.trim(),
         format!("{lines} go=1.15,GODEBUG=madvdontneed=0 release=dontneed 120")
+    );
+}
+
+#[test]
+fn a_focused_report_holds_one_scenario_and_its_records_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut runs = vec![
+        fake_run("go-madvfree-balloon", "6.1", "free"),
+        fake_run("heap-churn-madvise", "6.1", "dontneed"),
+    ];
+    write_lab(dir.path(), &mut runs, 100).unwrap();
+    let lab = dir.path().to_str().unwrap();
+    assert!(rsslab(&["report", lab]).status.success());
+    let output = rsslab(&["report", lab, "--scenario", "heap-churn-madvise"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let path = dir.path().join("index-heap-churn-madvise.html");
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap().trim(),
+        path.to_str().unwrap()
+    );
+    let focused = std::fs::read_to_string(&path).unwrap();
+    let whole = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+    assert!(focused.contains("heap-churn-madvise"));
+    assert!(
+        !focused.contains("go-madvfree-balloon"),
+        "only its scenario"
+    );
+    assert!(focused.len() < whole.len());
+    // Its embedded records are that scenario's alone: unpacked, they rebuild its report.
+    let unpacked = dir.path().join("unpacked");
+    let output = rsslab(&[
+        "unpack",
+        path.to_str().unwrap(),
+        "--out",
+        unpacked.to_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(unpacked.join("runs/heap-churn-madvise").is_dir());
+    assert!(!unpacked.join("runs/go-madvfree-balloon").exists());
+    // A scenario the lab did not run is bad input, naming those it did.
+    let output = rsslab(&["report", lab, "--scenario", "nope"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("go-madvfree-balloon, heap-churn-madvise"),
+        "{stderr}"
     );
 }

@@ -58,6 +58,41 @@ pub fn write_outputs(out_dir: &Path) -> Result<Outputs> {
     })
 }
 
+/// The runs of `scenario` in the lab in `out_dir`, for [`write_focused_report`]; a scenario
+/// the lab did not run is an error naming those it did.
+pub fn scenario_runs(out_dir: &Path, scenario: &str) -> Result<Vec<LoadedRun>> {
+    let all = load_all(out_dir)?;
+    let mut known: Vec<&str> = all.iter().map(|run| run.record.scenario.as_str()).collect();
+    known.dedup();
+    if !known.contains(&scenario) {
+        anyhow::bail!(
+            "{}: no runs of scenario `{scenario}`; the lab ran {}",
+            out_dir.display(),
+            known.join(", ")
+        );
+    }
+    Ok(all
+        .into_iter()
+        .filter(|run| run.record.scenario == scenario)
+        .collect())
+}
+
+/// A focused report: `index-<scenario>.html` beside `index.html`, the same page holding only
+/// one scenario's `runs` (from [`scenario_runs`]) and embedding only their records, small
+/// enough to attach to a postmortem. Returns its path and the failed expectations of those
+/// runs, one line each.
+pub fn write_focused_report(out_dir: &Path, runs: &[LoadedRun]) -> Result<(PathBuf, Vec<String>)> {
+    let scenario = runs
+        .first()
+        .map_or("none", |run| run.record.scenario.as_str());
+    let results = build_results(runs);
+    let stories = report::scenario_stories(runs);
+    let html = report::render_html(out_dir, runs, &results, &stories)?;
+    let path = out_dir.join(format!("index-{scenario}.html"));
+    write_atomically(&path, html.as_bytes())?;
+    Ok((path, results.failed_expectation_lines()))
+}
+
 /// What [`write_exports`] wrote.
 #[derive(Debug, Clone)]
 pub struct Exports {
