@@ -13,32 +13,7 @@ use rsslab_wire::Sample;
 use serde::{Deserialize, Serialize};
 
 use crate::records::LoadedRun;
-
-/// The counters of the kernel's account, in the order the report lists them: the guest's and
-/// (where there is one) the cgroup's.
-pub const ACCOUNT_COUNTERS: &[&str] = &[
-    "psi_some_total",
-    "psi_full_total",
-    "pgscan",
-    "pgsteal",
-    "pgscan_direct",
-    "pgsteal_direct",
-    "workingset_refault",
-    "workingset_activate",
-    "pgmajfault",
-    "oom_kill",
-];
-
-/// The `memory.events` counters of a cgroup (v1: `max` from memory.failcnt, `oom_kill`).
-pub const CGROUP_EVENTS: &[&str] = &["low", "high", "max", "oom", "oom_kill"];
-
-/// Whether `metric` (a cgroup or guest metric name) is part of the kernel's account: a counter
-/// or a pressure average, not a size.
-pub fn is_account(metric: &str) -> bool {
-    ACCOUNT_COUNTERS.contains(&metric)
-        || CGROUP_EVENTS.contains(&metric)
-        || metric.starts_with("psi_")
-}
+use crate::scenario::expect::{ACCOUNT_COUNTERS, CGROUP_EVENTS};
 
 /// How much a counter rose over `values` (in sample order): the sum of its rises from one
 /// sample to the next, a reset counted from zero.

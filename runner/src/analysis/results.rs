@@ -65,7 +65,7 @@ use anyhow::{Context, Result};
 use rsslab_wire::{EventKind, Metrics, ProcessOutcome, RunOutcome};
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::account::{AccountTotals, account_totals, is_account};
+use crate::analysis::account::{AccountTotals, account_totals};
 use crate::analysis::comparison::Comparison;
 use crate::analysis::expectations::{ExpectationResult, evaluate_with};
 use crate::catalogue::KernelFacts;
@@ -73,6 +73,7 @@ use crate::catalogue::versions::compare_kernels;
 use crate::files::write_atomically;
 use crate::records::LoadedRun;
 use crate::records::facts::{FactMismatch, record_fact_mismatches};
+use crate::scenario::expect::account_unit;
 
 /// File name of the results under the output directory.
 pub const RESULTS_JSON: &str = "results.json";
@@ -324,7 +325,7 @@ fn run_result(run: &LoadedRun) -> RunResult {
     let mut cgroup_peak: Metrics = record
         .cgroup_peak
         .iter()
-        .filter(|(metric, _)| !is_account(metric))
+        .filter(|(metric, _)| account_unit(metric).is_none())
         .map(|(metric, &value)| (metric.clone(), value))
         .collect();
     for sample in &run.samples {

@@ -332,31 +332,45 @@ pub enum Unit {
     Hundredths,
 }
 
-/// The unit of a metric path (`cgroup.high`, `guest.psi_some_total`, `process.service.rss`):
-/// the kernel's counters and pressure figures by name, every other metric is a size.
-pub fn unit_of(metric: &str) -> Unit {
-    let process = metric.starts_with("process.");
-    match metric.rsplit('.').next().unwrap_or(metric) {
-        name if !process && name.starts_with("psi_") && name.ends_with("_total") => Unit::Micros,
-        name if !process && name.starts_with("psi_") => Unit::Hundredths,
-        "low"
-        | "high"
-        | "max"
-        | "oom"
-        | "oom_kill"
-        | "pgscan"
-        | "pgsteal"
-        | "pgscan_direct"
-        | "pgsteal_direct"
-        | "workingset_refault"
-        | "workingset_activate"
-        | "pgmajfault"
-            if !process =>
-        {
-            Unit::Count
+/// The counters of the kernel's account, cumulative as the kernel keeps them, in the order the
+/// report lists them: in the guest map and (where there is one) the cgroup's.
+pub const ACCOUNT_COUNTERS: &[&str] = &[
+    "psi_some_total",
+    "psi_full_total",
+    "pgscan",
+    "pgsteal",
+    "pgscan_direct",
+    "pgsteal_direct",
+    "workingset_refault",
+    "workingset_activate",
+    "pgmajfault",
+    "oom_kill",
+];
+
+/// The `memory.events` counters of a cgroup (v1: `max` from memory.failcnt, `oom_kill`).
+pub const CGROUP_EVENTS: &[&str] = &["low", "high", "max", "oom", "oom_kill"];
+
+/// The unit of a cgroup or guest metric that is part of the kernel's account (a counter or a
+/// pressure average); `None` for a size.
+pub fn account_unit(name: &str) -> Option<Unit> {
+    match name {
+        name if name.starts_with("psi_") && name.ends_with("_total") => Some(Unit::Micros),
+        name if name.starts_with("psi_") => Some(Unit::Hundredths),
+        name if ACCOUNT_COUNTERS.contains(&name) || CGROUP_EVENTS.contains(&name) => {
+            Some(Unit::Count)
         }
-        _ => Unit::Bytes,
+        _ => None,
     }
+}
+
+/// The unit of a metric path (`cgroup.high`, `guest.psi_some_total`, `process.service.rss`):
+/// the kernel's account by name ([`account_unit`]), every other metric is a size.
+pub fn unit_of(metric: &str) -> Unit {
+    if metric.starts_with("process.") {
+        return Unit::Bytes;
+    }
+    let name = metric.rsplit('.').next().unwrap_or(metric);
+    account_unit(name).unwrap_or(Unit::Bytes)
 }
 
 /// A value of `unit` for people: `12.5MiB`, `340`, `1.25s`, `12.34%`; a slope per minute

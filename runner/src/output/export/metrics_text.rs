@@ -33,8 +33,8 @@ use std::time::UNIX_EPOCH;
 use anyhow::{Context, Result};
 use rsslab_wire::workload::PROCESS_METRICS;
 
-use crate::analysis::account::is_account;
 use crate::records::LoadedRun;
+use crate::scenario::expect::account_unit;
 
 /// Which text format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +66,7 @@ pub fn family(scope: &str, metric: &str) -> Family {
         _ => "The guest's",
     };
     let help = format!("{owner} {metric}, as the guest sampled it.");
-    let account = scope != "process" && is_account(metric);
+    let account = scope != "process" && account_unit(metric).is_some();
     let (name, counter, unit, scale) = if account && metric.starts_with("psi_") {
         match metric.strip_suffix("_total") {
             Some(stall) => (
