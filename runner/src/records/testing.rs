@@ -41,6 +41,28 @@ fn phase(t_ms: u64, process: &str, phase: &str) -> Event {
     )
 }
 
+/// An expectation on the fake runs, "RSS after release": the service's last RSS between its
+/// release + 1 s and the balloon's start, at least 40 MiB (400 MiB with `free`, 50 with
+/// `dontneed`).
+pub fn rss_after_release() -> crate::scenario::expect::Expectation {
+    use crate::scenario::expect::{Check, Comparison, Expectation, Measure, Operand, Stat};
+    Expectation {
+        name: "RSS after release".into(),
+        when: Default::default(),
+        check: Check::Metric {
+            measure: Measure {
+                metric: "process.service.rss".into(),
+                stat: Stat::Last,
+                from: Some("service:released".into()),
+                after: Millis::secs(1),
+                to: Some("balloon:started".into()),
+            },
+            compare: Comparison::AtLeast,
+            against: Operand::Size(Bytes::mib(40)),
+        },
+    }
+}
+
 /// A run of the MADV_FREE + balloon story; `release` is `free` or `dontneed`.
 pub fn fake_run(scenario: &str, kernel: &str, release: &str) -> LoadedRun {
     fake_run_named(scenario, kernel, release, "service", "balloon")

@@ -1,30 +1,11 @@
 use super::*;
 use crate::analysis::results::build_results;
 use crate::records::LoadedRun;
-use crate::records::testing::fake_run;
-use crate::scenario::expect::{Check, Comparison, Expectation, Measure, Operand, Stat};
+use crate::records::testing::{fake_run, rss_after_release};
+use crate::scenario::expect::{Check, Operand};
 
 const MIB: u64 = 1 << 20;
 const KERNELS: [&str; 4] = ["5.10", "6.1", "6.12", "7.2"];
-
-/// "RSS after release": the last RSS between release + 1 s and the balloon's start.
-fn rss_after_release() -> Expectation {
-    Expectation {
-        name: "RSS after release".into(),
-        when: Default::default(),
-        check: Check::Metric {
-            measure: Measure {
-                metric: "process.service.rss".into(),
-                stat: Stat::Last,
-                from: Some("service:released".into()),
-                after: rsslab_wire::Millis::secs(1),
-                to: Some("balloon:started".into()),
-            },
-            compare: Comparison::AtLeast,
-            against: Operand::Size(rsslab_wire::Bytes::mib(40)),
-        },
-    }
-}
 
 fn facts(mglru_default: bool) -> KernelFacts {
     KernelFacts {

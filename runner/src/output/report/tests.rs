@@ -4,7 +4,9 @@ use std::time::Instant;
 use super::*;
 use crate::analysis::results::build_results;
 use crate::records::load_all;
-use crate::records::testing::{HOSTILE, fake_lab, fake_run, hostile_run, write_lab, write_run};
+use crate::records::testing::{
+    HOSTILE, fake_lab, fake_run, hostile_run, rss_after_release, write_lab, write_run,
+};
 
 /// Writes `runs` as a lab would under `out_dir`, each carrying `story`, then rebuilds
 /// everything from the files, as `rsslab report` does.
@@ -324,26 +326,6 @@ fn a_lab_without_fact_mismatches_has_no_banner() {
     assert!(!html.contains("<div class=\"facts-banner\""));
     assert!(!html.contains("kernel facts differ"));
     assert!(!html.contains("<span class=\"label\">Kernel facts</span>"));
-}
-
-/// "RSS after release": the last RSS between release + 1 s and the balloon's start.
-fn rss_after_release() -> crate::scenario::expect::Expectation {
-    use crate::scenario::expect::{Check, Comparison, Expectation, Measure, Operand, Stat};
-    Expectation {
-        name: "RSS after release".into(),
-        when: Default::default(),
-        check: Check::Metric {
-            measure: Measure {
-                metric: "process.service.rss".into(),
-                stat: Stat::Last,
-                from: Some("service:released".into()),
-                after: rsslab_wire::Millis::secs(1),
-                to: Some("balloon:started".into()),
-            },
-            compare: Comparison::AtLeast,
-            against: Operand::Size(rsslab_wire::Bytes::mib(40)),
-        },
-    }
 }
 
 #[test]
