@@ -12,8 +12,7 @@
 
 use std::fmt::Write as _;
 
-use rsslab_wire::Sample;
-
+use super::sampled;
 use crate::records::LoadedRun;
 
 /// The header and rows of `runs`, in their order, samples in time order.
@@ -31,30 +30,21 @@ pub fn samples_csv(runs: &[LoadedRun]) -> String {
         let run_fields = format!("{prefix},{},{}", record.repeat, field(&record.dir));
         for sample in &run.samples {
             let t_s = sample.t_ms as f64 / 1000.0;
-            for (metric, value) in metrics_of(sample) {
-                let _ = writeln!(out, "{run_fields},{t_s:.3},{},{value}", field(&metric));
+            for value in sampled(sample) {
+                let metric = match value.process {
+                    Some(process) => format!("process.{process}.{}", value.metric),
+                    None => format!("{}.{}", value.scope, value.metric),
+                };
+                let _ = writeln!(
+                    out,
+                    "{run_fields},{t_s:.3},{},{}",
+                    field(&metric),
+                    value.value
+                );
             }
         }
     }
     out
-}
-
-/// Each metric of a sample with its path: processes (by name), then the cgroup, then the guest.
-pub fn metrics_of(sample: &Sample) -> impl Iterator<Item = (String, u64)> + '_ {
-    let processes = sample.process.iter().flat_map(|(name, metrics)| {
-        metrics
-            .iter()
-            .map(move |(metric, &value)| (format!("process.{name}.{metric}"), value))
-    });
-    let cgroup = sample
-        .cgroup
-        .iter()
-        .map(|(metric, &value)| (format!("cgroup.{metric}"), value));
-    let guest = sample
-        .guest
-        .iter()
-        .map(|(metric, &value)| (format!("guest.{metric}"), value));
-    processes.chain(cgroup).chain(guest)
 }
 
 /// A CSV field: quoted, with its quotes doubled, when it holds a comma, a quote or a line break.

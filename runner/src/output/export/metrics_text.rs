@@ -33,6 +33,7 @@ use std::time::UNIX_EPOCH;
 use anyhow::{Context, Result};
 use rsslab_wire::workload::PROCESS_METRICS;
 
+use super::sampled;
 use crate::records::LoadedRun;
 use crate::scenario::expect::account_unit;
 
@@ -116,37 +117,16 @@ pub fn exposition(runs: &[LoadedRun], flavour: Flavour) -> Result<String> {
         let mut series: BTreeMap<(String, String), Points> = BTreeMap::new();
         for sample in &run.samples {
             let t = started + sample.t_ms as f64 / 1000.0;
-            let scoped = sample
-                .process
-                .iter()
-                .flat_map(|(name, metrics)| {
-                    metrics.iter().map(move |(metric, value)| {
-                        (
-                            "process",
-                            metric,
-                            format!(",process=\"{}\"", escape(name)),
-                            *value,
-                        )
-                    })
-                })
-                .chain(
-                    sample
-                        .cgroup
-                        .iter()
-                        .map(|(m, v)| ("cgroup", m, String::new(), *v)),
-                )
-                .chain(
-                    sample
-                        .guest
-                        .iter()
-                        .map(|(m, v)| ("guest", m, String::new(), *v)),
-                );
-            for (scope, metric, extra, value) in scoped {
-                let family = family(scope, metric);
+            for value in sampled(sample) {
+                let extra = value
+                    .process
+                    .map(|process| format!(",process=\"{}\"", escape(process)))
+                    .unwrap_or_default();
+                let family = family(value.scope, value.metric);
                 let points = series
                     .entry((family.name.clone(), format!("{labels}{extra}")))
                     .or_default();
-                points.push((t, value as f64 * family.scale));
+                points.push((t, value.value as f64 * family.scale));
                 families
                     .entry(family.name.clone())
                     .or_insert_with(|| (family, Vec::new()));

@@ -19,9 +19,42 @@ pub mod metrics_text;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use rsslab_wire::{Metrics, Sample};
 
 use crate::files::write_atomically;
 use crate::records::load_all;
+
+/// One value of a sample: the map it is in (`process`, `cgroup` or `guest`), the process it
+/// belongs to (in `process`), its metric and value.
+pub struct Sampled<'a> {
+    pub scope: &'static str,
+    pub process: Option<&'a str>,
+    pub metric: &'a str,
+    pub value: u64,
+}
+
+/// Every value of `sample`: its processes' (by name), then the cgroup's, then the guest's.
+pub fn sampled<'a>(sample: &'a Sample) -> impl Iterator<Item = Sampled<'a>> {
+    let processes = sample.process.iter().flat_map(|(name, metrics)| {
+        metrics.iter().map(move |(metric, &value)| Sampled {
+            scope: "process",
+            process: Some(name),
+            metric,
+            value,
+        })
+    });
+    let map = |scope: &'static str, metrics: &'a Metrics| {
+        metrics.iter().map(move |(metric, &value)| Sampled {
+            scope,
+            process: None,
+            metric,
+            value,
+        })
+    };
+    processes
+        .chain(map("cgroup", &sample.cgroup))
+        .chain(map("guest", &sample.guest))
+}
 
 /// What `rsslab export` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
