@@ -34,7 +34,9 @@ use serde_spanned::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::diag::{Diagnostic, suggest};
-use super::raw::{Document, Node, RawCgroup, RawVm, fields_of, knob_text, workload_schema};
+use super::raw::{
+    Document, Node, RawCgroup, RawVm, fields_of, knob_text, quoted_segment, workload_schema,
+};
 
 /// At most this many variants per scenario: more is almost surely a mistake.
 pub const MAX_VARIANTS: usize = 256;
@@ -156,8 +158,10 @@ fn read_axes<'i>(
     (diags.len() == before).then_some(axes)
 }
 
+/// The diagnostic path of a matrix key: `matrix."process.service.args.release"`, its
+/// backslashes and quotes escaped so the path reads back as the key.
 fn matrix_path(key: &str) -> String {
-    format!("matrix.\"{key}\"")
+    format!("matrix.{}", quoted_segment(key))
 }
 
 /// One axis: a settable key and a non-empty array of distinct scalar values.

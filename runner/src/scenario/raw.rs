@@ -809,8 +809,13 @@ pub fn key_segment(key: &str) -> String {
     if bare {
         key.to_string()
     } else {
-        format!("\"{}\"", key.replace('\\', "\\\\").replace('"', "\\\""))
+        quoted_segment(key)
     }
+}
+
+/// `key` as a quoted path segment: in double quotes, its backslashes and quotes escaped.
+pub fn quoted_segment(key: &str) -> String {
+    format!("\"{}\"", key.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// The dotted path of the deepest key or value at `span` (`process[1].args.heap`).
