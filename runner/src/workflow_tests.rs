@@ -7,6 +7,10 @@
 //! ([`Cli`]), and each `just RECIPE ARGS` must name a recipe of the justfile, whose `{{rsslab}}`
 //! lines are then parsed with the arguments put in. GitHub expressions (`${{ ... }}`) become
 //! `1`. The workflow also may only hash files that exist, and its shard matrix must be 1..=N.
+//!
+//! The GitHub Action (`action.yml`): the PR workflow gives it only inputs it declares and reads
+//! only outputs it declares, its steps refer to step ids that exist, the scripts it runs exist
+//! and are executable, and the `rsslab` commands of `scripts/action/lab.sh` parse.
 
 use std::path::{Path, PathBuf};
 
@@ -320,8 +324,8 @@ fn the_workflow_hashes_files_that_exist_and_shards_one_to_n() {
 }
 
 #[test]
-fn every_pull_request_is_linted_tested_and_runs_a_small_lab() {
-    let checked = checked_commands(PR_WORKFLOW);
+fn every_pull_request_is_linted_tested_and_runs_a_small_lab_through_the_action() {
+    checked_commands(PR_WORKFLOW);
     let workflow = workflow_at(PR_WORKFLOW);
     let on = &workflow["on"];
     assert!(
@@ -343,37 +347,169 @@ fn every_pull_request_is_linted_tested_and_runs_a_small_lab() {
             "{PR_WORKFLOW} runs no `just {recipe}`"
         );
     }
-    let lab = checked
+    let uses = action_steps(&workflow);
+    let (_, lab) = uses
         .iter()
-        .find(|args| args.first().map(String::as_str) == Some("run"))
-        .expect("a small lab");
-    let scenarios: Vec<&String> = lab.iter().filter(|a| a.ends_with(".toml")).collect();
+        .find(|(_, with)| with.get("artifact").is_some_and(|a| !a.is_empty()))
+        .expect("a small lab through `uses: ./` that uploads its report");
+    let scenarios: Vec<&str> = lab["scenarios"].split_whitespace().collect();
     assert_eq!(scenarios.len(), 2, "two scenarios: {lab:?}");
-    for scenario in scenarios {
-        assert!(repo_root().join(scenario).is_file(), "{scenario}");
-    }
-    assert_eq!(
-        lab.iter().filter(|a| *a == "--kernel").count(),
-        1,
-        "one kernel: {lab:?}"
-    );
-    let text = read(PR_WORKFLOW);
+    assert_eq!(lab["kernels"].split_whitespace().count(), 1, "one kernel");
     assert!(
-        text.contains("GITHUB_STEP_SUMMARY"),
-        "the summary goes into the job summary"
+        lab["args"].contains("--accel"),
+        "KVM where the runner has it"
     );
+    let failing = uses
+        .iter()
+        .find(|(step, _)| step["continue-on-error"].as_bool() == Some(true))
+        .expect("a step that runs the action on a failing expectation");
+    assert!(failing.1["scenarios"].contains("expectation-fails"));
+    assert!(
+        uses.iter().any(|(_, with)| with.contains_key("baseline")),
+        "the action against a baseline"
+    );
+    for (_, with) in &uses {
+        for path in with["scenarios"].split_whitespace() {
+            assert!(repo_root().join(path).is_file(), "{PR_WORKFLOW}: {path}");
+        }
+    }
+    let text = read(PR_WORKFLOW);
+    assert!(text.contains("--accel kvm") || text.contains("accel=kvm"));
+}
+
+const ACTION: &str = "action.yml";
+
+/// `(step, with)` of every step of `workflow` that uses this repository's action (`./`).
+fn action_steps(workflow: &Yaml) -> Vec<(Yaml, std::collections::BTreeMap<String, String>)> {
+    let mut found = Vec::new();
+    for (_, job) in workflow["jobs"].as_hash().expect("jobs") {
+        for step in job["steps"].as_vec().expect("steps") {
+            if step["uses"].as_str() != Some("./") {
+                continue;
+            }
+            let with = step["with"]
+                .as_hash()
+                .map(|with| {
+                    with.iter()
+                        .map(|(key, value)| {
+                            let value = match value {
+                                Yaml::String(text) => text.clone(),
+                                Yaml::Integer(n) => n.to_string(),
+                                Yaml::Real(text) => text.clone(),
+                                Yaml::Boolean(b) => b.to_string(),
+                                other => panic!("with: {other:?}"),
+                            };
+                            (key.as_str().expect("input names").to_owned(), value)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            found.push((step.clone(), with));
+        }
+    }
+    found
+}
+
+/// The names under `key` (`inputs` or `outputs`) of action.yml.
+fn action_names(key: &str) -> Vec<String> {
+    workflow_at(ACTION)[key]
+        .as_hash()
+        .unwrap_or_else(|| panic!("{ACTION}: {key}"))
+        .keys()
+        .map(|name| name.as_str().expect("names").to_owned())
+        .collect()
+}
+
+#[test]
+fn the_workflow_gives_the_action_only_its_inputs_and_reads_only_its_outputs() {
+    let inputs = action_names("inputs");
+    let outputs = action_names("outputs");
+    let workflow = workflow_at(PR_WORKFLOW);
+    let uses = action_steps(&workflow);
+    assert!(
+        uses.len() >= 3,
+        "{PR_WORKFLOW} uses the action: {}",
+        uses.len()
+    );
+    let mut ids = Vec::new();
+    for (step, with) in &uses {
+        for key in with.keys() {
+            assert!(
+                inputs.contains(key),
+                "{PR_WORKFLOW}: the action has no input {key}"
+            );
+        }
+        ids.push(step["id"].as_str().expect("each use has an id").to_owned());
+    }
+    let text = read(PR_WORKFLOW);
+    for id in ids {
+        let prefix = format!("steps.{id}.outputs.");
+        for (at, _) in text.match_indices(&prefix) {
+            let name: String = text[at + prefix.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            assert!(
+                outputs.contains(&name),
+                "{PR_WORKFLOW}: the action has no output {name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_action_runs_scripts_that_exist_with_commands_that_parse() {
+    let action = workflow_at(ACTION);
+    let steps = action["runs"]["steps"].as_vec().expect("runs.steps");
+    let ids: Vec<&str> = steps.iter().filter_map(|s| s["id"].as_str()).collect();
+    let text = read(ACTION);
+    for (at, _) in text.match_indices("steps.") {
+        let id: String = text[at + "steps.".len()..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        assert!(ids.contains(&id.as_str()), "{ACTION}: no step with id {id}");
+    }
+    for name in ["verdict", "report-dir", "report", "exit-code"] {
+        assert!(
+            action_names("outputs").contains(&name.to_owned()),
+            "output {name}"
+        );
+    }
+    let mut scripts_run = 0;
+    for (at, _) in text.match_indices("$GITHUB_ACTION_PATH/scripts/") {
+        let path: String = text[at + "$GITHUB_ACTION_PATH/".len()..]
+            .chars()
+            .take_while(|c| !matches!(c, '"' | ' ' | '\''))
+            .collect();
+        let file = repo_root().join(&path);
+        let mode = std::fs::metadata(&file)
+            .unwrap_or_else(|e| panic!("{ACTION}: {path}: {e}"))
+            .permissions();
+        assert!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o111 != 0,
+            "{path} is executable"
+        );
+        scripts_run += 1;
+    }
+    assert!(scripts_run >= 3, "{ACTION} runs its scripts");
     assert!(
         text.contains("actions/upload-artifact"),
         "the report is uploaded"
     );
-    assert!(text.contains("--accel kvm"), "KVM where the runner has it");
-    for (at, _) in text.match_indices("hashFiles(") {
-        let call = &text[at..at + text[at..].find(')').expect("closed call")];
-        for path in call.split('\'').skip(1).step_by(2) {
-            assert!(
-                repo_root().join(path).is_file(),
-                "{PR_WORKFLOW}: hashFiles('{path}')"
-            );
-        }
+    assert!(
+        text.contains("actions/cache"),
+        "kernels and toolchains are cached"
+    );
+    let lab = read("scripts/action/lab.sh");
+    assert!(lab.contains("GITHUB_STEP_SUMMARY"), "the job summary");
+    let run = commands(&lab, |w| w == "$rsslab");
+    assert!(
+        run.iter()
+            .any(|args| args.first().map(String::as_str) == Some("run")),
+        "lab.sh runs the lab: {run:?}"
+    );
+    for args in run {
+        check_rsslab(&args).unwrap_or_else(|why| panic!("lab.sh: rsslab {args:?}: {why}"));
     }
 }
