@@ -1,7 +1,7 @@
 //! What the template shows: [`ReportContext`], assembled by [`report_context`] from the runs,
 //! their results, the figures and the embedded records.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::baseline::{BaselineSection, baseline_section, regressions_of};
 use super::embed::{EmbeddedRecords, embed_records};
-use super::figures::{ScenarioFigures, ScenarioRuns, draw_figures};
+use super::figures::{ScenarioFigures, ScenarioRuns, draw_figures, group_scenarios};
 use super::findings::{FindingItem, finding_items};
 use super::matrix::{MatrixRow, matrix_cell, scenario_rows};
 use super::provenance::{
@@ -110,10 +110,6 @@ pub fn report_context(
     results: &Results,
     stories: &BTreeMap<String, Story>,
 ) -> Result<ReportContext> {
-    let by_dir: HashMap<&str, &LoadedRun> = runs
-        .iter()
-        .map(|run| (run.record.dir.as_str(), run))
-        .collect();
     let mut anchors = Anchors::default();
     let run_anchors: Vec<String> = results
         .runs
@@ -125,49 +121,11 @@ pub fn report_context(
     kernels.dedup();
 
     // Scenarios in results order (sorted by id), each with its runs, variants and kernels.
-    let mut scenario_ids: Vec<&str> = results
-        .runs
-        .iter()
-        .map(|run| run.scenario.as_str())
-        .collect();
-    scenario_ids.dedup();
-    let indices: Vec<Vec<usize>> = scenario_ids
-        .iter()
-        .map(|id| {
-            (0..results.runs.len())
-                .filter(|&i| results.runs[i].scenario == *id)
-                .collect()
-        })
-        .collect();
-    let scenario_runs: Vec<ScenarioRuns<'_>> = indices
-        .iter()
-        .map(|indices| {
-            let runs: Vec<(&RunResult, Option<&LoadedRun>)> = indices
-                .iter()
-                .map(|&i| {
-                    let result = &results.runs[i];
-                    (result, by_dir.get(result.dir.as_str()).copied())
-                })
-                .collect();
-            let variants: BTreeSet<&str> = runs
-                .iter()
-                .map(|(result, _)| result.variant_label.as_str())
-                .collect();
-            let scenario_kernels: BTreeSet<&str> = runs
-                .iter()
-                .map(|(result, _)| result.kernel.as_str())
-                .collect();
-            ScenarioRuns {
-                variants: variants.into_iter().map(str::to_owned).collect(),
-                kernels: kernels
-                    .iter()
-                    .filter(|kernel| scenario_kernels.contains(kernel.as_str()))
-                    .cloned()
-                    .collect(),
-                runs,
-            }
-        })
-        .collect();
+    let grouped = group_scenarios(results, runs);
+    let scenario_ids: Vec<&str> = grouped.iter().map(|group| group.id).collect();
+    let indices: Vec<Vec<usize>> = grouped.iter().map(|group| group.indices.clone()).collect();
+    let scenario_runs: Vec<ScenarioRuns<'_>> =
+        grouped.into_iter().map(|group| group.runs).collect();
 
     // The slow parts, side by side: drawing every figure, and packing the raw records.
     let sources = scenario_sources(out_dir, runs);

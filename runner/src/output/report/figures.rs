@@ -10,16 +10,75 @@ use super::plot::{
     Axes, Focus, KernelPanel, Marker, RunSeries, Series, event_markers, kernel_row, pressure_chart,
     process_chart, reclaim_chart, run_series, system_chart,
 };
-use crate::analysis::results::RunResult;
+use std::collections::{BTreeSet, HashMap};
+
+use crate::analysis::results::{Results, RunResult};
+use crate::catalogue::versions::compare_kernels;
 use crate::records::LoadedRun;
 
 /// One scenario's runs, as the page lists them.
+#[derive(Clone)]
 pub struct ScenarioRuns<'a> {
     pub runs: Vec<(&'a RunResult, Option<&'a LoadedRun>)>,
     /// The kernels of its kernel rows, in order.
     pub kernels: Vec<String>,
     /// Its variant labels, in order: one kernel row each.
     pub variants: Vec<String>,
+}
+
+/// One scenario of a lab: its id, the indices of its runs in `Results::runs`, and the runs.
+pub struct ScenarioGroup<'a> {
+    pub id: &'a str,
+    pub indices: Vec<usize>,
+    pub runs: ScenarioRuns<'a>,
+}
+
+/// The runs of `results` by scenario, in results order (sorted by id), each with its records
+/// (from `runs`, by run directory), its variants (sorted) and its kernels (oldest first).
+pub fn group_scenarios<'a>(results: &'a Results, runs: &'a [LoadedRun]) -> Vec<ScenarioGroup<'a>> {
+    let by_dir: HashMap<&str, &LoadedRun> = runs
+        .iter()
+        .map(|run| (run.record.dir.as_str(), run))
+        .collect();
+    let mut ids: Vec<&str> = results
+        .runs
+        .iter()
+        .map(|run| run.scenario.as_str())
+        .collect();
+    ids.dedup();
+    ids.into_iter()
+        .map(|id| {
+            let indices: Vec<usize> = (0..results.runs.len())
+                .filter(|&i| results.runs[i].scenario == id)
+                .collect();
+            let runs: Vec<(&RunResult, Option<&LoadedRun>)> = indices
+                .iter()
+                .map(|&i| {
+                    let result = &results.runs[i];
+                    (result, by_dir.get(result.dir.as_str()).copied())
+                })
+                .collect();
+            let variants: BTreeSet<&str> = runs
+                .iter()
+                .map(|(result, _)| result.variant_label.as_str())
+                .collect();
+            let mut kernels: Vec<String> = runs
+                .iter()
+                .map(|(result, _)| result.kernel.clone())
+                .collect();
+            kernels.sort_by(|a, b| compare_kernels(a, b));
+            kernels.dedup();
+            ScenarioGroup {
+                id,
+                indices,
+                runs: ScenarioRuns {
+                    variants: variants.into_iter().map(str::to_owned).collect(),
+                    kernels,
+                    runs,
+                },
+            }
+        })
+        .collect()
 }
 
 /// The figures of one scenario.
