@@ -2,7 +2,8 @@
 # Installs what rsslab needs on a Debian host: QEMU 10 or newer (from the backports suite of
 # the host's own Debian release when its main suite is older), e2fsprogs for scratch disks,
 # a C compiler (gcc, libc6-dev) for Go builds with cgo, such as `-race`, and gpgv with Debian's
-# archive keyring, which verify the archive's signed indexes for `--kernel debian:<version>`.
+# archive keyring, which verify the archive's signed indexes for `--kernel debian:<version>`,
+# and a font (fonts-dejavu-core) for the text of `rsslab export --format png`.
 # The apt source for backports is derived from the machine's own Debian source entry, so no
 # archive host name is written into this repository. Idempotent; needs root (or sudo).
 set -euo pipefail
@@ -28,8 +29,10 @@ have_mkfs() { PATH="$PATH:/usr/sbin:/sbin" command -v mkfs.ext4 >/dev/null 2>&1;
 
 have_keyring() { command -v gpgv >/dev/null 2>&1 && [ -f /usr/share/keyrings/debian-archive-keyring.gpg ]; }
 
-if [ "$(qemu_major)" -ge 10 ] && have_mkfs && command -v gcc >/dev/null 2>&1 && have_keyring; then
-  echo "host deps: qemu $(qemu_major).x, mkfs.ext4, gcc, gpgv and the archive keyring present"
+have_font() { [ -d /usr/share/fonts/truetype/dejavu ]; }
+
+if [ "$(qemu_major)" -ge 10 ] && have_mkfs && command -v gcc >/dev/null 2>&1 && have_keyring && have_font; then
+  echo "host deps: qemu $(qemu_major).x, mkfs.ext4, gcc, gpgv, the archive keyring and a font present"
   exit 0
 fi
 
@@ -50,8 +53,8 @@ archive_uri() {
   echo "${uri%/}"
 }
 
-packages="qemu-system-x86 e2fsprogs gcc libc6-dev gpgv debian-archive-keyring"
-need_root "$packages (QEMU 10 or newer, mkfs.ext4, a C compiler, gpgv and the archive keyring)"
+packages="qemu-system-x86 e2fsprogs gcc libc6-dev gpgv debian-archive-keyring fonts-dejavu-core"
+need_root "$packages (QEMU 10 or newer, mkfs.ext4, a C compiler, gpgv, the archive keyring, a font)"
 case "$codename" in
   bookworm)
     uri=$(archive_uri)
@@ -59,7 +62,7 @@ case "$codename" in
     echo "deb $uri ${codename}-backports main" | $SUDO tee /etc/apt/sources.list.d/rsslab-backports.list >/dev/null
     $SUDO apt-get update -qq
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -t "${codename}-backports" qemu-system-x86
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends e2fsprogs gcc libc6-dev gpgv debian-archive-keyring
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends e2fsprogs gcc libc6-dev gpgv debian-archive-keyring fonts-dejavu-core
     ;;
   *)
     $SUDO apt-get update -qq

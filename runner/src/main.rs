@@ -114,16 +114,20 @@ enum Command {
     },
     /// Write every sample of a lab for other tools: a tidy CSV (pandas, R), the OpenMetrics
     /// text (promtool tsdb create-blocks-from openmetrics, then Prometheus and Grafana) or
-    /// Prometheus' text format (promtool check metrics). Prints the file written.
+    /// Prometheus' text format (promtool check metrics); or every chart as its own SVG or PNG
+    /// file, named after its run, for a document. Prints the file (or directory) written.
     Export {
         /// A lab's output directory (reports/<id>).
         dir: PathBuf,
-        /// csv (a tidy table), openmetrics (for promtool tsdb create-blocks-from openmetrics)
-        /// or prometheus (Prometheus' text format, for promtool check metrics).
+        /// csv (a tidy table), openmetrics (for promtool tsdb create-blocks-from openmetrics),
+        /// prometheus (Prometheus' text format, for promtool check metrics), svg or png (the
+        /// charts: <scenario>_<kernel>[_<variant>]_<chart>.svg, <chart> one of processes,
+        /// cgroup-and-guest, pressure, reclaim, and <scenario>[_<variant>]_kernels).
         #[arg(long, value_enum)]
         format: rsslab::output::export::ExportFormat,
-        /// The file to write. Default: DIR/exports/samples.csv, samples.om.txt or samples.prom.
-        #[arg(long, value_name = "FILE")]
+        /// The file to write (a directory for svg and png). Default: DIR/exports/samples.csv,
+        /// samples.om.txt, samples.prom, charts-svg/ or charts-png/.
+        #[arg(long, value_name = "PATH")]
         out: Option<PathBuf>,
     },
     /// Extract the raw records a report embeds into DIR/runs/, so that `rsslab report DIR`
@@ -369,9 +373,16 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             Ok(outputs_exit(&outputs))
         }
         Command::Export { dir, format, out } => {
-            let path = rsslab::output::export::export_samples(&dir, format, out.as_deref())
+            let exported = rsslab::output::export::export(&dir, format, out.as_deref())
                 .map_err(Failure::bad_input)?;
-            println!("{}", path.display());
+            println!("{}", exported.path.display());
+            if exported.path.is_dir() {
+                eprintln!(
+                    "rsslab: {} charts in {}",
+                    exported.files,
+                    exported.path.display()
+                );
+            }
             Ok(exit::OK)
         }
         Command::Unpack { report, out } => {

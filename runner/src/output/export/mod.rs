@@ -1,5 +1,6 @@
-//! `rsslab export DIR --format csv|openmetrics|prometheus`: every sample of a lab in a format
-//! other people's tools read, rebuilt from the raw records like every other output.
+//! `rsslab export DIR --format csv|openmetrics|prometheus|svg|png`: every sample of a lab in a
+//! format other people's tools read, or every chart as a picture, rebuilt from the raw records
+//! like every other output.
 //!
 //! - `csv` ([`csv`]): a tidy table, one row per run, time and metric, for pandas
 //!   (`pd.read_csv(path)`, no options), R or a spreadsheet;
@@ -9,10 +10,13 @@
 //! - `prometheus`: the same families in Prometheus' own text format (timestamps in integer
 //!   milliseconds), which `promtool check metrics` lints: Prometheus' linter does not read
 //!   OpenMetrics' timestamps in seconds (prometheus/prometheus#10259), so one file cannot serve
-//!   both.
+//!   both;
+//! - `svg`, `png` ([`charts`]): each chart of each run, and each scenario's kernel rows, as its
+//!   own captioned file named after the run, for a document.
 //!
-//! Entry point: [`export_samples`].
+//! Entry point: [`export`].
 
+pub mod charts;
 pub mod csv;
 pub mod metrics_text;
 
@@ -62,46 +66,62 @@ pub enum ExportFormat {
     Csv,
     Openmetrics,
     Prometheus,
+    Svg,
+    Png,
 }
 
 impl ExportFormat {
-    /// The file name under `DIR/exports/` when no `--out` is given.
-    pub fn default_file_name(self) -> &'static str {
+    /// What is written under `DIR/exports/` when no `--out` is given: a file, or for the
+    /// charts a directory.
+    pub fn default_name(self) -> &'static str {
         match self {
             ExportFormat::Csv => "samples.csv",
             ExportFormat::Openmetrics => "samples.om.txt",
             ExportFormat::Prometheus => "samples.prom",
+            ExportFormat::Svg => "charts-svg",
+            ExportFormat::Png => "charts-png",
         }
     }
 }
 
-/// Writes every sample of the lab in `out_dir` as `format` to `dest` (default
-/// `out_dir/exports/<file>`), atomically; returns the path written.
-pub fn export_samples(
-    out_dir: &Path,
-    format: ExportFormat,
-    dest: Option<&Path>,
-) -> Result<PathBuf> {
-    let runs = load_all(out_dir)?;
-    let text = match format {
-        ExportFormat::Csv => csv::samples_csv(&runs),
-        ExportFormat::Openmetrics => {
-            metrics_text::exposition(&runs, metrics_text::Flavour::OpenMetrics)?
-        }
-        ExportFormat::Prometheus => {
-            metrics_text::exposition(&runs, metrics_text::Flavour::Prometheus)?
-        }
-    };
+/// What [`export`] wrote: the file, or the directory of charts and how many.
+pub struct Exported {
+    pub path: PathBuf,
+    pub files: usize,
+}
+
+/// Writes the lab in `out_dir` as `format` to `dest` (default `out_dir/exports/<name>`): the
+/// samples into one file, atomically, or the charts into a directory.
+pub fn export(out_dir: &Path, format: ExportFormat, dest: Option<&Path>) -> Result<Exported> {
     let path = match dest {
         Some(path) => path.to_owned(),
         None => {
             let dir = out_dir.join("exports");
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            dir.join(format.default_file_name())
+            dir.join(format.default_name())
+        }
+    };
+    let text = match format {
+        ExportFormat::Svg => return charts_into(out_dir, charts::ChartFormat::Svg, path),
+        ExportFormat::Png => return charts_into(out_dir, charts::ChartFormat::Png, path),
+        ExportFormat::Csv => csv::samples_csv(&load_all(out_dir)?),
+        ExportFormat::Openmetrics => {
+            metrics_text::exposition(&load_all(out_dir)?, metrics_text::Flavour::OpenMetrics)?
+        }
+        ExportFormat::Prometheus => {
+            metrics_text::exposition(&load_all(out_dir)?, metrics_text::Flavour::Prometheus)?
         }
     };
     write_atomically(&path, text.as_bytes())?;
-    Ok(path)
+    Ok(Exported { path, files: 1 })
+}
+
+fn charts_into(out_dir: &Path, format: charts::ChartFormat, dir: PathBuf) -> Result<Exported> {
+    let files = charts::export_charts(out_dir, format, &dir)?;
+    Ok(Exported {
+        path: dir,
+        files: files.len(),
+    })
 }
 
 #[cfg(test)]

@@ -127,7 +127,7 @@ fn prometheus_text_names_the_metric_and_counts_milliseconds() {
 fn export_writes_under_exports_unless_told_where() {
     let dir = tempfile::tempdir().unwrap();
     write_lab(dir.path(), &mut lab(), 100).unwrap();
-    let path = export_samples(dir.path(), ExportFormat::Csv, None).unwrap();
+    let path = export(dir.path(), ExportFormat::Csv, None).unwrap().path;
     assert_eq!(path, dir.path().join("exports/samples.csv"));
     assert!(
         std::fs::read_to_string(&path)
@@ -135,7 +135,104 @@ fn export_writes_under_exports_unless_told_where() {
             .starts_with("scenario,")
     );
     let elsewhere = dir.path().join("lab.om");
-    let path = export_samples(dir.path(), ExportFormat::Openmetrics, Some(&elsewhere)).unwrap();
+    let path = export(dir.path(), ExportFormat::Openmetrics, Some(&elsewhere))
+        .unwrap()
+        .path;
     assert_eq!(path, elsewhere);
     assert!(std::fs::read_to_string(&path).unwrap().ends_with("# EOF\n"));
+}
+
+/// Each run's charts and each variant's kernel row, named after the run, captioned with it,
+/// and each a whole SVG document; runs without samples have none.
+#[test]
+fn every_chart_is_its_own_captioned_svg_named_after_its_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut runs = crate::records::testing::fake_lab();
+    write_lab(dir.path(), &mut runs, 10).unwrap();
+    let exported = export(dir.path(), ExportFormat::Svg, None).unwrap();
+    assert_eq!(exported.path, dir.path().join("exports/charts-svg"));
+    let mut names: Vec<String> = std::fs::read_dir(&exported.path)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), exported.files);
+    for name in [
+        "go-madvfree-balloon_6.1_release=free_processes.svg",
+        "go-madvfree-balloon_6.1_release=free_cgroup-and-guest.svg",
+        "go-madvfree-balloon_7.2_release=dontneed_processes.svg",
+        "go-madvfree-balloon_release=free_kernels.svg",
+        "go-madvfree-balloon_release=dontneed_kernels.svg",
+        "overcommit-startup_6.1_release=free_processes.svg",
+    ] {
+        assert!(names.contains(&name.to_owned()), "{name} in {names:?}");
+    }
+    // The unsupported run has no samples, so no charts.
+    assert!(
+        !names
+            .iter()
+            .any(|name| name.starts_with("overcommit-startup_7.2")),
+        "{names:?}"
+    );
+    // 8 story runs and 2 more with samples, 2 charts each at least, and 3 kernel rows.
+    assert!(exported.files >= 10 * 2 + 3, "{}", exported.files);
+    let svg = std::fs::read_to_string(
+        exported
+            .path
+            .join("go-madvfree-balloon_6.1_release=free_processes.svg"),
+    )
+    .unwrap();
+    let document = roxmltree::Document::parse(&svg).expect("a whole SVG document");
+    let root = document.root_element();
+    assert_eq!(root.tag_name().name(), "svg");
+    let caption = root
+        .children()
+        .find(|node| node.has_tag_name("text"))
+        .and_then(|node| node.text())
+        .unwrap();
+    assert_eq!(caption, "go-madvfree-balloon on 6.1, release=free");
+    assert!(svg.contains("Processes: RSS, its parts and lazyfree"));
+    let height: u32 = root.attribute("height").unwrap().parse().unwrap();
+    let nested = root
+        .children()
+        .find(|node| node.has_tag_name("svg"))
+        .expect("the chart nested under its caption");
+    let chart_height: u32 = nested.attribute("height").unwrap().parse().unwrap();
+    assert_eq!(height, chart_height + 24);
+    assert_eq!(nested.attribute("y"), Some("24"));
+}
+
+/// The PNG is the captioned SVG at twice its size, its text drawn (dark pixels where the
+/// caption is, none in a blank margin).
+#[test]
+fn a_png_chart_is_the_svg_at_twice_its_size_with_its_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut runs = vec![fake_run("go-madvfree-balloon", "6.1", "free")];
+    write_lab(dir.path(), &mut runs, 10).unwrap();
+    let svg_dir = dir.path().join("svg");
+    export(dir.path(), ExportFormat::Svg, Some(&svg_dir)).unwrap();
+    let exported = export(dir.path(), ExportFormat::Png, None).unwrap();
+    let name = "go-madvfree-balloon_6.1_release=free_processes";
+    let png = std::fs::read(exported.path.join(format!("{name}.png"))).unwrap();
+    let pixmap = resvg::tiny_skia::Pixmap::decode_png(&png).unwrap();
+    let svg = std::fs::read_to_string(svg_dir.join(format!("{name}.svg"))).unwrap();
+    let root = roxmltree::Document::parse(&svg).unwrap();
+    let size = |key: &str| -> u32 { root.root_element().attribute(key).unwrap().parse().unwrap() };
+    assert_eq!(
+        (pixmap.width(), pixmap.height()),
+        (size("width") * 2, size("height") * 2)
+    );
+    let dark_in = |rows: std::ops::Range<u32>, columns: std::ops::Range<u32>| {
+        rows.flat_map(|y| columns.clone().map(move |x| (x, y)))
+            .filter(|&(x, y)| {
+                let pixel = pixmap.pixel(x, y).unwrap();
+                u32::from(pixel.red()) + u32::from(pixel.green()) + u32::from(pixel.blue()) < 200
+            })
+            .count()
+    };
+    assert!(
+        dark_in(4..44, 10..600) > 500,
+        "the caption's text is drawn (a font was found)"
+    );
+    assert_eq!(dark_in(4..44, 1200..1270), 0, "right of the caption: blank");
 }
