@@ -253,7 +253,7 @@ pub fn classify(vm: &VmOutput, collector: &Collector) -> (RunOutcome, Option<Str
                 VmExit::Exited(None) => "QEMU was killed by a signal".into(),
                 VmExit::Signalled(signal) => format!(
                     "QEMU died of signal {signal} ({}): it crashed or something killed it",
-                    crate::vm::signal_name(signal)
+                    rsslab_wire::signal_name(signal)
                 ),
                 _ => "the guest powered off".into(),
             };

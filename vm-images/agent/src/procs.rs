@@ -10,11 +10,10 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
-use nix::sys::signal::Signal;
 use regex_lite::Regex;
 use rsslab_wire::{
     Event, EventKind, GuestMessage, Metrics, Output, ProcessOutcome, ProcessSpec, Stream,
-    WorkloadReport,
+    WorkloadReport, signal_name,
 };
 
 use crate::channel;
@@ -564,7 +563,6 @@ pub fn outcome(
     }
     match exit {
         Exit::Code(code) => ProcessOutcome::Exited(code),
-        Exit::Signal(libc::SIGKILL) if oom_killed => ProcessOutcome::OomKilled,
         Exit::Signal(signal) => ProcessOutcome::Killed(signal_name(signal)),
     }
 }
@@ -579,14 +577,6 @@ pub fn is_go_runtime_enomem(line: &str) -> bool {
     line.strip_prefix("fatal error: ").is_some_and(|message| {
         message.contains("out of memory") || message.contains("cannot allocate memory")
     })
-}
-
-/// "SIGKILL" for 9; "SIG<n>" for numbers without a name.
-pub fn signal_name(signal: i32) -> String {
-    Signal::try_from(signal).map_or_else(
-        |_| format!("SIG{signal}"),
-        |signal| signal.as_str().to_owned(),
-    )
 }
 
 fn send(t_ms: u64, process: Option<&str>, kind: EventKind) {
@@ -815,7 +805,6 @@ mod tests {
             outcome(Exit::Code(2), false, false, true),
             ProcessOutcome::EnomemAtStart
         );
-        assert_eq!(signal_name(64), "SIG64");
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub use amount::{Amount, Base};
 pub use message::{
     Event, EventKind, GuestMessage, Hello, Metrics, Output, Ready, Sample, Stream, Verdict,
 };
-pub use outcome::{ProcessOutcome, RunOutcome};
+pub use outcome::{ProcessOutcome, RunOutcome, signal_name};
 pub use spec::{CgroupSpec, DiskMount, ProcessSpec, RunSpec, Start, Until};
 pub use units::{Bytes, Millis};
 pub use workload::{

@@ -8,6 +8,15 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+/// The name of signal `signal` as Linux numbers them, the name [`ProcessOutcome::Killed`]
+/// holds: `SIGKILL` for 9, `SIG<n>` for a number without a name (the real-time signals).
+pub fn signal_name(signal: i32) -> String {
+    nix::sys::signal::Signal::try_from(signal).map_or_else(
+        |_| format!("SIG{signal}"),
+        |signal| signal.as_str().to_owned(),
+    )
+}
+
 /// How one process of a run ended. Serialized as its contract name, e.g. `"exited(0)"`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ProcessOutcome {
@@ -167,6 +176,16 @@ mod tests {
         assert_eq!(ProcessOutcome::Exited(1).to_string(), "exited(1)");
         assert!("exited(x)".parse::<ProcessOutcome>().is_err());
         assert!("crashed".parse::<ProcessOutcome>().is_err());
+    }
+
+    #[test]
+    fn signals_are_named_as_linux_numbers_them() {
+        assert_eq!(signal_name(9), "SIGKILL");
+        assert_eq!(signal_name(11), "SIGSEGV");
+        assert_eq!(signal_name(6), "SIGABRT");
+        assert_eq!(signal_name(15), "SIGTERM");
+        assert_eq!(signal_name(64), "SIG64", "a real-time signal has no name");
+        assert_eq!(signal_name(0), "SIG0");
     }
 
     #[test]
