@@ -26,6 +26,7 @@ use rsslab_wire::RunOutcome;
 use crate::analysis::results::{Results, RunResult};
 use crate::plan::RUNS_DIR;
 use crate::records::CONSOLE_LOG;
+use crate::scenario::expect::{Unit, format_value};
 
 /// Name of the `run` test case of each run.
 pub const RUN_CASE: &str = "run";
@@ -130,7 +131,7 @@ fn run_output(run: &RunResult) -> String {
         let peak = process
             .peak
             .get("rss")
-            .map(|&bytes| format!(", peak RSS {}", super::summary::format_size(bytes)))
+            .map(|&bytes| format!(", peak RSS {}", format_value(Unit::Bytes, bytes as f64)))
             .unwrap_or_default();
         lines.push(format!("process {name}: {}{peak}", process.outcome));
     }

@@ -35,7 +35,7 @@ use crate::analysis::findings::{Finding, FindingKind, find};
 use crate::analysis::results::{Results, RunResult};
 use crate::catalogue::versions::compare_kernels;
 use crate::records::{CONSOLE_LOG, LoadedRun};
-use crate::scenario::expect::{format_value, unit_of};
+use crate::scenario::expect::{Unit, format_value, unit_of};
 
 /// Lines listed per section (failed expectations, runs not ok); the report has the rest.
 pub const MAX_LISTED: usize = 40;
@@ -321,12 +321,12 @@ fn cell(run: &RunResult, main: Option<&str>, measure: Option<&str>) -> String {
     match (measure, measured) {
         (Some(_), Some(measured)) => {
             let value = format_value(unit_of(&measured.metric), measured.value);
-            parts.push(format!("**{}**", value.replace("MiB", " MiB")));
+            parts.push(format!("**{value}**"));
         }
         (Some(_), None) => parts.push("—".to_owned()),
         (None, _) => {
             if let Some(&bytes) = process.and_then(|process| process.peak.get("rss")) {
-                parts.push(format_size(bytes));
+                parts.push(format_value(Unit::Bytes, bytes as f64));
             }
         }
     }
@@ -343,11 +343,6 @@ fn cell(run: &RunResult, main: Option<&str>, measure: Option<&str>) -> String {
         parts.push("⚠️ kernel facts differ".to_owned());
     }
     parts.join(" · ")
-}
-
-/// `401.2 MiB`.
-pub(crate) fn format_size(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
 }
 
 /// `**scenario** · kernel · variant`.

@@ -306,7 +306,7 @@ fn fact_mismatches_are_in_the_headline_the_table_and_under_their_heading() {
         .find(|line| line.starts_with("| madvfree | release=free |"))
         .unwrap();
     assert!(
-        row.contains("| ✅ ok · 2/2 · **400.0 MiB** · ⚠️ kernel facts differ |"),
+        row.contains("| ✅ ok · 2/2 · **400.0MiB** · ⚠️ kernel facts differ |"),
         "{row}"
     );
     let section = summary

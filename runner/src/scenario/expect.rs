@@ -374,10 +374,12 @@ pub fn unit_of(metric: &str) -> Unit {
 }
 
 /// A value of `unit` for people: `12.5MiB`, `340`, `1.25s`, `12.34%`; a slope per minute
-/// (`per_minute`) keeps the unit (`3.9MiB` a minute).
+/// (`per_minute`) keeps the unit (`3.9MiB` a minute). The one formatter of measured sizes:
+/// expectations, findings, the summary, JUnit and `rsslab diff` all print sizes with it, in
+/// MiB with one decimal, so numbers from different places compare at a glance.
 pub fn format_value(unit: Unit, value: f64) -> String {
     match unit {
-        Unit::Bytes => format!("{:.1}MiB", value / (1u64 << 20) as f64),
+        Unit::Bytes => format!("{:.1}MiB", value / rsslab_wire::units::MIB as f64),
         Unit::Count if value.fract() == 0.0 => format!("{value:.0}"),
         Unit::Count => format!("{value:.1}"),
         Unit::Micros => format!("{:.2}s", value / 1e6),

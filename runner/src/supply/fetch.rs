@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
+use rsslab_wire::Bytes;
 use sha2::{Digest, Sha256};
 
 use crate::catalogue::KernelPackage;
@@ -251,16 +252,12 @@ pub fn fetch_verified(cache: &Cache, base_url: &str, pkg: &KernelPackage) -> Res
         }
     }
     let url = package_url(base_url, &pkg.filename);
-    tracing::info!(package = %pkg.name, size = pkg.size, "downloading {url} ({:.1} MiB)", mib(pkg.size));
+    tracing::info!(package = %pkg.name, size = pkg.size, "downloading {url} ({})", Bytes(pkg.size));
     let started = Instant::now();
     download_with_retries(&url, &path, pkg)?;
     let seconds = started.elapsed().as_secs_f64();
-    tracing::info!(package = %pkg.name, "downloaded {:.1} MiB in {seconds:.1}s", mib(pkg.size));
+    tracing::info!(package = %pkg.name, "downloaded {} in {seconds:.1}s", Bytes(pkg.size));
     Ok(path)
-}
-
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
 }
 
 /// `<base>/<filename>`.

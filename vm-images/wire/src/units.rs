@@ -198,8 +198,20 @@ impl Millis {
     }
 }
 
+/// Bytes in a mebibyte: charts, tables and measured values are in MiB.
+pub const MIB: u64 = 1 << 20;
+
+impl Bytes {
+    /// The size in MiB, with its fraction.
+    pub fn as_mib(self) -> f64 {
+        self.0 as f64 / MIB as f64
+    }
+}
+
 impl fmt::Display for Bytes {
-    /// The largest binary unit that keeps the value readable: "512MiB", "1.5GiB", "4096B".
+    /// The largest binary unit that keeps the value readable: "512MiB", "1.5GiB", "4096B". For
+    /// sizes as scenarios write them (it reads back as the same size); measured values are
+    /// printed in MiB by the runner's `scenario::expect::format_value`, so they compare.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let units = [
             ("EiB", 1u64 << 60),

@@ -43,6 +43,7 @@ use crate::analysis::results::{RunResult, build_results};
 use crate::catalogue::Catalogue;
 use crate::catalogue::versions::compare_debian_versions;
 use crate::records::LoadedRun;
+use crate::scenario::expect::{Unit, format_value};
 
 /// Loads the runs of two output directories and compares them; `baseline_dir` is named in
 /// the comparison as given. An input without runs is an error that names it.
@@ -429,7 +430,7 @@ fn key_numbers(base: &[Side<'_>], new: &[Side<'_>], found: &mut Vec<Found>) {
         let mut detail = format!(
             "{}{}",
             if delta >= 0.0 { "+" } else { "-" },
-            mib(delta.abs())
+            format_value(Unit::Bytes, delta.abs())
         );
         if shift.baseline_mean > 0.0 {
             let _ = write!(detail, " ({:+.0}%)", 100.0 * delta / shift.baseline_mean);
@@ -535,8 +536,9 @@ fn passed_tally(passes: &[bool]) -> String {
     tally(&words)
 }
 
-/// `51.0MiB` for one run; `51.0MiB (mean of 3: 50.9–51.1)` for several.
+/// `51.0MiB` for one run; `51.0MiB (mean of 3: 50.9MiB–51.1MiB)` for several.
 fn describe_values(values: &[f64]) -> String {
+    let mib = |bytes: f64| format_value(Unit::Bytes, bytes);
     let mean = stats::mean(values);
     if values.len() == 1 {
         return mib(mean);
@@ -546,17 +548,9 @@ fn describe_values(values: &[f64]) -> String {
         "{} (mean of {}: {}–{})",
         mib(mean),
         values.len(),
-        mib_bare(low),
-        mib_bare(high)
+        mib(low),
+        mib(high)
     )
-}
-
-fn mib(bytes: f64) -> String {
-    format!("{}MiB", mib_bare(bytes))
-}
-
-fn mib_bare(bytes: f64) -> String {
-    format!("{:.1}", bytes / 1048576.0)
 }
 
 #[cfg(test)]

@@ -57,8 +57,8 @@ fn rss_that_stays_high_is_a_regression_with_repeats_tested_by_welch() {
         .find(|change| change.what == "max process.service.lazyfree")
         .unwrap_or_else(|| panic!("{comparison:#?}"));
     assert_eq!(lazy.verdict, Verdict::Regression);
-    assert_eq!(lazy.baseline, "0.0MiB (mean of 3: 0.0–0.0)");
-    assert_eq!(lazy.new, "350.0MiB (mean of 3: 350.0–350.0)");
+    assert_eq!(lazy.baseline, "0.0MiB (mean of 3: 0.0MiB–0.0MiB)");
+    assert_eq!(lazy.new, "350.0MiB (mean of 3: 350.0MiB–350.0MiB)");
     assert!(
         lazy.detail
             .starts_with("+350.0MiB, Welch's t-test p = 0.00e0"),

@@ -14,10 +14,10 @@
 //! samples). A window without any sample (events after the last sample, at the end of the
 //! run) shows dashes.
 
-use rsslab_wire::{EventKind, Sample};
+use rsslab_wire::{Bytes, EventKind, Sample};
 use serde::Serialize;
 
-use super::plot::{mib, seconds, sorted_events};
+use super::plot::{seconds, sorted_events};
 use crate::records::LoadedRun;
 
 /// A process's columns, in order: `rss` and `lazyfree` always; a Go runtime's own view of
@@ -178,9 +178,10 @@ pub fn phase_table(run: &LoadedRun, processes: &[String]) -> PhaseTable {
     PhaseTable { groups, rows }
 }
 
-/// Bytes as a number of MiB for tables: one decimal below 10 MiB, none above.
+/// Bytes as a number of MiB for a table cell whose header says MiB: one decimal below 10 MiB,
+/// none above (elsewhere measured sizes print with their unit: `scenario::expect::format_value`).
 pub fn format_mib(bytes: u64) -> String {
-    let value = mib(bytes);
+    let value = Bytes(bytes).as_mib();
     if value < 10.0 && bytes != 0 {
         format!("{value:.1}")
     } else {

@@ -444,11 +444,6 @@ pub fn seconds(t_ms: u64) -> f64 {
     t_ms as f64 / 1000.0
 }
 
-/// Bytes to MiB.
-pub fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1u64 << 20) as f64
-}
-
 /// At most `max` characters, with an ellipsis when cut.
 pub fn truncate(text: &str, max: usize) -> String {
     if text.chars().count() <= max {

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use plotters::style::RGBColor;
-use rsslab_wire::Sample;
+use rsslab_wire::{Bytes, Sample};
 
 use super::*;
 
@@ -37,7 +37,7 @@ impl Focus {
                 sample.process.values().any(|metrics| {
                     metrics
                         .get("lazyfree")
-                        .is_some_and(|&b| mib(b) >= MIN_PART_MIB)
+                        .is_some_and(|&b| Bytes(b).as_mib() >= MIN_PART_MIB)
                 })
             });
         }
@@ -357,7 +357,7 @@ fn line(
 fn level(run: &LoadedRun, pick: impl Fn(&Sample) -> Option<u64>) -> Vec<(f64, f64)> {
     run.samples
         .iter()
-        .filter_map(|sample| Some((seconds(sample.t_ms), mib(pick(sample)?))))
+        .filter_map(|sample| Some((seconds(sample.t_ms), Bytes(pick(sample)?).as_mib())))
         .collect()
 }
 
@@ -365,8 +365,8 @@ fn level(run: &LoadedRun, pick: impl Fn(&Sample) -> Option<u64>) -> Vec<(f64, f6
 fn constant(run: &LoadedRun, bytes: u64) -> Vec<(f64, f64)> {
     match (run.samples.first(), run.samples.last()) {
         (Some(first), Some(last)) => vec![
-            (seconds(first.t_ms), mib(bytes)),
-            (seconds(last.t_ms), mib(bytes)),
+            (seconds(first.t_ms), Bytes(bytes).as_mib()),
+            (seconds(last.t_ms), Bytes(bytes).as_mib()),
         ],
         _ => Vec::new(),
     }
