@@ -1,4 +1,5 @@
-//! Diagnostics for scenario files, drawn like rustc's.
+//! Diagnostics for scenario files, drawn like rustc's (by annotate-snippets, rustc's and
+//! cargo's renderer).
 //!
 //! A [`Diagnostic`] is built while parsing with a byte span into the file; [`locate`] turns the
 //! span into a line, a column and the source line once the whole file has been checked, so a
@@ -6,12 +7,15 @@
 //!
 //! ```text
 //! error: unknown key `memroy` in [vm]
-//!   --> scenarios/x.toml:7:1
-//!    |
-//!  7 | memroy = "1GiB"
-//!    | ^^^^^^
-//!    = help: did you mean `memory`? (expected one of kernels, memory, cpus, disk, timeout)
+//!  --> scenarios/x.toml:7:1
+//!   |
+//! 7 | memroy = "1GiB"
+//!   | ^^^^^^
+//!   |
+//!   = help: did you mean `memory`? (expected one of kernels, memory, cpus, disk, timeout)
 //! ```
+//!
+//! What is missing from a file (a required table) is placed at 1:1 without a source line.
 //!
 //! [`from_toml_error`] translates the toml parser's and serde's messages (unknown field, missing
 //! field, invalid type, unit errors from `rsslab_wire::units`) into this shape.
@@ -19,6 +23,8 @@
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+
+use annotate_snippets::{AnnotationKind, Group, Level, Origin, Renderer, Snippet as Source};
 
 /// One error in a scenario file: where, which key, what is wrong and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,12 +51,11 @@ pub struct Diagnostic {
     snippet: Option<Snippet>,
 }
 
-/// The source line a diagnostic points at, with the caret range in characters.
+/// The source line a diagnostic points at, and the bytes of it the carets mark.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Snippet {
     text: String,
-    caret_start: usize,
-    caret_len: usize,
+    carets: Range<usize>,
 }
 
 impl Diagnostic {
@@ -154,111 +159,75 @@ fn snippet_at(source: &str, span: Range<usize>) -> (usize, usize, Snippet) {
     let line_end = source[start..]
         .find('\n')
         .map_or(source.len(), |i| start + i);
-    let text = &source[line_start..line_end];
+    let text = source[line_start..line_end].trim_end_matches('\r');
     let line = source[..start].matches('\n').count() + 1;
-    let caret_start = source[line_start..start].chars().count();
-    // The span may start on the line's `\r` (CRLF files) or end on a later line.
-    let end = floor_char_boundary(source, span.end.clamp(start, line_end));
-    let caret_len = source[start..end].chars().count().max(1);
-    let snippet = window(
-        &text.trim_end_matches('\r').replace('\t', " "),
-        caret_start,
-        caret_len,
-    );
-    (line, caret_start + 1, snippet)
+    // The span may start on the line's `\r` (CRLF files: placed as in the same file with LF) or
+    // end on a later line; an empty one marks the character it starts at.
+    let caret_start = (start - line_start).min(text.len());
+    let column = text[..caret_start].chars().count() + 1;
+    let mut caret_end = floor_char_boundary(text, span.end.clamp(start, line_end) - line_start);
+    if caret_end <= caret_start {
+        caret_end = text[caret_start..]
+            .chars()
+            .next()
+            .map_or(caret_start, |c| caret_start + c.len_utf8());
+    }
+    let snippet = Snippet {
+        text: text.to_owned(),
+        carets: caret_start..caret_end,
+    };
+    (line, column, snippet)
 }
 
-/// Most characters of a source line drawn; longer lines are cut around the carets.
-const SNIPPET_CHARS: usize = 100;
-
-/// The part of a long line around the carets, with `…` where it was cut.
-fn window(text: &str, caret_start: usize, caret_len: usize) -> Snippet {
-    let chars: Vec<char> = text.chars().collect();
-    if chars.len() <= SNIPPET_CHARS {
-        return Snippet {
-            text: text.to_string(),
-            caret_start,
-            caret_len,
-        };
-    }
-    let from = caret_start
-        .saturating_sub(SNIPPET_CHARS / 3)
-        .min(chars.len() - SNIPPET_CHARS);
-    let to = from + SNIPPET_CHARS;
-    let mut shown: String = chars[from..to].iter().collect();
-    let lead = usize::from(from > 0);
-    if from > 0 {
-        shown.insert(0, '…');
-    }
-    if to < chars.len() {
-        shown.push('…');
-    }
-    let caret_start = (caret_start - from.min(caret_start)) + lead;
-    Snippet {
-        text: shown,
-        caret_start,
-        caret_len: caret_len
-            .min((lead + SNIPPET_CHARS).saturating_sub(caret_start))
-            .max(1),
-    }
-}
-
+/// `index`, or the nearest character boundary below it.
 fn floor_char_boundary(text: &str, mut index: usize) -> usize {
+    index = index.min(text.len());
     while !text.is_char_boundary(index) {
         index -= 1;
     }
     index
 }
 
+/// Widest a drawn source line gets: longer ones are cut around the carets.
+const DRAWN_WIDTH: usize = 100;
+
+/// Drawn by annotate-snippets, the renderer of rustc's and cargo's messages.
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let gutter = self.line.max(1).to_string().len() + 1;
-        let pad = " ".repeat(gutter);
-        writeln!(f, "error: {}", self.message)?;
-        let file = self.file.display();
+        let file = self.file.display().to_string();
+        let mut group = Group::with_title(Level::ERROR.primary_title(self.message.as_str()));
         match &self.snippet {
             Some(snippet) => {
-                writeln!(f, "{pad}--> {file}:{}:{}", self.line, self.column)?;
-                writeln!(f, "{pad} |")?;
-                writeln!(f, "{:>gutter$} | {}", self.line, snippet.text)?;
-                let carets = "^".repeat(snippet.caret_len);
-                let label = self
-                    .label
-                    .as_deref()
-                    .map(|l| format!(" {l}"))
-                    .unwrap_or_default();
-                writeln!(
-                    f,
-                    "{pad} | {}{carets}{label}",
-                    " ".repeat(snippet.caret_start)
-                )?;
-            }
-            None if self.line > 0 => {
-                writeln!(f, "{pad}--> {file}:{}:{}", self.line, self.column)?;
-                if let Some(label) = &self.label {
-                    writeln!(f, "{pad} = {label}")?;
-                }
+                let carets = AnnotationKind::Primary
+                    .span(snippet.carets.clone())
+                    .label(self.label.as_deref());
+                group = group.element(
+                    Source::source(snippet.text.as_str())
+                        .line_start(self.line)
+                        .path(file.as_str())
+                        .annotation(carets),
+                );
             }
             None => {
-                writeln!(f, "{pad}--> {file}")?;
+                let mut origin = Origin::path(file.as_str());
+                if self.line > 0 {
+                    origin = origin.line(self.line).char_column(self.column);
+                }
+                group = group.element(origin);
                 if let Some(label) = &self.label {
-                    writeln!(f, "{pad} = {label}")?;
+                    group = group.element(Level::NOTE.no_name().message(label.as_str()));
                 }
             }
         }
         for help in &self.help {
-            writeln!(f, "{pad} = help: {}", indent_continuation(help, gutter + 9))?;
+            group = group.element(Level::HELP.message(help.as_str()));
         }
         for note in &self.notes {
-            writeln!(f, "{pad} = note: {}", indent_continuation(note, gutter + 9))?;
+            group = group.element(Level::NOTE.message(note.as_str()));
         }
-        Ok(())
+        let renderer = Renderer::plain().term_width(DRAWN_WIDTH);
+        writeln!(f, "{}", renderer.render(&[group]))
     }
-}
-
-/// Indents the lines after the first of a multi-line help so they line up.
-fn indent_continuation(text: &str, width: usize) -> String {
-    text.replace('\n', &format!("\n{}", " ".repeat(width)))
 }
 
 /// Every error found while loading scenarios; `Display` draws them all.
@@ -574,7 +543,7 @@ mod tests {
         assert_eq!((diagnostic.line, diagnostic.column), (2, 1));
         assert_eq!(
             diagnostic.to_string(),
-            "error: unknown key `memroy` in [vm]\n  --> x.toml:2:1\n   |\n 2 | memroy = \"1GiB\"\n   | ^^^^^^\n   = help: did you mean `memory`?\n"
+            "error: unknown key `memroy` in [vm]\n --> x.toml:2:1\n  |\n2 | memroy = \"1GiB\"\n  | ^^^^^^\n  |\n  = help: did you mean `memory`?\n"
         );
     }
 
@@ -583,7 +552,7 @@ mod tests {
         let source = "title = \"é\"\nx = \"\"\"a\nb\"\"\"\n";
         let (line, column, snippet) = snippet_at(source, 17..30);
         assert_eq!((line, column), (2, 5));
-        assert_eq!(snippet.caret_len, 4, "{snippet:?}");
+        assert_eq!(snippet.carets, 4..8, "{snippet:?}");
         let (_, column, _) = snippet_at(source, 9..11);
         assert_eq!(column, 10);
     }
