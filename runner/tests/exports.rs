@@ -1,7 +1,7 @@
 //! `rsslab export` checked by the tools its formats are for: Prometheus' `promtool` lints the
-//! Prometheus text and backfills a TSDB block from the OpenMetrics text, and Python's csv
-//! reader reads the CSV back (RFC 4180, as pandas' `read_csv` does with no options).
-//! `just test-deps` installs promtool (Debian's `prometheus`). And the focused report
+//! Prometheus text and backfills a TSDB block from the OpenMetrics text, pandas' `read_csv`
+//! reads the CSV with no options (and Python's csv reader too, RFC 4180). `just test-deps`
+//! installs promtool (Debian's `prometheus`) and pandas (`python3-pandas`). And the focused report
 //! (`rsslab report DIR --scenario ID`), the one to attach to a postmortem.
 
 mod support;
@@ -14,7 +14,7 @@ use support::rsslab;
 
 fn lab(dir: &Path) {
     let mut runs = vec![
-        fake_run("go-madvfree-balloon", "6.1", "free"),
+        fake_run("go-madvfree-balloon", "5.10", "free"),
         fake_run("go-madvfree-balloon", "7.2", "dontneed"),
     ];
     runs[0].record.variant_label = "go=1.15,GODEBUG=madvdontneed=0".into();
@@ -128,6 +128,55 @@ print(len(rows), variants[0], variants[1], sum(1 for r in rows if r["metric"] ==
     assert_eq!(
         said.trim(),
         format!("{lines} go=1.15,GODEBUG=madvdontneed=0 release=dontneed 120")
+    );
+}
+
+#[test]
+fn pandas_reads_the_csv_with_no_options() {
+    let dir = tempfile::tempdir().unwrap();
+    lab(dir.path());
+    let path = export(dir.path(), "csv");
+    let script = r#"
+import sys
+import pandas
+frame = pandas.read_csv(sys.argv[1])
+print(len(frame), list(frame.columns))
+print(frame["t_s"].dtype, frame["value"].dtype, frame["repeat"].dtype)
+print(sorted(frame["variant"].unique()))
+pgscan = frame[(frame.metric == "cgroup.pgscan")]
+print(pgscan["value"].max(), pgscan["kernel"].unique().tolist(), sorted(frame["kernel"].unique()))
+"#;
+    // Debian's python, where python3-pandas installs.
+    let output = Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .arg(&path)
+        .output()
+        .expect("/usr/bin/python3: `just test-deps` installs python3-pandas");
+    assert!(
+        output.status.success(),
+        "pandas: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let said = String::from_utf8(output.stdout).unwrap();
+    let rows = std::fs::read_to_string(&path).unwrap().lines().count() - 1;
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!(
+            "{rows} ['scenario', 'kernel', 'variant', 'repeat', 'run', 't_s', 'metric', 'value']"
+        )
+    );
+    assert_eq!(
+        lines[1], "float64 int64 int64",
+        "numbers are read as numbers"
+    );
+    assert_eq!(
+        lines[2], "['go=1.15,GODEBUG=madvdontneed=0', 'release=dontneed']",
+        "a variant with a comma stays one field"
+    );
+    assert_eq!(
+        lines[3], "11900 ['v7.2'] ['v5.10', 'v7.2']",
+        "kernel ids stay text (5.10 is not 5.1)"
     );
 }
 

@@ -2,8 +2,12 @@
 //!
 //! ```text
 //! scenario,kernel,variant,repeat,run,t_s,metric,value
-//! go-madvfree-balloon,6.1,"go=1.15,GODEBUG=madvdontneed=0",1,runs/go-madvfree-balloon/6.1/go=1.15,GODEBUG=madvdontneed=0,0.250,process.service.rss,1970176
+//! go-madvfree-balloon,v6.1,"go=1.15,GODEBUG=madvdontneed=0",1,runs/go-madvfree-balloon/6.1/go=1.15,GODEBUG=madvdontneed=0,0.250,process.service.rss,1970176
 //! ```
+//!
+//! `kernel` is the kernel's id with a `v` in front when it starts with a digit (`v5.10`, as
+//! Linux tags its releases; `debian:6.12.41-1` as it is): pandas reads a column of bare
+//! `5.10`, `6.1` as numbers, and 5.10 would become 5.1.
 //!
 //! `metric` is the path expectations use (`process.<name>.<metric>`, `cgroup.<metric>`,
 //! `guest.<metric>`); `value` is as sampled (bytes for sizes; the kernel's counters as counted,
@@ -20,9 +24,13 @@ pub fn samples_csv(runs: &[LoadedRun]) -> String {
     let mut out = String::from("scenario,kernel,variant,repeat,run,t_s,metric,value\n");
     for run in runs {
         let record = &run.record;
+        let kernel = match record.kernel.starts_with(|c: char| c.is_ascii_digit()) {
+            true => format!("v{}", record.kernel),
+            false => record.kernel.clone(),
+        };
         let prefix = [
             record.scenario.as_str(),
-            record.kernel.as_str(),
+            kernel.as_str(),
             record.variant_label.as_str(),
         ]
         .map(field)

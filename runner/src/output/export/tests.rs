@@ -35,7 +35,7 @@ fn the_csv_is_one_row_per_run_time_and_metric_with_quoted_fields() {
     let first = lines.next().unwrap();
     assert!(
         first.starts_with(
-            "go-madvfree-balloon,6.1,\"go=1.15,GODEBUG=\"\"x\"\"\",1,runs/go-madvfree-balloon/6.1/release=free,0.250,"
+            "go-madvfree-balloon,v6.1,\"go=1.15,GODEBUG=\"\"x\"\"\",1,runs/go-madvfree-balloon/6.1/release=free,0.250,"
         ),
         "{first}"
     );
