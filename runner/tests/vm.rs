@@ -869,3 +869,65 @@ fn a_writer_over_memory_high_raises_high_events_and_psi_stall_on_old_and_new_ker
     assert!(html.contains("Reclaim: pages and events per second"));
     assert!(html.contains("memory.events high"));
 }
+
+#[test]
+fn a_hog_over_its_cgroup_limit_is_oom_killed_under_v1_and_v2_with_the_kernel_log_naming_it() {
+    let out = tempfile::tempdir().unwrap();
+    let output = run_lab("oom-kill.toml", out.path(), &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    for version in [1, 2] {
+        let dir = out
+            .path()
+            .join(format!("runs/oom-kill/6.1/version={version}"));
+        let run: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
+        let what = format!("cgroup v{version}");
+        assert_eq!(run["outcome"], "ok", "{what}: {}", run["reason"]);
+        assert_eq!(run["processes"]["hog"]["outcome"], "oom-killed", "{what}");
+        // The kernel log's victim is the hog, by pid, before the agent saw it end.
+        let events = run["events"].as_array().unwrap();
+        let started = events
+            .iter()
+            .find(|e| e["process"] == "hog" && e["event"] == "started")
+            .unwrap_or_else(|| panic!("{what}: the hog never started: {events:?}"));
+        let kill = events
+            .iter()
+            .find(|e| e["event"] == "oom_kill")
+            .unwrap_or_else(|| panic!("{what}: no OOM kill from the kernel log: {events:?}"));
+        assert_eq!(kill["pid"], started["pid"], "{what}: {kill}");
+        assert_eq!(kill["task"], "hog", "{what}: {kill}");
+        assert_eq!(kill["process"], "hog", "{what}: {kill}");
+        assert!(
+            kill["t_ms"].as_u64().unwrap() <= event_time(&run, "hog:ended"),
+            "{what}"
+        );
+        let console = std::fs::read_to_string(dir.join("console.log")).unwrap();
+        let pid = started["pid"].as_u64().unwrap();
+        assert!(
+            console.contains(&format!("Killed process {pid} (hog)")),
+            "{what}: the kernel's own line in the console"
+        );
+        // The cgroup's own count: memory.events oom_kill (v2), memory.oom_control (v1).
+        let samples = samples_of(&dir);
+        let oom_kills = |sample: &Value| {
+            sample["cgroup"]["oom_kill"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{what}: no cgroup.oom_kill in {sample}"))
+        };
+        assert_eq!(oom_kills(samples.first().unwrap()), 0, "{what}");
+        assert_eq!(oom_kills(samples.last().unwrap()), 1, "{what}");
+        // A hog of 96MiB got no further than the 48MiB limit (its RSS also counts a few pages of
+        // its program and shared memory, 49-50MiB measured).
+        let peak = run["processes"]["hog"]["peak"]["rss"].as_u64().unwrap() as f64 / MIB;
+        assert!(peak > 30.0 && peak < 56.0, "{what}: peak RSS {peak:.1}MiB");
+    }
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("results.json")).unwrap())
+            .unwrap();
+    for run in results["runs"].as_array().unwrap() {
+        for expectation in run["expectations"].as_array().unwrap() {
+            assert_eq!(expectation["passed"], true, "{}", expectation["detail"]);
+        }
+    }
+}

@@ -55,6 +55,10 @@ struct Run {
     end_ms: u64,
     /// `[sample] until`, until it comes true (then `end_ms` has moved).
     until: Option<rsslab_wire::Until>,
+    /// Whether `until` came true: the run samples to `end_ms` even after every process ended.
+    until_fired: bool,
+    /// When the last sample was taken.
+    last_sample_ms: Option<u64>,
     /// When the kernel log first named an OOM kill (the `oom-kill` event).
     first_oom_ms: Option<u64>,
     schedule: Schedule,
@@ -82,6 +86,8 @@ pub fn run(spec: &RunSpec, ctx: Context) -> Verdict {
         start: *RUN_START.get_or_init(Instant::now),
         end_ms: spec.duration.0,
         until: spec.until.clone(),
+        until_fired: false,
+        last_sample_ms: None,
         first_oom_ms: None,
         schedule: Schedule::new(spec.sample_every.0),
         oom_pids: HashSet::new(),
@@ -117,7 +123,14 @@ impl Run {
             if self.schedule.due(now) {
                 self.sample(now);
             }
-            if self.table.finished() {
+            // What the kernel did as the last process ended (an OOM kill's count, memory given
+            // back) is only in a sample taken after it: one now, and more up to the end that
+            // `[sample] until` set.
+            if self.table.finished() && !(self.until_fired && now < self.end_ms) {
+                let now = self.now_ms();
+                if self.last_sample_ms.is_none_or(|last| last < now) {
+                    self.sample(now);
+                }
                 diag!("every process has ended and no trigger can fire");
                 return Ok(());
             }
@@ -159,6 +172,7 @@ impl Run {
         self.end_ms = self.end_ms.min(end);
         self.table.end_at(self.end_ms);
         self.until = None;
+        self.until_fired = true;
     }
 
     fn start_process(&mut self, i: usize, now: u64) -> Result<(), Failure> {
@@ -319,6 +333,7 @@ impl Run {
             sampler::raise_peaks(&mut self.cgroup_peak, &sample.cgroup);
         }
         sample.guest = sampler::guest();
+        self.last_sample_ms = Some(now);
         channel::send(&GuestMessage::Sample(sample));
     }
 
