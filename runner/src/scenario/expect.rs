@@ -58,9 +58,11 @@
 //!
 //! **Windows.** Event labels are those of the run's events: `<process>:started`,
 //! `<process>:<phase>` (a phase the process's workload reports), `<process>:ended` and
-//! `oom-kill`. The window starts at the first `from` event plus `after`, and ends at the first
-//! `to` event at or after that start; samples at both ends count. An event that never happened
-//! or a window without samples fails the expectation, saying so.
+//! `oom-kill`. The window starts at the first `from` event plus `after` (a sample at that
+//! millisecond counts) and ends at the first `to` event at or after that start, which it does
+//! not include (a sample stamped in the `to` event's millisecond may already see what the event
+//! started, so it belongs to the next window). An event that never happened or a window
+//! without samples fails the expectation, saying so.
 //!
 //! **`when`.** Keys: `kernel` (a catalogue id or a list of them), kernel facts of
 //! `vm-images/kernels.toml` (`madv_free`, `cgroup_v1_memory`, `mglru`, `mglru_default`,

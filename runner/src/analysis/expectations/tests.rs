@@ -428,3 +428,66 @@ at_most = "1MiB"
     );
     assert!(results[1].passed, "{results:?}");
 }
+
+/// Every statistic on a window whose values vary, so that none can stand in for another: the
+/// window runs from its `from` event (its millisecond included, `after` added) to its `to`
+/// event (that millisecond excluded), and the values outside it are far off.
+#[test]
+fn each_statistic_of_a_varying_window_and_where_the_window_ends() {
+    const MIB: u64 = 1 << 20;
+    let mut run = fake_run("demo", "6.1", "dontneed");
+    // service:allocated at 2000 ms, service:released at 3000 ms; samples every 250 ms.
+    let inside: [(u64, u64, u64); 4] =
+        [(2000, 10, 5), (2250, 40, 7), (2500, 20, 3), (2750, 50, 10)];
+    for sample in &mut run.samples {
+        let (rss, high) = match inside.iter().find(|(t, _, _)| *t == sample.t_ms) {
+            Some(&(_, rss, high)) => (rss * MIB, high),
+            // Before the window and at its end: values that would show if they counted.
+            None => (999 * MIB, 1_000_000),
+        };
+        sample
+            .process
+            .get_mut("service")
+            .unwrap()
+            .insert("rss".into(), rss);
+        sample.cgroup.insert("high".into(), high);
+    }
+    let measured = |stat: &str, after: &str, metric: &str, check: &str| -> f64 {
+        let text = format!(
+            "[[expect]]\nname = \"{stat}\"\nmetric = \"{metric}\"\nstat = \"{stat}\"\n\
+             from = \"service:allocated\"\nafter = \"{after}\"\nto = \"service:released\"\n{check}\n"
+        );
+        let results = evaluate(&expectations(&text), &run, &facts());
+        assert!(results[0].passed, "{results:?}");
+        results[0]
+            .measured
+            .as_ref()
+            .expect("a measured value")
+            .value
+    };
+    let rss = |stat: &str, after: &str| {
+        measured(stat, after, "process.service.rss", "at_least = \"0MiB\"") / MIB as f64
+    };
+    assert_eq!(rss("min", "0s"), 10.0);
+    assert_eq!(
+        rss("max", "0s"),
+        50.0,
+        "the 999MiB at the `to` event is not in"
+    );
+    assert_eq!(rss("mean", "0s"), 30.0);
+    assert_eq!(rss("first", "0s"), 10.0, "the `from` event's sample is in");
+    assert_eq!(rss("last", "0s"), 50.0);
+    // Least squares through (2000, 10), (2250, 40), (2500, 20), (2750, 50): 0.04 MiB/ms.
+    assert!(
+        (rss("slope", "0s") - 2400.0).abs() < 1e-9,
+        "{}",
+        rss("slope", "0s")
+    );
+    // `after` moves the start: the window is 2250..3000 ms.
+    assert_eq!(rss("first", "250ms"), 40.0);
+    assert_eq!(rss("min", "250ms"), 20.0);
+    assert_eq!(rss("mean", "250ms"), (40.0 + 20.0 + 50.0) / 3.0);
+    // A counter: 5 -> 7 (+2) -> 3 (a reset: +3) -> 10 (+7).
+    let increase = measured("increase", "0s", "cgroup.high", "at_least = 0");
+    assert_eq!(increase, 12.0);
+}
