@@ -1,6 +1,7 @@
 //! The real workload binary, measured from /proc while it runs: heap-churn's RSS rises when it
 //! touches its heap and falls after MADV_DONTNEED; after MADV_FREE it stays, counted as
-//! LazyFree; the balloon holds what it reports.
+//! LazyFree; the balloon holds what it reports; the agent's sampler reads a child's RSS as the
+//! child holds it.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -248,4 +249,38 @@ fn hog_takes_and_holds_its_size() {
     assert!(rss >= 24 * MIB, "RssAnon: {rss}");
     let mut relative = Workload::start(binary(), &["hog", r#"{"size":"0.1% of mem_total"}"#]);
     assert!(relative.until("holding").metrics["hog"] > 0);
+}
+
+/// The sampler on another process (not the test's own): a hog that wrote every page of 64MiB,
+/// and again at 16MiB, so a sampler that misread or mixed up processes would show.
+#[test]
+fn the_sampler_reads_a_childs_rss_as_the_child_holds_it() {
+    for size_mib in [64, 16] {
+        let mut hog = Workload::start(
+            binary(),
+            &["hog", &format!(r#"{{"size":"{size_mib}MiB"}}"#)],
+        );
+        assert_eq!(hog.until("holding").metrics["hog"], size_mib * MIB);
+        let figures =
+            rsslab_agent::sampler::process(hog.child.id() as i32).expect("the hog's figures");
+        let sampled = |metric: &str| figures.metrics[metric] as f64 / MIB as f64;
+        let held = size_mib as f64;
+        // The pages written, plus the program's own few (text, stack, libc: under 4MiB).
+        assert!(
+            sampled("rss_anon") >= held && sampled("rss_anon") < held * 1.03 + 1.0,
+            "{size_mib}MiB held: rss_anon {:.2}MiB",
+            sampled("rss_anon")
+        );
+        assert!(
+            sampled("rss") >= held && sampled("rss") < held * 1.03 + 4.0,
+            "{size_mib}MiB held: rss {:.2}MiB",
+            sampled("rss")
+        );
+        assert_eq!(
+            figures.metrics["rss"],
+            hog.kib("status", "VmRSS"),
+            "what the child's own status says"
+        );
+        assert!(figures.marks["rss"] >= figures.metrics["rss"], "VmHWM");
+    }
 }
