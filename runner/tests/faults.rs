@@ -408,15 +408,14 @@ fn fill(dir: &Path) -> PathBuf {
 }
 
 #[test]
-fn a_full_output_disk_fails_the_lab_clearly_keeps_what_was_written_and_resume_finishes() {
+fn a_full_output_disk_fails_the_lab_clearly_keeps_what_was_written_and_resume_finishes_as_root() {
     let lab = Lab::new();
-    let mount = match Tmpfs::mount(&lab.out, "8m") {
-        Ok(mount) => mount,
-        Err(why) => {
-            eprintln!("skipping: cannot mount a tmpfs for --out (needs root): {why}");
-            return;
-        }
-    };
+    let mount = Tmpfs::mount(&lab.out, "8m").unwrap_or_else(|why| {
+        panic!(
+            "cannot mount a tmpfs for --out: {why}; {}",
+            support::lab::AS_ROOT
+        )
+    });
     let id = "disk-full";
     let text = scenario(
         id,

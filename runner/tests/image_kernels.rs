@@ -2,7 +2,7 @@
 //! cache; the user's cache, so only once), unpacked, checked against their catalogue facts, and
 //! the scratch-disk modules resolved in load order.
 //!
-//! Set `RSSLAB_SKIP_NETWORK_TESTS=1` to skip these on a machine without an archive.
+//! On a machine without the archive, `cargo nextest run --profile offline` leaves them out.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -15,15 +15,6 @@ use rsslab::supply::cache::Cache;
 use rsslab::supply::kernel::{KernelFiles, prepare_kernel};
 use rsslab::supply::modules::{modinfo_depends, resolve_modules};
 use rsslab_wire::{DiskMount, Millis, RunSpec};
-
-fn skip() -> bool {
-    let skip =
-        std::env::var_os("RSSLAB_SKIP_NETWORK_TESTS").is_some_and(|v| !v.is_empty() && v != "0");
-    if skip {
-        eprintln!("RSSLAB_SKIP_NETWORK_TESTS is set: skipping the real-kernel test");
-    }
-    skip
-}
 
 fn prepare(id: &str) -> (Kernel, KernelFiles) {
     let _ = tracing_subscriber::fmt().with_test_writer().try_init();
@@ -61,9 +52,6 @@ fn config(files: &KernelFiles) -> BTreeMap<String, String> {
 }
 
 fn check_kernel(id: &str, expected_disk_modules: &[&str]) {
-    if skip() {
-        return;
-    }
     let (kernel, files) = prepare(id);
     assert_eq!(files.release, kernel.release);
     let image = fs::read(&files.vmlinuz).unwrap();

@@ -237,16 +237,22 @@ fn a_lab_never_changes_the_hosts_sysctls_or_cgroups() {
 const NOBODY: u32 = 65534;
 
 /// Whether this test process can switch to another user (it is root and has setpriv).
-fn can_switch_user() -> Result<(), String> {
+/// Panics unless this test can run a lab as another user: root, with setpriv (util-linux).
+fn can_switch_user() {
     // SAFETY: getuid cannot fail.
-    if unsafe { libc::getuid() } != 0 {
-        return Err("not root: cannot run a lab as another user".into());
-    }
-    std::process::Command::new("setpriv")
+    let uid = unsafe { libc::getuid() };
+    assert_eq!(
+        uid,
+        0,
+        "not root: cannot run a lab as another user; {}",
+        support::lab::AS_ROOT
+    );
+    if let Err(error) = std::process::Command::new("setpriv")
         .arg("--version")
         .output()
-        .map(drop)
-        .map_err(|error| format!("setpriv (util-linux): {error}"))
+    {
+        panic!("setpriv (util-linux): {error}");
+    }
 }
 
 /// Files and directories under `dir` not owned by `uid`.
@@ -266,11 +272,8 @@ fn not_owned_by(dir: &Path, uid: u32) -> Vec<PathBuf> {
 }
 
 #[test]
-fn labs_run_without_root_and_doctor_says_whether_the_user_can() {
-    if let Err(why) = can_switch_user() {
-        eprintln!("skipping: {why}");
-        return;
-    }
+fn labs_run_without_root_and_doctor_says_whether_the_user_can_as_root() {
+    can_switch_user();
     let mut lab = Lab::new();
     let cache = lab.root().join("cache");
     let archive = lab.root().join("archive");
@@ -383,11 +386,8 @@ fn labs_run_without_root_and_doctor_says_whether_the_user_can() {
 }
 
 #[test]
-fn installing_host_packages_is_the_one_thing_that_needs_root_and_says_so() {
-    if let Err(why) = can_switch_user() {
-        eprintln!("skipping: {why}");
-        return;
-    }
+fn installing_host_packages_is_the_one_thing_that_needs_root_and_says_so_as_root() {
+    can_switch_user();
     // A PATH with the script's tools but no QEMU and no sudo: it must install, and cannot.
     let bin = tempfile::tempdir().unwrap();
     use std::os::unix::fs::PermissionsExt;

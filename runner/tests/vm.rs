@@ -97,9 +97,13 @@ fn madv_free_keeps_rss_until_the_balloon_and_dontneed_drops_it_on_every_kernel()
             samples
                 .iter()
                 .filter(|s| s["t_ms"].as_u64().unwrap() < released)
-                .filter_map(|s| scope(s)["anon_huge"].as_u64())
+                .map(|s| {
+                    scope(s)["anon_huge"]
+                        .as_u64()
+                        .unwrap_or_else(|| panic!("{name}: no anon_huge in {s}"))
+                })
                 .max()
-                .unwrap_or(0) as f64
+                .expect("samples before the release") as f64
                 / MIB
         };
         let service_huge = huge(&|s| &s["process"]["service"]);
@@ -114,7 +118,8 @@ fn madv_free_keeps_rss_until_the_balloon_and_dontneed_drops_it_on_every_kernel()
         let rss = settled["process"]["service"]["rss"].as_u64().unwrap() as f64 / MIB;
         let lazyfree = settled["process"]["service"]["lazyfree"]
             .as_u64()
-            .unwrap_or(0) as f64
+            .unwrap_or_else(|| panic!("{name}: no lazyfree in {settled}"))
+            as f64
             / MIB;
         let end = samples
             .iter()
@@ -191,9 +196,13 @@ fn file_io_page_cache_shows_in_the_cgroup_and_vsz_startup_is_refused_under_stric
     let cgroup = |metric: &str| {
         samples
             .iter()
-            .filter_map(|s| s["cgroup"][metric].as_u64())
+            .map(|s| {
+                s["cgroup"][metric]
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("no cgroup.{metric} in {s}"))
+            })
             .max()
-            .unwrap_or(0) as f64
+            .expect("samples") as f64
             / MIB
     };
     // 160MiB written and 64MiB re-read through a 128MiB limit: the page cache is charged
@@ -258,7 +267,8 @@ fn a_kernel_without_madv_free_is_emulated_and_go_falls_back_to_dontneed() {
     let nofree = last["process"]["go-nofree"]["rss"].as_u64().unwrap() as f64 / MIB;
     let control_lazy = last["process"]["go-control"]["lazyfree"]
         .as_u64()
-        .unwrap_or(0) as f64
+        .unwrap_or_else(|| panic!("no lazyfree of go-control in {last}"))
+        as f64
         / MIB;
     assert!(
         nofree < 100.0,

@@ -442,6 +442,11 @@ pub fn kernel_packages(id: &str) -> Vec<(rsslab::catalogue::KernelPackage, PathB
 
 /// A local Debian archive at `dir` holding kernel `id`'s packages (world-readable copies) at
 /// their pool paths, for `RSSLAB_DEBIAN_MIRROR=file://<dir>`.
+/// What a test whose name ends `_as_root` says when it is not root.
+pub const AS_ROOT: &str = "this test needs root: run it as root, or leave the tests that do out \
+     with -E '!test(/_as_root$/)' (`just test` does so for other users: nextest reports them as \
+     skipped)";
+
 pub fn local_archive(dir: &Path, id: &str) {
     use std::os::unix::fs::PermissionsExt;
     for (package, cached) in kernel_packages(id) {

@@ -135,12 +135,12 @@ fn a_run_starts_processes_at_their_triggers_and_ends_with_one_verdict() {
                 .get("service")
                 .map(|metrics| metrics["rss_anon"])
         });
-    if let Some(rss_anon) = released_rss {
-        assert!(
-            rss_anon < 16 << 20,
-            "after MADV_DONTNEED of 24MiB: {rss_anon}"
-        );
-    }
+    // The service holds 300ms after its release, sampled every 100ms.
+    let rss_anon = released_rss.expect("a sample of the service after its release");
+    assert!(
+        rss_anon < 16 << 20,
+        "after MADV_DONTNEED of 24MiB: {rss_anon}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
