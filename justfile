@@ -94,6 +94,17 @@ fuzz TARGET="scenario_mutated" SECONDS="600":
     mkdir -p fuzz/corpus/{{TARGET}}
     RUSTC_BOOTSTRAP=1 cargo fuzz run --features libfuzzer {{TARGET}} fuzz/corpus/{{TARGET}} {{ if TARGET == "scenario_text" { "scenarios runner/tests/fixtures" } else { "" } }} -- -max_total_time={{SECONDS}} -timeout=10 -len_control=0
 
+# Mutation testing (cargo-mutants) of the code every verdict rests on, with the fast tests (no
+# VMs): the agent's sampler, its parsers of kernel files, its kernel-log reader and its outcome
+# mapping; the runner's expectation evaluator, counter arithmetic and record collector.
+# Survivors: mutants.out/{agent,outcome,runner}/missed.txt (README, "Mutation testing").
+mutants:
+    command -v cargo-mutants >/dev/null || cargo install --locked cargo-mutants --version 27.1.0
+    cargo mutants --package rsslab-agent --file vm-images/agent/src/sampler.rs --file vm-images/agent/src/parse.rs --file vm-images/agent/src/account.rs --file vm-images/agent/src/kmsg.rs --test-tool nextest -o mutants.out/agent || true
+    cargo mutants --package rsslab-agent --file vm-images/agent/src/procs.rs --re ' in outcome$|replace outcome ' --test-tool nextest -o mutants.out/outcome || true
+    cargo mutants --package rsslab --file runner/src/analysis/expectations.rs --file runner/src/analysis/account.rs --file runner/src/records/collect.rs --test-tool nextest -o mutants.out/runner -- --lib || true
+    cat mutants.out/*/mutants.out/missed.txt
+
 # Formatting and lints, as CI wants them.
 lint:
     cargo fmt --all -- --check

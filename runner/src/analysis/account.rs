@@ -122,4 +122,48 @@ mod tests {
         );
         assert!(rates(&[(0, 5)]).is_empty());
     }
+
+    /// A run's totals: each counter's rise over the samples that have it (a sample without it
+    /// is left out, not read as 0), the cgroup's oom_kill from memory.events; nothing for a
+    /// counter no sample has, and an empty account is left out of results.json.
+    #[test]
+    fn totals_rise_over_the_samples_that_have_each_counter() {
+        let mut run = crate::records::testing::fake_run("demo", "6.1", "free");
+        assert!(
+            account_totals(&run).is_empty(),
+            "the fake run has no counters"
+        );
+        let json = serde_json::to_value(crate::analysis::results::build_results(
+            std::slice::from_ref(&run),
+        ))
+        .unwrap();
+        assert!(
+            json["runs"][0].get("account").is_none(),
+            "{}",
+            json["runs"][0]
+        );
+        for (index, sample) in run.samples.iter_mut().enumerate() {
+            let index = index as u64;
+            sample.guest.insert("pgscan".into(), 100 + 10 * index);
+            if index % 2 == 0 {
+                sample.cgroup.insert("high".into(), 3 * index);
+            }
+            sample
+                .cgroup
+                .insert("oom_kill".into(), u64::from(index >= 60));
+        }
+        let samples = run.samples.len() as u64;
+        let totals = account_totals(&run);
+        assert!(!totals.is_empty());
+        assert_eq!(totals.guest["pgscan"], 10 * (samples - 1));
+        // Every second sample, from 0 to the last even index.
+        let last_even = (samples - 1) / 2 * 2;
+        assert_eq!(totals.cgroup["high"], 3 * last_even);
+        assert_eq!(totals.cgroup["oom_kill"], 1);
+        assert!(!totals.guest.contains_key("pgsteal"), "{totals:?}");
+        let json = serde_json::to_value(crate::analysis::results::build_results(&[run])).unwrap();
+        assert_eq!(json["runs"][0]["account"]["cgroup"]["oom_kill"], 1);
+        let points = counter_points(&[], |sample| sample.guest.get("pgscan").copied());
+        assert!(points.is_empty());
+    }
 }
