@@ -145,7 +145,7 @@ mod tests {
         for (index, sample) in run.samples.iter_mut().enumerate() {
             let index = index as u64;
             sample.guest.insert("pgscan".into(), 100 + 10 * index);
-            if index % 2 == 0 {
+            if index.is_multiple_of(2) {
                 sample.cgroup.insert("high".into(), 3 * index);
             }
             sample
@@ -165,5 +165,11 @@ mod tests {
         assert_eq!(json["runs"][0]["account"]["cgroup"]["oom_kill"], 1);
         let points = counter_points(&[], |sample| sample.guest.get("pgscan").copied());
         assert!(points.is_empty());
+        // A run without a cgroup has the guest's account alone: not empty.
+        let guest_only = AccountTotals {
+            guest: BTreeMap::from([("pgscan".to_owned(), 1)]),
+            cgroup: BTreeMap::new(),
+        };
+        assert!(!guest_only.is_empty());
     }
 }

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use rsslab_wire::{EventKind, RunOutcome, Sample};
+use rsslab_wire::{RunOutcome, Sample};
 use serde::{Deserialize, Serialize};
 
 use crate::catalogue::KernelFacts;
@@ -161,24 +161,12 @@ fn check(check: &Check, run: &LoadedRun) -> Result<Checked, String> {
     }
     match check {
         Check::Outcome { process, outcomes } => {
+            // A completed run's verdict holds every process (`not-started` for one that never
+            // started), so there is nothing to look for elsewhere.
             let outcome = record
                 .processes
                 .get(process)
                 .map(|result| result.outcome.clone())
-                .or_else(|| {
-                    record
-                        .events
-                        .iter()
-                        .rev()
-                        .find_map(|event| match &event.kind {
-                            EventKind::Ended { outcome }
-                                if event.process.as_ref() == Some(process) =>
-                            {
-                                Some(outcome.clone())
-                            }
-                            _ => None,
-                        })
-                })
                 .ok_or_else(|| format!("no outcome recorded for process {process}"))?;
             let passed = outcomes.contains(&outcome);
             let wanted: Vec<String> = outcomes.iter().map(ToString::to_string).collect();
@@ -208,6 +196,7 @@ fn check(check: &Check, run: &LoadedRun) -> Result<Checked, String> {
                 } => {
                     let other = measure_value(measure, run)?;
                     let bound = other * times + plus.0 as f64;
+                    // (`<=` here is the same test: mutation testing's one harmless survivor.)
                     let unscaled = (*times - 1.0).abs() < f64::EPSILON;
                     let scaled = if unscaled {
                         describe(measure)
@@ -348,15 +337,12 @@ fn measure_value(measure: &Measure, run: &LoadedRun) -> Result<f64, String> {
 pub fn slope_per_minute(points: &[(f64, f64)]) -> Option<f64> {
     let n = points.len() as f64;
     let mean_t = points.iter().map(|(t, _)| t).sum::<f64>() / n;
-    let mean_v = points.iter().map(|(_, v)| v).sum::<f64>() / n;
     let spread: f64 = points.iter().map(|(t, _)| (t - mean_t).powi(2)).sum();
     if points.len() < 2 || spread == 0.0 {
         return None;
     }
-    let covariance: f64 = points
-        .iter()
-        .map(|(t, v)| (t - mean_t) * (v - mean_v))
-        .sum();
+    // Σ(t − t̄)(v − v̄) = Σ(t − t̄)·v, as Σ(t − t̄) = 0: the values need no centring.
+    let covariance: f64 = points.iter().map(|(t, v)| (t - mean_t) * v).sum();
     Some(covariance / spread * 60_000.0)
 }
 

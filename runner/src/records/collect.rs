@@ -44,6 +44,7 @@ pub struct Collector {
     pub protocol_error_count: usize,
     /// Host time from the collector's creation (just before QEMU starts) to the first sample.
     pub first_sample_ms: Option<u64>,
+    /// Samples received (the benches' sampler figures).
     pub sample_count: u64,
 }
 
@@ -291,14 +292,16 @@ mod tests {
         let mut collector = Collector::new(dir.path()).unwrap();
         assert_eq!(collector.line(HELLO), LineAction::Continue);
         assert_eq!(collector.line(SAMPLE), LineAction::Continue);
+        assert_eq!(collector.line(SAMPLE), LineAction::Continue);
         assert_eq!(collector.line(VERDICT), LineAction::VerdictReceived);
         collector.flush().unwrap();
+        assert_eq!(collector.sample_count, 2);
         let (outcome, reason) = classify(&vm(VmExit::Exited(Some(0)), None), &collector);
         assert_eq!((outcome, reason), (RunOutcome::Ok, None));
         let written = std::fs::read_to_string(dir.path().join(SAMPLES_JSONL)).unwrap();
         assert_eq!(
             written,
-            "{\"t_ms\":250,\"process\":{\"service\":{\"rss\":1048576}},\"cgroup\":{},\"guest\":{\"mem_available\":5}}\n"
+            "{\"t_ms\":250,\"process\":{\"service\":{\"rss\":1048576}},\"cgroup\":{},\"guest\":{\"mem_available\":5}}\n".repeat(2)
         );
     }
 
@@ -373,13 +376,28 @@ mod tests {
         collector.line(VERDICT);
         let (outcome, reason) = classify(&vm(VmExit::Exited(Some(0)), None), &collector);
         assert_eq!(outcome, RunOutcome::InfraError);
-        assert!(reason.unwrap().contains("unparseable"));
+        let reason = reason.unwrap();
+        assert!(reason.contains("unparseable"), "{reason}");
+        assert!(
+            !reason.contains("more)"),
+            "one error: no count of others: {reason}"
+        );
 
         let mut collector = Collector::new(dir.path()).unwrap();
         collector.line(HELLO);
         let (outcome, reason) = classify(&vm(VmExit::Exited(Some(0)), None), &collector);
         assert_eq!(outcome, RunOutcome::InfraError);
         assert!(reason.unwrap().contains("no verdict"));
+        // Without a verdict, how QEMU ended says why.
+        for (exit, why) in [
+            (VmExit::Exited(None), "QEMU was killed by a signal"),
+            (VmExit::Exited(Some(1)), "QEMU exited with status 1"),
+            (VmExit::Signalled(11), "QEMU died of signal 11 (SIGSEGV)"),
+            (VmExit::Exited(Some(0)), "the guest powered off"),
+        ] {
+            let (_, reason) = classify(&vm(exit, None), &collector);
+            assert!(reason.as_deref().unwrap().contains(why), "{reason:?}");
+        }
 
         let mut collector = Collector::new(dir.path()).unwrap();
         collector.line(HELLO);

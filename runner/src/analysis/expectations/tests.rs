@@ -487,6 +487,21 @@ fn each_statistic_of_a_varying_window_and_where_the_window_ends() {
     assert_eq!(rss("first", "250ms"), 40.0);
     assert_eq!(rss("min", "250ms"), 20.0);
     assert_eq!(rss("mean", "250ms"), (40.0 + 20.0 + 50.0) / 3.0);
+    // How each window is named in the details.
+    let window = |text: &str| {
+        let results = evaluate(&expectations(text), &run, &facts());
+        results[0].detail.split(" = ").next().unwrap().to_owned()
+    };
+    let head = "[[expect]]\nname = \"w\"\nmetric = \"process.service.rss\"\nat_least = \"0MiB\"\n";
+    assert_eq!(
+        window(&format!("{head}from = \"service:allocated\"\n")),
+        "last process.service.rss from service:allocated to end"
+    );
+    assert_eq!(
+        window(&format!("{head}after = \"1s\"\n")),
+        "last process.service.rss from start+1s to end"
+    );
+    assert_eq!(window(head), "last process.service.rss over the whole run");
     // A counter: 5 -> 7 (+2) -> 3 (a reset: +3) -> 10 (+7).
     let increase = measured("increase", "0s", "cgroup.high", "at_least = 0");
     assert_eq!(increase, 12.0);
