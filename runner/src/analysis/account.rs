@@ -151,6 +151,7 @@ mod tests {
             sample
                 .cgroup
                 .insert("oom_kill".into(), u64::from(index >= 60));
+            sample.cgroup.insert("pgsteal".into(), 7 * index);
         }
         let samples = run.samples.len() as u64;
         let totals = account_totals(&run);
@@ -160,6 +161,11 @@ mod tests {
         let last_even = (samples - 1) / 2 * 2;
         assert_eq!(totals.cgroup["high"], 3 * last_even);
         assert_eq!(totals.cgroup["oom_kill"], 1);
+        assert_eq!(
+            totals.cgroup["pgsteal"],
+            7 * (samples - 1),
+            "memory.stat's counters too"
+        );
         assert!(!totals.guest.contains_key("pgsteal"), "{totals:?}");
         let json = serde_json::to_value(crate::analysis::results::build_results(&[run])).unwrap();
         assert_eq!(json["runs"][0]["account"]["cgroup"]["oom_kill"], 1);
