@@ -21,7 +21,7 @@ use rayon::prelude::*;
 
 use crate::analysis::results::build_results;
 use crate::files::write_atomically;
-use crate::output::report::figures::{ScenarioGroup, draw_figures, group_scenarios};
+use crate::output::report::figures::{ScenarioGroups, draw_figures, group_scenarios};
 use crate::output::report::plot::escape_xml;
 use crate::records::load_all;
 
@@ -89,12 +89,11 @@ pub fn export_charts(out_dir: &Path, format: ChartFormat, dest: &Path) -> Result
 }
 
 /// The charts of every run and the kernel rows of every scenario, named and captioned.
-fn charts_of(groups: &[ScenarioGroup<'_>]) -> Result<Vec<Chart>> {
-    let scenario_runs: Vec<_> = groups.iter().map(|group| group.runs.clone()).collect();
-    let figures = draw_figures(&scenario_runs)?;
+fn charts_of(groups: &ScenarioGroups<'_>) -> Result<Vec<Chart>> {
+    let figures = draw_figures(&groups.runs)?;
     let mut charts = Vec::new();
-    for (group, figures) in groups.iter().zip(figures) {
-        for ((result, _), run_charts) in group.runs.runs.iter().zip(figures.runs) {
+    for ((id, scenario), figures) in groups.ids.iter().zip(&groups.runs).zip(figures) {
+        for ((result, _), run_charts) in scenario.runs.iter().zip(figures.runs) {
             let Some(run_charts) = run_charts else {
                 continue;
             };
@@ -126,10 +125,9 @@ fn charts_of(groups: &[ScenarioGroup<'_>]) -> Result<Vec<Chart>> {
                 }
             }
         }
-        for (variant, svg) in group.runs.variants.iter().zip(figures.kernel_rows) {
+        for (variant, svg) in scenario.variants.iter().zip(figures.kernel_rows) {
             // The variant as its runs' directories spell it.
-            let variant_dir = group
-                .runs
+            let variant_dir = scenario
                 .runs
                 .iter()
                 .find(|(result, _)| result.variant_label == *variant)
@@ -138,10 +136,10 @@ fn charts_of(groups: &[ScenarioGroup<'_>]) -> Result<Vec<Chart>> {
                     (!parts.is_empty()).then(|| parts.join("_"))
                 });
             let stem = match variant_dir {
-                Some(variant_dir) => format!("{}_{variant_dir}_kernels", group.id),
-                None => format!("{}_kernels", group.id),
+                Some(variant_dir) => format!("{id}_{variant_dir}_kernels"),
+                None => format!("{id}_kernels"),
             };
-            let mut caption = format!("{} on {}", group.id, group.runs.kernels.join(", "));
+            let mut caption = format!("{id} on {}", scenario.kernels.join(", "));
             if !variant.is_empty() {
                 caption.push_str(&format!(", {variant}"));
             }

@@ -10,7 +10,9 @@ use serde::Serialize;
 
 use super::baseline::{BaselineSection, baseline_section, regressions_of};
 use super::embed::{EmbeddedRecords, embed_records};
-use super::figures::{ScenarioFigures, ScenarioRuns, draw_figures, group_scenarios};
+use super::figures::{
+    ScenarioFigures, ScenarioGroups, ScenarioRuns, draw_figures, group_scenarios,
+};
 use super::findings::{FindingItem, finding_items};
 use super::matrix::{MatrixRow, matrix_cell, scenario_rows};
 use super::provenance::{
@@ -121,11 +123,11 @@ pub fn report_context(
     kernels.dedup();
 
     // Scenarios in results order (sorted by id), each with its runs, variants and kernels.
-    let grouped = group_scenarios(results, runs);
-    let scenario_ids: Vec<&str> = grouped.iter().map(|group| group.id).collect();
-    let indices: Vec<Vec<usize>> = grouped.iter().map(|group| group.indices.clone()).collect();
-    let scenario_runs: Vec<ScenarioRuns<'_>> =
-        grouped.into_iter().map(|group| group.runs).collect();
+    let ScenarioGroups {
+        ids: scenario_ids,
+        indices,
+        runs: scenario_runs,
+    } = group_scenarios(results, runs);
 
     // The slow parts, side by side: drawing every figure, and packing the raw records.
     let sources = scenario_sources(out_dir, runs);

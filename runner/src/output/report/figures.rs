@@ -17,7 +17,6 @@ use crate::catalogue::versions::compare_kernels;
 use crate::records::LoadedRun;
 
 /// One scenario's runs, as the page lists them.
-#[derive(Clone)]
 pub struct ScenarioRuns<'a> {
     pub runs: Vec<(&'a RunResult, Option<&'a LoadedRun>)>,
     /// The kernels of its kernel rows, in order.
@@ -26,16 +25,18 @@ pub struct ScenarioRuns<'a> {
     pub variants: Vec<String>,
 }
 
-/// One scenario of a lab: its id, the indices of its runs in `Results::runs`, and the runs.
-pub struct ScenarioGroup<'a> {
-    pub id: &'a str,
-    pub indices: Vec<usize>,
-    pub runs: ScenarioRuns<'a>,
+/// A lab's scenarios, side by side (index `i` of each is one scenario): their ids, the
+/// indices of their runs in `Results::runs`, and the runs as [`draw_figures`] takes them.
+#[derive(Default)]
+pub struct ScenarioGroups<'a> {
+    pub ids: Vec<&'a str>,
+    pub indices: Vec<Vec<usize>>,
+    pub runs: Vec<ScenarioRuns<'a>>,
 }
 
 /// The runs of `results` by scenario, in results order (sorted by id), each with its records
 /// (from `runs`, by run directory), its variants (sorted) and its kernels (oldest first).
-pub fn group_scenarios<'a>(results: &'a Results, runs: &'a [LoadedRun]) -> Vec<ScenarioGroup<'a>> {
+pub fn group_scenarios<'a>(results: &'a Results, runs: &'a [LoadedRun]) -> ScenarioGroups<'a> {
     let by_dir: HashMap<&str, &LoadedRun> = runs
         .iter()
         .map(|run| (run.record.dir.as_str(), run))
@@ -46,39 +47,37 @@ pub fn group_scenarios<'a>(results: &'a Results, runs: &'a [LoadedRun]) -> Vec<S
         .map(|run| run.scenario.as_str())
         .collect();
     ids.dedup();
-    ids.into_iter()
-        .map(|id| {
-            let indices: Vec<usize> = (0..results.runs.len())
-                .filter(|&i| results.runs[i].scenario == id)
-                .collect();
-            let runs: Vec<(&RunResult, Option<&LoadedRun>)> = indices
-                .iter()
-                .map(|&i| {
-                    let result = &results.runs[i];
-                    (result, by_dir.get(result.dir.as_str()).copied())
-                })
-                .collect();
-            let variants: BTreeSet<&str> = runs
-                .iter()
-                .map(|(result, _)| result.variant_label.as_str())
-                .collect();
-            let mut kernels: Vec<String> = runs
-                .iter()
-                .map(|(result, _)| result.kernel.clone())
-                .collect();
-            kernels.sort_by(|a, b| compare_kernels(a, b));
-            kernels.dedup();
-            ScenarioGroup {
-                id,
-                indices,
-                runs: ScenarioRuns {
-                    variants: variants.into_iter().map(str::to_owned).collect(),
-                    kernels,
-                    runs,
-                },
-            }
-        })
-        .collect()
+    let mut groups = ScenarioGroups::default();
+    for id in ids {
+        let indices: Vec<usize> = (0..results.runs.len())
+            .filter(|&i| results.runs[i].scenario == id)
+            .collect();
+        let runs: Vec<(&RunResult, Option<&LoadedRun>)> = indices
+            .iter()
+            .map(|&i| {
+                let result = &results.runs[i];
+                (result, by_dir.get(result.dir.as_str()).copied())
+            })
+            .collect();
+        let variants: BTreeSet<&str> = runs
+            .iter()
+            .map(|(result, _)| result.variant_label.as_str())
+            .collect();
+        let mut kernels: Vec<String> = runs
+            .iter()
+            .map(|(result, _)| result.kernel.clone())
+            .collect();
+        kernels.sort_by(|a, b| compare_kernels(a, b));
+        kernels.dedup();
+        groups.ids.push(id);
+        groups.indices.push(indices);
+        groups.runs.push(ScenarioRuns {
+            variants: variants.into_iter().map(str::to_owned).collect(),
+            kernels,
+            runs,
+        });
+    }
+    groups
 }
 
 /// The figures of one scenario.
