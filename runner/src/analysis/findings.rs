@@ -216,7 +216,7 @@ fn add_peak<'a>(
 fn differ(unit: Unit, a: f64, b: f64) -> bool {
     let larger = a.abs().max(b.abs());
     let floor = match unit {
-        Unit::Bytes => 4.0 * (1u64 << 20) as f64,
+        Unit::Bytes => 4.0 * rsslab_wire::units::MIB as f64,
         Unit::Count => 1.0,
         Unit::Micros => 100_000.0,
         Unit::Hundredths => 100.0,

@@ -27,7 +27,7 @@ pub const SINGLE_RUN_FLOOR_BYTES: f64 = 8.0 * MIB;
 /// ... and as a share of the baseline.
 pub const SINGLE_RUN_RATIO: f64 = 0.25;
 
-const MIB: f64 = 1048576.0;
+const MIB: f64 = rsslab_wire::units::MIB as f64;
 
 /// How the values of one number compare between the baseline and the new runs.
 #[derive(Debug, Clone, PartialEq)]
