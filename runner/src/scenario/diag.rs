@@ -26,9 +26,12 @@ use std::path::{Path, PathBuf};
 
 use annotate_snippets::{AnnotationKind, Group, Level, Origin, Renderer, Snippet as Source};
 
-/// One error in a scenario file: where, which key, what is wrong and how to fix it.
+/// One error (or warning) in a scenario file or a file it reads: where, which key, what is
+/// wrong and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// An error stops the scenario; a warning is printed and the scenario runs.
+    pub severity: Severity,
     /// The file, as given to the loader.
     pub file: PathBuf,
     /// 1-based line; 0 when the error is about the file as a whole.
@@ -49,6 +52,16 @@ pub struct Diagnostic {
     /// Whether to draw the source line (not for things that are missing).
     draw: bool,
     snippet: Option<Snippet>,
+}
+
+/// Whether a diagnostic stops the scenario.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    #[default]
+    Error,
+    /// Something the scenario (or its manifest) says that rsslab does not use.
+    Warning,
 }
 
 /// The source line a diagnostic points at, and the bytes of it the carets mark.
@@ -80,6 +93,7 @@ impl Diagnostic {
     /// An error about the file as a whole (an unreadable file, an empty directory).
     pub fn file_level(key: impl Into<String>, message: impl Into<String>) -> Self {
         Diagnostic {
+            severity: Severity::Error,
             file: PathBuf::new(),
             line: 0,
             column: 0,
@@ -92,6 +106,16 @@ impl Diagnostic {
             draw: true,
             snippet: None,
         }
+    }
+
+    /// The same, as a warning.
+    pub fn warning(mut self) -> Self {
+        self.severity = Severity::Warning;
+        self
+    }
+
+    pub fn is_warning(&self) -> bool {
+        self.severity == Severity::Warning
     }
 
     pub fn label(mut self, label: impl Into<String>) -> Self {
@@ -195,7 +219,11 @@ const DRAWN_WIDTH: usize = 100;
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let file = self.file.display().to_string();
-        let mut group = Group::with_title(Level::ERROR.primary_title(self.message.as_str()));
+        let level = match self.severity {
+            Severity::Error => Level::ERROR,
+            Severity::Warning => Level::WARNING,
+        };
+        let mut group = Group::with_title(level.primary_title(self.message.as_str()));
         match &self.snippet {
             Some(snippet) => {
                 let carets = AnnotationKind::Primary

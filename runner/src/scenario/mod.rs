@@ -38,6 +38,7 @@ pub mod expect;
 pub mod guest_files;
 pub mod matrix;
 pub mod programs;
+pub mod quantity;
 pub mod raw;
 pub mod validate;
 

@@ -7,6 +7,7 @@
 //!   `/rsslab/run.json`), including the typed workload arguments of [`workload`];
 //! - [`message::GuestMessage`]: the JSON Lines the agent sends back on its channel: one
 //!   hello, samples, events, the processes' output, and exactly one verdict;
+//! - [`pod`]: pods on a node (the kubelet's settings, containers, requests and limits);
 //! - [`units`]: byte sizes and durations that read human units ("512MiB", "250ms");
 //! - [`fault`]: faults injected on purpose through the kernel command line (a testing aid).
 
@@ -14,6 +15,7 @@ pub mod amount;
 pub mod fault;
 pub mod message;
 pub mod outcome;
+pub mod pod;
 pub mod spec;
 pub mod units;
 pub mod workload;
