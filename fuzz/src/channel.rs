@@ -135,6 +135,7 @@ impl Message {
                 process: process.clone(),
                 cgroup: cgroup.clone(),
                 guest: guest.clone(),
+                ..Sample::default()
             }),
             Message::Event {
                 t_ms,
@@ -183,7 +184,10 @@ const RUN_OUTCOMES: [RunOutcome; 5] = RunOutcome::ALL;
 impl Kind {
     fn build(&self) -> EventKind {
         match self {
-            Kind::Started(pid) => EventKind::Started { pid: *pid },
+            Kind::Started(pid) => EventKind::Started {
+                pid: *pid,
+                oom_score_adj: None,
+            },
             Kind::Phase(phase) => EventKind::Phase {
                 phase: phase.clone(),
             },

@@ -104,7 +104,7 @@ fn tail_after_story(run: &LoadedRun) -> Option<(u64, u64)> {
         .filter(|event| match &event.kind {
             EventKind::Started { .. } | EventKind::Phase { .. } | EventKind::OomKill { .. } => true,
             EventKind::Ended { outcome } => *outcome != ProcessOutcome::RunningAtEnd,
-            EventKind::Setup { .. } | EventKind::Log { .. } => false,
+            EventKind::Setup { .. } | EventKind::Log { .. } | EventKind::Kubelet { .. } => false,
         })
         .map(|event| event.t_ms)
         .max()?;

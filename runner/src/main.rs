@@ -305,7 +305,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                     else {
                         return Err(failure);
                     };
-                    println!("{}", check_json(&[], Some(error)));
+                    println!("{}", check_json(&[], Some(error), &[]));
                     return Ok(failure.code);
                 }
                 Err(failure) => return Err(failure),
@@ -318,7 +318,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 }
             }
             if json {
-                println!("{}", check_json(&scenarios, None));
+                println!("{}", check_json(&scenarios, None, &plan.warnings));
             } else {
                 println!(
                     "ok: {} scenarios, {} runs",
@@ -519,10 +519,24 @@ fn outputs_exit(outputs: &Outputs) -> u8 {
 fn check_json(
     scenarios: &[(&str, usize)],
     error: Option<&rsslab::scenario::ScenarioError>,
+    warnings: &[rsslab::scenario::Diagnostic],
 ) -> String {
+    let diagnostic = |d: &rsslab::scenario::Diagnostic| {
+        serde_json::json!({
+            "file": d.file,
+            "line": d.line,
+            "column": d.column,
+            "key": d.key,
+            "message": d.message,
+            "label": d.label,
+            "help": d.help,
+            "notes": d.notes,
+        })
+    };
     let value = match error {
         None => serde_json::json!({
             "ok": true,
+            "warnings": warnings.iter().map(diagnostic).collect::<Vec<_>>(),
             "scenarios": scenarios
                 .iter()
                 .map(|(id, runs)| serde_json::json!({ "id": id, "runs": runs }))
@@ -531,20 +545,7 @@ fn check_json(
         }),
         Some(error) => serde_json::json!({
             "ok": false,
-            "errors": error
-                .diagnostics()
-                .iter()
-                .map(|d| serde_json::json!({
-                    "file": d.file,
-                    "line": d.line,
-                    "column": d.column,
-                    "key": d.key,
-                    "message": d.message,
-                    "label": d.label,
-                    "help": d.help,
-                    "notes": d.notes,
-                }))
-                .collect::<Vec<_>>(),
+            "errors": error.diagnostics().iter().map(diagnostic).collect::<Vec<_>>(),
         }),
     };
     serde_json::to_string_pretty(&value).expect("JSON of plain values")

@@ -143,6 +143,7 @@ fn check_kernel(id: &str, expected_disk_modules: &[&str]) {
         sysctl: BTreeMap::new(),
         sysfs: BTreeMap::new(),
         cgroup: None,
+        node: None,
         modules: vec![],
         disk: Some(DiskMount {
             device: "/dev/vda".into(),

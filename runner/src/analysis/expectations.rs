@@ -353,6 +353,12 @@ fn metric_of(sample: &Sample, metric: &str) -> Option<u64> {
         ["process", name, metric] => sample.process.get(*name)?.get(*metric).copied(),
         ["cgroup", metric] => sample.cgroup.get(*metric).copied(),
         ["guest", metric] => sample.guest.get(*metric).copied(),
+        ["pod", pod, metric] => sample.pod.get(*pod)?.get(*metric).copied(),
+        ["container", pod, container, metric] => sample
+            .container
+            .get(&rsslab_wire::pod::container_key(pod, container))?
+            .get(*metric)
+            .copied(),
         _ => None,
     }
 }

@@ -142,6 +142,7 @@ pub fn empty_spec(run_id: &str) -> RunSpec {
         sysctl: BTreeMap::new(),
         sysfs: BTreeMap::new(),
         cgroup: None,
+        node: None,
         modules: Vec::new(),
         disk: None,
         processes: Vec::new(),
@@ -372,6 +373,7 @@ mod tests {
             sysctl: BTreeMap::new(),
             sysfs: BTreeMap::new(),
             cgroup: None,
+            node: None,
             modules: vec![],
             disk: disk.then(|| DiskMount {
                 device: "/dev/vda".into(),

@@ -219,7 +219,10 @@ pub fn resume_plan(dir: &Path) -> Result<Resumed, Failure> {
     );
     Ok(Resumed {
         catalogue,
-        plan: Plan { runs: to_run },
+        plan: Plan {
+            runs: to_run,
+            warnings: plan.warnings,
+        },
         kept,
         lab,
     })

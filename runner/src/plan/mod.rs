@@ -36,6 +36,8 @@ pub const SCRATCH_FSTYPE: &str = "ext4";
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub runs: Vec<RunPlan>,
+    /// What the scenarios (or the manifests they read) say that the lab does not use.
+    pub warnings: Vec<crate::scenario::Diagnostic>,
 }
 
 /// One VM: a scenario variant on a kernel.
@@ -89,7 +91,14 @@ pub fn load_plan(inputs: &[PathBuf], kernels: &[String]) -> Result<(Catalogue, P
     let filter = kernel_filter(&catalogue, kernels).map_err(Failure::bad_input)?;
     let known = catalogue.ids();
     let scenarios = load_scenarios(inputs, &known).map_err(Failure::bad_input)?;
-    let plan = plan(&scenarios, &filter);
+    let mut plan = plan(&scenarios, &filter);
+    plan.warnings = scenarios
+        .iter()
+        .flat_map(|scenario| scenario.warnings.iter().cloned())
+        .collect();
+    for warning in &plan.warnings {
+        eprint!("{warning}");
+    }
     if plan.runs.is_empty() {
         return Err(Failure::bad_input(anyhow!(
             "the plan is empty: no scenario runs on the kernels asked for"
@@ -138,7 +147,10 @@ pub fn plan(scenarios: &[Scenario], filter: &PlanFilter) -> Plan {
             })
         })
         .collect();
-    Plan { runs }
+    Plan {
+        runs,
+        warnings: Vec::new(),
+    }
 }
 
 /// The plan `times` over (`--repeat`): every run of `plan` once, then again, each repeat after
@@ -157,7 +169,10 @@ pub fn repeat(plan: Plan, times: u32) -> Plan {
             })
         })
         .collect();
-    Plan { runs }
+    Plan {
+        runs,
+        warnings: plan.warnings,
+    }
 }
 
 /// The directory of repeat `r > 1` under its run's directory: `repeat-<r>`.
@@ -188,6 +203,7 @@ fn run_plan(scenario: &Scenario, kernel: &str, variant: &Variant) -> RunPlan {
             sysctl: setup.sysctl.clone(),
             sysfs: setup.sysfs.clone(),
             cgroup: setup.cgroup.clone(),
+            node: setup.node.clone(),
             modules: Vec::new(),
             disk: setup.vm.disk.map(|_| scratch_disk()),
             processes: setup.processes.clone(),

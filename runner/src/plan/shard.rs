@@ -79,6 +79,7 @@ pub fn shard_plan(plan: Plan, shard: Shard) -> Plan {
             .into_iter()
             .map(|index| runs[index].take().expect("each run is dealt once"))
             .collect(),
+        warnings: plan.warnings,
     }
 }
 

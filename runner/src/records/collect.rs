@@ -282,7 +282,7 @@ mod tests {
         }
     }
 
-    const HELLO: &str = r#"{"type":"hello","protocol":3,"kernel_release":"6.1.0-50-cloud-amd64","boot_ms":1500,"features":{}}"#;
+    const HELLO: &str = r#"{"type":"hello","protocol":4,"kernel_release":"6.1.0-50-cloud-amd64","boot_ms":1500,"features":{}}"#;
     const SAMPLE: &str = r#"{"type":"sample","t_ms":250,"process":{"service":{"rss":1048576}},"cgroup":{},"guest":{"mem_available":5}}"#;
     const VERDICT: &str = r#"{"type":"verdict","t_ms":900,"outcome":"ok","processes":{"service":{"outcome":"running-at-end","peak":{"rss":1048576}}}}"#;
 

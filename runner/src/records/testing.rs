@@ -82,10 +82,24 @@ pub fn fake_run_named(
     let mut full_at = None;
     let mut samples = Vec::new();
     let mut events = vec![
-        event(200, Some(service), EventKind::Started { pid: 100 }),
+        event(
+            200,
+            Some(service),
+            EventKind::Started {
+                pid: 100,
+                oom_score_adj: None,
+            },
+        ),
         phase(2000, service, "allocated"),
         phase(3000, service, "released"),
-        event(6000, Some(balloon), EventKind::Started { pid: 120 }),
+        event(
+            6000,
+            Some(balloon),
+            EventKind::Started {
+                pid: 120,
+                oom_score_adj: None,
+            },
+        ),
         phase(6050, balloon, "started"),
     ];
     for step in 1..=120u64 {
@@ -149,6 +163,7 @@ pub fn fake_run_named(
                 ("mem_available".into(), available),
                 ("mem_free".into(), available.saturating_sub(lazy)),
             ]),
+            ..Sample::default()
         });
     }
     events.push(event(
@@ -228,6 +243,7 @@ pub fn fake_run_named(
             memory_high: None,
             swap_max: None,
         }),
+        node: None,
         modules: Vec::new(),
         disk: None,
         processes: vec![
@@ -245,6 +261,7 @@ pub fn fake_run_named(
                 }),
                 env: BTreeMap::new(),
                 cgroup: true,
+                container: None,
                 start: Start::default(),
                 emulate_no_madv_free: false,
                 go: None,
@@ -259,6 +276,7 @@ pub fn fake_run_named(
                 }),
                 env: BTreeMap::new(),
                 cgroup: false,
+                container: None,
                 start: Start {
                     after: Some(service.to_owned()),
                     phase: Some("released".into()),

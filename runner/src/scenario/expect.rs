@@ -85,7 +85,7 @@ use serde_spanned::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use rsslab_wire::units::{Bytes, Millis};
-use rsslab_wire::workload::PROCESS_METRICS;
+use rsslab_wire::workload::{PROCESS_METRICS, PROCESS_SCORES};
 use rsslab_wire::{ProcessOutcome, RunOutcome};
 
 use crate::catalogue::KernelFacts;
@@ -279,12 +279,16 @@ pub const CGROUP_METRICS: &[&str] = &[
     "shmem",
     "limit",
     "peak",
+    // cAdvisor's container_memory_rss (anon) and the kubelet's availableBytes (limit - working set)
+    "rss",
+    "available",
     // memory.events (v1: `max` = memory.failcnt, `oom_kill` = memory.oom_control)
     "low",
     "high",
     "max",
     "oom",
     "oom_kill",
+    "oom_group_kill",
     // memory.pressure (v2) and memory.stat
     "psi_some_total",
     "psi_full_total",
@@ -350,7 +354,7 @@ pub const ACCOUNT_COUNTERS: &[&str] = &[
 ];
 
 /// The `memory.events` counters of a cgroup (v1: `max` from memory.failcnt, `oom_kill`).
-pub const CGROUP_EVENTS: &[&str] = &["low", "high", "max", "oom", "oom_kill"];
+pub const CGROUP_EVENTS: &[&str] = &["low", "high", "max", "oom", "oom_kill", "oom_group_kill"];
 
 /// The unit of a cgroup or guest metric that is part of the kernel's account (a counter or a
 /// pressure average); `None` for a size.
@@ -368,8 +372,13 @@ pub fn account_unit(name: &str) -> Option<Unit> {
 /// The unit of a metric path (`cgroup.high`, `guest.psi_some_total`, `process.service.rss`):
 /// the kernel's account by name ([`account_unit`]), every other metric is a size.
 pub fn unit_of(metric: &str) -> Unit {
-    if metric.starts_with("process.") {
-        return Unit::Bytes;
+    if let Some(process_metric) = metric.strip_prefix("process.") {
+        let name = process_metric.rsplit('.').next().unwrap_or(process_metric);
+        return if PROCESS_SCORES.contains(&name) {
+            Unit::Count
+        } else {
+            Unit::Bytes
+        };
     }
     let name = metric.rsplit('.').next().unwrap_or(metric);
     account_unit(name).unwrap_or(Unit::Bytes)
@@ -390,6 +399,9 @@ pub fn format_value(unit: Unit, value: f64) -> String {
 }
 const RUN_OUTCOMES: &[RunOutcome] = &RunOutcome::ALL;
 
+/// The first segment of a metric path.
+const NAMESPACES: &[&str] = &["process", "cgroup", "guest", "pod", "container"];
+
 // ---------------------------------------------------------------------------------------------
 // Reading and checking
 
@@ -401,8 +413,12 @@ pub struct ExpectContext<'a> {
     pub processes: BTreeMap<String, ProcessFacts>,
     /// The `[matrix]` axes.
     pub matrix: &'a [MatrixAxis],
-    /// Whether a variant has a `[cgroup]` (else no sample has cgroup metrics).
+    /// Whether a variant has a `[cgroup]` or pods (else no sample has cgroup metrics).
     pub cgroup: bool,
+    /// Pod names (over every variant).
+    pub pods: Vec<String>,
+    /// Containers, `<pod>/<container>` (over every variant).
+    pub containers: Vec<String>,
 }
 
 /// What a process's workload reports, over every variant.
@@ -933,6 +949,7 @@ impl<'i> Reader<'_, 'i> {
                     return;
                 };
                 let mut known: Vec<&str> = PROCESS_METRICS.to_vec();
+                known.extend(PROCESS_SCORES);
                 known.extend(facts.metrics.iter().map(String::as_str));
                 if !known.contains(metric_name) {
                     diags.push(
@@ -958,14 +975,35 @@ impl<'i> Reader<'_, 'i> {
                     diags.push(at(format!("unknown guest metric `{name}`")).help(suggest(name, GUEST_METRICS)));
                 }
             }
-            [namespace, ..] if !["process", "cgroup", "guest"].contains(namespace) => diags.push(
+            ["pod", pod, name] => {
+                let pods: Vec<&str> = self.context.pods.iter().map(String::as_str).collect();
+                if !pods.contains(pod) {
+                    diags.push(at(format!("`{text}` names pod `{pod}`, which the scenario does not have")).help(suggest(pod, &pods)));
+                } else if !CGROUP_METRICS.contains(name) {
+                    diags.push(at(format!("unknown pod metric `{name}`")).label("a pod has its cgroup's metrics").help(suggest(name, CGROUP_METRICS)));
+                }
+            }
+            ["container", pod, container, name] => {
+                let key = format!("{pod}/{container}");
+                let containers: Vec<&str> = self.context.containers.iter().map(String::as_str).collect();
+                if !containers.contains(&key.as_str()) {
+                    diags.push(
+                        at(format!("`{text}` names container `{key}`, which the scenario does not have"))
+                            .label("containers are container.<pod>.<container>.<metric>")
+                            .help(suggest(&key, &containers)),
+                    );
+                } else if !CGROUP_METRICS.contains(name) {
+                    diags.push(at(format!("unknown container metric `{name}`")).label("a container has its cgroup's metrics").help(suggest(name, CGROUP_METRICS)));
+                }
+            }
+            [namespace, ..] if !NAMESPACES.contains(namespace) => diags.push(
                 at(format!("unknown metric namespace `{namespace}`"))
-                    .label("metrics are process.<name>.<metric>, cgroup.<metric> or guest.<metric>")
-                    .help(suggest(namespace, &["process", "cgroup", "guest"])),
+                    .label("metrics are process.<name>.<metric>, cgroup.<metric>, guest.<metric>, pod.<pod>.<metric> or container.<pod>.<container>.<metric>")
+                    .help(suggest(namespace, NAMESPACES)),
             ),
             _ => diags.push(
                 at(format!("`{text}` is not a metric"))
-                    .help("write process.<name>.<metric> (e.g. process.service.rss), cgroup.<metric> (e.g. cgroup.working_set) or guest.<metric> (e.g. guest.mem_available)"),
+                    .help("write process.<name>.<metric> (e.g. process.service.rss), cgroup.<metric> (e.g. cgroup.working_set), guest.<metric> (e.g. guest.mem_available), pod.<pod>.<metric> or container.<pod>.<container>.<metric> (e.g. container.web.api.working_set)"),
             ),
         }
     }

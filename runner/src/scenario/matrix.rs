@@ -15,6 +15,8 @@
 //! | `process.<name>.cgroup` | whether it runs in the cgroup |
 //! | `vm.<memory\|cpus\|disk\|timeout>` | VM settings (`vm.kernels` is not a matrix axis: kernels are one already) |
 //! | `cgroup.<version\|memory_max\|memory_high\|swap_max>` | the cgroup |
+//! | `node.<key>`, `node.feature_gates.<Gate>` | the kubelet: `node.kubernetes`, `node.cgroup_version`, `node.single_process_oom_kill`, `node.feature_gates.MemoryQoS` ... |
+//! | `pod.<pod>.<container\|init_container>.<name>.<requests\|limits>.<memory\|cpu>` | a written-out pod's container resources |
 //! | `sample.<every\|duration>` | sampling |
 //! | `sysctl."<name>"` or `sysctl.<name>` | a sysctl (`sysctl."vm.overcommit_memory"`) |
 //! | `sysfs."<path>"` or `sysfs.<path>` | a file under /sys |
@@ -35,7 +37,8 @@ use toml::de::{DeTable, DeValue};
 
 use super::diag::{Diagnostic, suggest};
 use super::raw::{
-    Document, Node, RawCgroup, RawVm, fields_of, knob_text, quoted_segment, workload_schema,
+    Document, Node, RawCgroup, RawNode, RawVm, fields_of, knob_text, quoted_segment,
+    workload_schema,
 };
 
 /// At most this many variants per scenario: more is almost surely a mistake.
@@ -294,7 +297,9 @@ impl Unresolved {
 
 const PATH_SYNTAX: &str = "matrix keys are process.<name>.args.<arg>, process.<name>.env.<VAR>, \
 process.<name>.start.<after|phase|delay>, process.<name>.cgroup, vm.<memory|cpus|disk|timeout>, \
-cgroup.<key>, sample.<every|duration>, sysctl.\"<name>\" or sysfs.\"<path>\"";
+cgroup.<key>, node.<key>, node.feature_gates.<Gate>, \
+pod.<pod>.container.<name>.<requests|limits>.<memory|cpu>, sample.<every|duration>, \
+sysctl.\"<name>\" or sysfs.\"<path>\"";
 
 /// Splits `a.b."c.d"` into `a`, `b`, `c.d`.
 fn split_path(key: &str) -> Result<Vec<String>, Unresolved> {
@@ -349,12 +354,46 @@ fn resolve(segments: &[String], body: &DeTable<'_>) -> Result<Vec<Step>, Unresol
         ("sysctl", [_, ..]) => Ok(vec![key("sysctl"), Step::Key(rest.join("."))]),
         ("sysfs", [_, ..]) => Ok(vec![key("sysfs"), Step::Key(rest.join("."))]),
         ("process", [name, setting @ ..]) => resolve_process(name, setting, body),
+        ("node", ["feature_gates", gate]) => Ok(vec![
+            key("node"),
+            key("feature_gates"),
+            Step::Key((*gate).to_string()),
+        ]),
+        ("node", [field]) => {
+            field_step("node", field, fields_of::<RawNode>()).map(|step| vec![key("node"), step])
+        }
+        (
+            "pod",
+            [
+                pod,
+                list @ ("container" | "init_container"),
+                container,
+                amounts @ ("requests" | "limits"),
+                resource @ ("memory" | "cpu"),
+            ],
+        ) => {
+            let (pod_index, container_index) = resolve_container(pod, list, container, body)?;
+            Ok(vec![
+                key("pod"),
+                Step::Index(pod_index),
+                key(list),
+                Step::Index(container_index),
+                key(amounts),
+                key(resource),
+            ])
+        }
+        ("pod", _) => Err(Unresolved::new(
+            "a matrix sets a pod's container resources: pod.<pod>.container.<name>.<requests|limits>.<memory|cpu>",
+            PATH_SYNTAX,
+        )),
         ("scenario", _) => Err(Unresolved::new(
             "a scenario's id, title and story are the same in every variant",
             PATH_SYNTAX,
         )),
         (table, _) => {
-            let tables = ["process", "vm", "cgroup", "sample", "sysctl", "sysfs"];
+            let tables = [
+                "process", "vm", "cgroup", "node", "pod", "sample", "sysctl", "sysfs",
+            ];
             let label = if tables.contains(&table) {
                 format!("`{table}` needs a key after it")
             } else {
@@ -438,6 +477,58 @@ fn resolve_process(
     Ok(steps)
 }
 
+/// `pod.<pod>.<list>.<container>`: the index of the written-out pod and of its container.
+fn resolve_container(
+    pod: &str,
+    list: &str,
+    container: &str,
+    body: &DeTable<'_>,
+) -> Result<(usize, usize), Unresolved> {
+    let names = |node: Option<&Node<'_>>| -> Vec<String> {
+        match node.map(|node| node.get_ref()) {
+            Some(DeValue::Array(array)) => array
+                .iter()
+                .map(|item| {
+                    item.get_ref()
+                        .get("name")
+                        .and_then(|name| name.get_ref().as_str())
+                        .unwrap_or_default()
+                        .to_string()
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let pods = body.get("pod");
+    let pod_names = names(pods);
+    let Some(pod_index) = pod_names.iter().position(|name| name == pod) else {
+        let known: Vec<&str> = pod_names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !n.is_empty())
+            .collect();
+        return Err(Unresolved::new(
+            format!(
+                "there is no written-out pod named `{pod}` (a manifest's pods are set in the manifest)"
+            ),
+            suggest(pod, &known),
+        ));
+    };
+    let pod_node = match pods.map(|node| node.get_ref()) {
+        Some(DeValue::Array(array)) => array.get(pod_index),
+        _ => None,
+    };
+    let container_names = names(pod_node.and_then(|node| node.get_ref().get(list)));
+    let Some(container_index) = container_names.iter().position(|name| name == container) else {
+        let known: Vec<&str> = container_names.iter().map(String::as_str).collect();
+        return Err(Unresolved::new(
+            format!("pod `{pod}` has no {list} named `{container}`"),
+            suggest(container, &known),
+        ));
+    };
+    Ok((pod_index, container_index))
+}
+
 /// Name and workload of each `[[process]]` of the body, as written.
 fn process_names(body: &DeTable<'_>) -> Vec<(String, Option<String>)> {
     let Some(DeValue::Array(array)) = body.get("process").map(|node| node.get_ref()) else {
@@ -471,6 +562,8 @@ fn short_name(segments: &[String]) -> String {
             .unwrap_or(&last)
             .to_string(),
         "process" if segments.get(2).is_some_and(|s| s == "env") => segments[3..].join("."),
+        // pod.web.container.api.limits.memory -> api.limits.memory
+        "pod" if segments.len() == 6 => segments[3..].join("."),
         _ => segments.last().cloned().unwrap_or_default(),
     }
 }
@@ -596,6 +689,12 @@ mod tests {
             "enabled"
         );
         assert_eq!(name("process.service.env.GODEBUG"), "GODEBUG");
+        assert_eq!(
+            name("pod.web.container.api.limits.memory"),
+            "api.limits.memory"
+        );
+        assert_eq!(name("node.feature_gates.MemoryQoS"), "MemoryQoS");
+        assert_eq!(name("node.kubernetes"), "kubernetes");
     }
 
     #[test]

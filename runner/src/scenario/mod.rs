@@ -36,7 +36,9 @@
 pub mod diag;
 pub mod expect;
 pub mod guest_files;
+pub mod manifest;
 pub mod matrix;
+pub mod pods;
 pub mod programs;
 pub mod quantity;
 pub mod raw;
@@ -51,6 +53,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use rsslab_wire::pod::NodeSpec;
 use rsslab_wire::spec::{CgroupSpec, ProcessSpec, Until};
 use rsslab_wire::units::{Bytes, Millis};
 #[cfg(doc)]
@@ -78,6 +81,8 @@ pub struct Scenario {
     pub sysctl: BTreeMap<String, String>,
     pub sysfs: BTreeMap<String, String>,
     pub cgroup: Option<CgroupSpec>,
+    /// `[node]` and `[[pod]]`.
+    pub node: Option<NodeSpec>,
     pub sample_every: Millis,
     pub duration: Millis,
     /// `[sample] until` / `after`: the run ends `after` once these events have happened.
@@ -91,6 +96,8 @@ pub struct Scenario {
     pub variants: Vec<Variant>,
     /// `[[expect]]`, in file order; each run evaluates those whose `when` matches it.
     pub expectations: Vec<expect::Expectation>,
+    /// What the file (or a manifest it reads) says that the lab does not use, each once.
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// The VM a scenario's runs boot.
@@ -275,6 +282,15 @@ fn parse_with_id_span(
         return Err(fail(diag::at_most(diags, MAX_DIAGNOSTICS)));
     };
     let first = variants[0].setup.clone();
+    let mut warnings: Vec<Diagnostic> = Vec::new();
+    for warning in variants.iter().flat_map(|variant| &variant.setup.warnings) {
+        if !warnings
+            .iter()
+            .any(|known| known.identity() == warning.identity())
+        {
+            warnings.push(warning.clone());
+        }
+    }
     let scenario = Scenario {
         id: header.id.get_ref().clone(),
         title: header.title.get_ref().clone(),
@@ -286,6 +302,7 @@ fn parse_with_id_span(
         sysctl: first.sysctl,
         sysfs: first.sysfs,
         cgroup: first.cgroup,
+        node: first.node,
         sample_every: first.sample_every,
         duration: first.duration,
         until: first.until,
@@ -294,6 +311,7 @@ fn parse_with_id_span(
         kernels: first.kernels,
         variants,
         expectations,
+        warnings,
     };
     Ok((scenario, header.id.span()))
 }
@@ -329,7 +347,24 @@ fn read_expectations(
         matrix: axes,
         cgroup: variants
             .iter()
-            .any(|variant| variant.setup.cgroup.is_some()),
+            .any(|variant| variant.setup.cgroup.is_some() || variant.setup.node.is_some()),
+        pods: variants
+            .iter()
+            .flat_map(|variant| variant.setup.node.iter().flat_map(|node| &node.pods))
+            .map(|pod| pod.name.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect(),
+        containers: variants
+            .iter()
+            .flat_map(|variant| variant.setup.node.iter().flat_map(|node| &node.pods))
+            .flat_map(|pod| {
+                pod.all_containers()
+                    .map(|container| rsslab_wire::pod::container_key(&pod.name, &container.name))
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect(),
     };
     expect::read_expectations(node, &context, diags)
 }

@@ -123,7 +123,7 @@ impl Quantity {
                 None => 1,
             }
         };
-        (value <= MAX_VALUE).then(|| value as u64)
+        (value <= MAX_VALUE).then_some(value as u64)
     }
 }
 

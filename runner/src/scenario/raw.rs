@@ -31,7 +31,8 @@ pub type Node<'i> = Spanned<DeValue<'i>>;
 
 /// The top-level tables a scenario may have, in the order the docs list them.
 pub const TOP_LEVEL: &[&str] = &[
-    "scenario", "vm", "sysctl", "sysfs", "cgroup", "sample", "process", "matrix", "expect",
+    "scenario", "vm", "sysctl", "sysfs", "cgroup", "node", "pod", "sample", "process", "matrix",
+    "expect",
 ];
 
 /// The file, split: what is read once, and the body every variant is read from.
@@ -42,8 +43,8 @@ pub struct Document<'i> {
     pub matrix: Option<Node<'i>>,
     /// `[[expect]]`, unchecked (read by [`crate::scenario::expect::read_expectations`]).
     pub expect: Option<Node<'i>>,
-    /// Everything else (`vm`, `sysctl` with flat dotted names, `sysfs`, `cgroup`, `sample`,
-    /// `process`).
+    /// Everything else (`vm`, `sysctl` with flat dotted names, `sysfs`, `cgroup`, `node`,
+    /// `pod`, `sample`, `process`).
     pub body: DeTable<'i>,
 }
 
@@ -113,6 +114,73 @@ impl<'de> Deserialize<'de> for HighLimit {
     }
 }
 
+/// `[node]`: the kubelet of the node the pods run on (the fields of
+/// [`rsslab_wire::pod::NodeSpec`], with spans).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNode {
+    pub kubernetes: Spanned<String>,
+    pub cgroup_version: Option<Spanned<i64>>,
+    pub cgroup_driver: Option<Spanned<String>>,
+    pub system_reserved: Option<Spanned<Bytes>>,
+    pub kube_reserved: Option<Spanned<Bytes>>,
+    pub feature_gates: Option<BTreeMap<String, Spanned<bool>>>,
+    pub memory_throttling_factor: Option<Spanned<f64>>,
+    pub single_process_oom_kill: Option<Spanned<bool>>,
+    pub memory_reservation_policy: Option<Spanned<String>>,
+}
+
+/// One `[[pod]]`: written out (`name` and `[[pod.container]]`), or from a Kubernetes
+/// manifest (`manifest`, optionally `object`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPod {
+    pub name: Option<Spanned<String>>,
+    pub manifest: Option<Spanned<String>>,
+    /// `Deployment/web`: one workload object of the manifest.
+    pub object: Option<Spanned<String>>,
+    pub priority_class_name: Option<Spanned<String>>,
+    pub restart_policy: Option<Spanned<String>>,
+    pub container: Option<Spanned<Vec<Spanned<RawContainer>>>>,
+    pub init_container: Option<Spanned<Vec<Spanned<RawContainer>>>>,
+}
+
+/// `[[pod.container]]` or `[[pod.init_container]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawContainer {
+    pub name: Spanned<String>,
+    pub requests: Option<Spanned<RawResources>>,
+    pub limits: Option<Spanned<RawResources>>,
+    /// `"Always"` on an init container: a sidecar.
+    pub restart_policy: Option<Spanned<String>>,
+}
+
+/// `requests` or `limits`: memory a size as everywhere in a scenario, CPU a Kubernetes
+/// quantity (`"250m"`, `1`, `0.5`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResources {
+    pub memory: Option<Spanned<Bytes>>,
+    pub cpu: Option<Spanned<CpuAmount>>,
+}
+
+/// A CPU amount as written: a Kubernetes quantity string or a number of cores.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum CpuAmount {
+    Cores(f64),
+    Quantity(String),
+}
+
+/// A pod with where it was written.
+#[derive(Debug)]
+pub struct PodEntry {
+    pub index: usize,
+    pub span: Range<usize>,
+    pub raw: RawPod,
+}
+
 /// `[sample]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -153,6 +221,9 @@ pub struct RawProcess {
     pub env: BTreeMap<String, String>,
     #[serde(default)]
     pub cgroup: Option<Spanned<bool>>,
+    /// `<pod>/<container>`: the container it runs in.
+    #[serde(default)]
+    pub container: Option<Spanned<String>>,
     #[serde(default)]
     pub start: Option<Spanned<RawStart>>,
     #[serde(default)]
@@ -239,6 +310,9 @@ pub struct RawSetup {
     pub sysctl: Vec<Knob>,
     pub sysfs: Vec<Knob>,
     pub cgroup: Option<RawCgroup>,
+    /// `[node]` and where it is written.
+    pub node: Option<(RawNode, Range<usize>)>,
+    pub pods: Vec<PodEntry>,
     pub sample: RawSample,
     pub processes: Vec<ProcessEntry>,
     /// Where to point errors about the file as a whole (the `[sample]` header).
@@ -514,6 +588,10 @@ pub fn read_setup(body: &DeTable<'_>, diags: &mut Vec<Diagnostic>) -> Option<Raw
             (None, 0..0)
         }
     };
+    let node = body.get("node").and_then(|node| {
+        read_table::<RawNode>(body, node, "node", diags).map(|raw| (raw, node.span()))
+    });
+    let pods = read_pods(body, diags);
     let sysctl = knobs(body, "sysctl", diags);
     let sysfs = knobs(body, "sysfs", diags);
     let processes = read_processes(body, diags);
@@ -525,11 +603,40 @@ pub fn read_setup(body: &DeTable<'_>, diags: &mut Vec<Diagnostic>) -> Option<Raw
         sysctl,
         sysfs,
         cgroup,
+        node,
+        pods,
         sample: sample?,
         processes,
         sample_span,
         cgroup_span,
     })
+}
+
+/// Every `[[pod]]` (none without).
+fn read_pods(body: &DeTable<'_>, diags: &mut Vec<Diagnostic>) -> Vec<PodEntry> {
+    let Some(node) = body.get("pod") else {
+        return Vec::new();
+    };
+    let DeValue::Array(array) = node.get_ref() else {
+        diags.push(
+            Diagnostic::at(node.span(), "pod", "`pod` must be an array of tables")
+                .help("write [[pod]] (two pairs of brackets) above each pod"),
+        );
+        return Vec::new();
+    };
+    array
+        .iter()
+        .enumerate()
+        .filter_map(|(index, node)| {
+            let path = format!("pod[{index}]");
+            let raw = read_table::<RawPod>(body, node, &path, diags)?;
+            Some(PodEntry {
+                index,
+                span: node.span(),
+                raw,
+            })
+        })
+        .collect()
 }
 
 /// Every `[[process]]`.

@@ -25,6 +25,7 @@ use std::path::Path;
 use serde_spanned::Spanned;
 
 use rsslab_wire::amount::{Amount, Base};
+use rsslab_wire::pod::NodeSpec;
 use rsslab_wire::spec::{CgroupSpec, ProcessSpec, Start, Until};
 use rsslab_wire::units::{Bytes, Millis};
 use rsslab_wire::workload::{
@@ -73,6 +74,8 @@ pub struct Setup {
     pub sysctl: BTreeMap<String, String>,
     pub sysfs: BTreeMap<String, String>,
     pub cgroup: Option<CgroupSpec>,
+    /// `[node]` and `[[pod]]`: the pods and their kubelet.
+    pub node: Option<NodeSpec>,
     pub sample_every: Millis,
     pub duration: Millis,
     /// `[sample] until` and `after`: when the run ends before `duration`.
@@ -80,6 +83,8 @@ pub struct Setup {
     pub processes: Vec<ProcessSpec>,
     /// The kernels to run on, in catalogue order.
     pub kernels: Vec<String>,
+    /// What the scenario (or a manifest it reads) says that the lab does not use.
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Checks `[scenario]`: the id's characters and a non-empty title.
@@ -152,17 +157,22 @@ pub fn validate(
     check_process_names(&raw.processes, diags);
     check_triggers(&raw.processes, duration, diags);
     check_cgroup_members(&raw, diags);
-    let processes = raw
+    let pods = super::pods::check_pods(&raw, &vm, base_dir, diags);
+    let mut processes = raw
         .processes
         .iter()
         .filter_map(|entry| check_process(entry, &vm, base_dir, diags))
         .collect::<Vec<_>>();
+    let mut warnings = pods.warnings.clone();
+    super::pods::apply_programs(&pods, &mut processes, &mut warnings);
     let until = check_until(&raw, &processes, duration, diags);
     (diags.len() == before).then_some(Setup {
         vm,
         sysctl,
         sysfs,
         cgroup,
+        node: pods.node,
+        warnings,
         sample_every,
         duration,
         until,
@@ -947,6 +957,7 @@ fn check_process(
         workload,
         env: entry.raw.env.clone(),
         cgroup: entry.raw.cgroup.as_ref().is_none_or(|flag| *flag.get_ref()),
+        container: entry.raw.container.as_ref().map(|c| c.get_ref().clone()),
         start: Start {
             after: start.and_then(|s| s.after.as_ref().map(|a| a.get_ref().clone())),
             phase: start.and_then(|s| s.phase.as_ref().map(|p| p.get_ref().clone())),

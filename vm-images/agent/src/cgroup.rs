@@ -56,23 +56,7 @@ pub fn create(spec: &CgroupSpec, v1_mount: Option<&Result<(), String>>) -> Resul
 }
 
 fn create_v2(spec: &CgroupSpec) -> Result<Cgroup, Failure> {
-    let root = Path::new(V2_ROOT);
-    let controllers =
-        std::fs::read_to_string(root.join("cgroup.controllers")).map_err(|error| {
-            let reason = format!("cgroup v2 is not mounted at {V2_ROOT}: {error}");
-            report("cgroup v2", false, &reason);
-            Failure::infra(reason)
-        })?;
-    if !controllers.split_whitespace().any(|name| name == "memory") {
-        let reason = format!(
-            "the cgroup v2 memory controller is not available (cgroup.controllers: {})",
-            controllers.trim()
-        );
-        report("cgroup v2", false, &reason);
-        return Err(Failure::unsupported(reason));
-    }
-    let subtree = root.join("cgroup.subtree_control");
-    write_knob("cgroup subtree_control", path_str(&subtree), "+memory")?;
+    let root = prepare_v2()?;
     let dir = make_dir(root)?;
     let limits = [
         ("memory.max", spec.memory_max),
@@ -92,6 +76,34 @@ fn create_v2(spec: &CgroupSpec) -> Result<Cgroup, Failure> {
         version: Version::V2,
         dir,
     })
+}
+
+/// Checks that cgroup v2 has the memory controller and enables it for the root's children;
+/// returns the root.
+pub fn prepare_v2() -> Result<&'static Path, Failure> {
+    let root = Path::new(V2_ROOT);
+    let controllers =
+        std::fs::read_to_string(root.join("cgroup.controllers")).map_err(|error| {
+            let reason = format!("cgroup v2 is not mounted at {V2_ROOT}: {error}");
+            report("cgroup v2", false, &reason);
+            Failure::infra(reason)
+        })?;
+    if !controllers.split_whitespace().any(|name| name == "memory") {
+        let reason = format!(
+            "the cgroup v2 memory controller is not available (cgroup.controllers: {})",
+            controllers.trim()
+        );
+        report("cgroup v2", false, &reason);
+        return Err(Failure::unsupported(reason));
+    }
+    enable_memory(root)?;
+    Ok(root)
+}
+
+/// Lets `dir`'s children have the memory controller (v2 `cgroup.subtree_control`).
+pub fn enable_memory(dir: &Path) -> Result<(), Failure> {
+    let subtree = dir.join("cgroup.subtree_control");
+    write_knob("cgroup subtree_control", path_str(&subtree), "+memory")
 }
 
 /// Mounts the v1 memory controller at [`V1_MEMORY_ROOT`] (v1 runs, before the hello, which
@@ -114,12 +126,9 @@ pub fn mount_v1() -> Result<(), String> {
     }
 }
 
-fn create_v1(spec: &CgroupSpec, mounted: Option<&Result<(), String>>) -> Result<Cgroup, Failure> {
-    if spec.memory_high.is_some() {
-        let reason = "memory_high: cgroup v1 has no memory.high".to_owned();
-        report("cgroup v1", false, &reason);
-        return Err(Failure::unsupported(reason));
-    }
+/// Checks that the v1 memory controller is mounted (mounting it unless `mounted` says it was
+/// tried already) and has memory limits; returns the root.
+pub fn prepare_v1(mounted: Option<&Result<(), String>>) -> Result<&'static Path, Failure> {
     let mounted = mounted.cloned().unwrap_or_else(mount_v1);
     match mounted {
         Ok(()) => report(
@@ -139,6 +148,16 @@ fn create_v1(spec: &CgroupSpec, mounted: Option<&Result<(), String>>) -> Result<
         report("cgroup v1 memory", false, &reason);
         return Err(Failure::unsupported(reason));
     }
+    Ok(root)
+}
+
+fn create_v1(spec: &CgroupSpec, mounted: Option<&Result<(), String>>) -> Result<Cgroup, Failure> {
+    if spec.memory_high.is_some() {
+        let reason = "memory_high: cgroup v1 has no memory.high".to_owned();
+        report("cgroup v1", false, &reason);
+        return Err(Failure::unsupported(reason));
+    }
+    let root = prepare_v1(mounted)?;
     let dir = make_dir(root)?;
     if let Some(Bytes(max)) = spec.memory_max {
         write_knob(
@@ -170,7 +189,13 @@ fn create_v1(spec: &CgroupSpec, mounted: Option<&Result<(), String>>) -> Result<
 
 fn make_dir(root: &Path) -> Result<PathBuf, Failure> {
     let dir = root.join(NAME);
-    match std::fs::create_dir(&dir) {
+    make(&dir)?;
+    Ok(dir)
+}
+
+/// Makes `dir` (its parent exists), reporting it; an existing one is fine.
+pub fn make(dir: &Path) -> Result<(), Failure> {
+    match std::fs::create_dir(dir) {
         Ok(()) => {}
         Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(error) => {
@@ -180,10 +205,10 @@ fn make_dir(root: &Path) -> Result<PathBuf, Failure> {
         }
     }
     report("cgroup create", true, dir.display().to_string());
-    Ok(dir)
+    Ok(())
 }
 
-fn path_str(path: &Path) -> &str {
+pub fn path_str(path: &Path) -> &str {
     path.to_str().expect("cgroup paths are UTF-8")
 }
 
@@ -226,12 +251,18 @@ pub fn probe_v1_memory() -> Option<bool> {
 pub fn v2_has_memory_peak() -> Option<bool> {
     let root = Path::new(V2_ROOT);
     std::fs::write(root.join("cgroup.subtree_control"), "+memory").ok()?;
+    probe_child_file(root, "memory.peak")
+}
+
+/// Whether a new v2 child of `root` (whose children have the memory controller) has `file`:
+/// a probe cgroup is made and removed; None when it cannot be made or has no memory files.
+pub fn probe_child_file(root: &Path, file: &str) -> Option<bool> {
     let probe = root.join("rsslab-probe");
     std::fs::create_dir(&probe).ok()?;
     let has_current = probe.join("memory.current").exists();
-    let has_peak = probe.join("memory.peak").exists();
+    let has_file = probe.join(file).exists();
     let _ = std::fs::remove_dir(&probe);
-    has_current.then_some(has_peak)
+    has_current.then_some(has_file)
 }
 
 impl Cgroup {
@@ -301,7 +332,7 @@ pub fn v2_metrics(files: &V2Files) -> Metrics {
         .as_deref()
         .map(parse::keyed_values)
         .unwrap_or_default();
-    for key in ["low", "high", "max", "oom", "oom_kill"] {
+    for key in ["low", "high", "max", "oom", "oom_kill", "oom_group_kill"] {
         if let Some(value) = events.get(key) {
             metrics.insert(key.to_owned(), *value);
         }
@@ -309,6 +340,7 @@ pub fn v2_metrics(files: &V2Files) -> Metrics {
     if let Some(peak) = files.peak.as_deref().and_then(parse::single_value) {
         metrics.insert("peak".into(), peak);
     }
+    insert_available(&mut metrics);
     metrics.extend(
         files
             .pressure
@@ -369,18 +401,33 @@ pub fn v1_metrics(files: &V1Files) -> Metrics {
     if let Some(peak) = files.max_usage.as_deref().and_then(parse::single_value) {
         metrics.insert("peak".into(), peak);
     }
+    insert_available(&mut metrics);
     metrics.extend(account::v1_cgroup(files.stat.as_deref()));
     metrics
 }
 
+/// The kubelet's `availableBytes` of a limited cgroup: limit - working set
+/// (`pkg/kubelet/stats/helper.go`, `cadvisorInfoToCPUandMemoryStats`; Go's unsigned
+/// subtraction would wrap below zero, here it stops at 0).
+fn insert_available(metrics: &mut Metrics) {
+    if let (Some(&limit), Some(&working_set)) = (metrics.get("limit"), metrics.get("working_set")) {
+        metrics.insert("available".into(), limit.saturating_sub(working_set));
+    }
+}
+
 /// What both versions report alike: the `memory.stat` lines of `names` (file key, metric
-/// name), the usage, and the working set (usage - inactive_file, as cAdvisor computes it).
+/// name), the usage, the working set (usage - inactive_file, as cAdvisor computes it) and
+/// cAdvisor's `rss` (`container/libcontainer/handler.go`, `setMemoryStats`: v2 `anon`, v1
+/// `total_rss`, i.e. `anon` under both).
 fn usage_and_stat(usage: Option<&str>, stat: Option<&str>, names: &[(&str, &str)]) -> Metrics {
     let stat = stat.map(parse::keyed_values).unwrap_or_default();
     let mut metrics: Metrics = names
         .iter()
         .filter_map(|(key, name)| Some(((*name).to_owned(), *stat.get(*key)?)))
         .collect();
+    if let Some(&anon) = metrics.get("anon") {
+        metrics.insert("rss".into(), anon);
+    }
     if let Some(usage) = usage.and_then(parse::single_value) {
         metrics.insert("usage".into(), usage);
         if let Some(&inactive_file) = metrics.get("inactive_file") {

@@ -14,6 +14,8 @@
 //! - [`hello`]: what the guest kernel offers, for the hello message;
 //! - [`setup`]: modules, scratch disk, sysctls and sysfs writes, and the [`setup::Failure`] type;
 //! - [`cgroup`]: the run's cgroup (v2 or v1): creation, limits, and reading its figures;
+//! - [`pods`]: the pods' cgroup tree as the kubelet builds it ([`rsslab_kubelet`]'s rules);
+//! - [`containers`]: the order a pod's containers start in, and what ends with a container;
 //! - [`parse`]: pure parsers of /proc and cgroup files;
 //! - [`account`]: the kernel's account: pressure (PSI) and reclaim, refault and fault counters;
 //! - [`sampler`]: one sample of processes, cgroup and guest, and the sampling schedule;
@@ -27,11 +29,13 @@
 pub mod account;
 pub mod cgroup;
 pub mod channel;
+pub mod containers;
 pub mod fault;
 pub mod hello;
 pub mod kmsg;
 pub mod mounts;
 pub mod parse;
+pub mod pods;
 pub mod procs;
 pub mod run;
 pub mod sampler;

@@ -16,7 +16,7 @@ use nix::sys::reboot::{RebootMode, reboot};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use rsslab_agent::setup::{self, Failure};
-use rsslab_agent::{cgroup, channel, diag, hello, mounts, run};
+use rsslab_agent::{cgroup, channel, diag, hello, mounts, pods, run};
 use rsslab_wire::{
     CHANNEL_DEVICE, CHANNEL_VERSION, GuestMessage, Ready, RunOutcome, RunSpec, Verdict,
 };
@@ -44,11 +44,7 @@ fn main() {
             ))),
         }
     };
-    let cgroup_version = spec
-        .as_ref()
-        .ok()
-        .and_then(|spec| spec.cgroup.as_ref())
-        .map(|cgroup| cgroup.version);
+    let cgroup_version = spec.as_ref().ok().and_then(RunSpec::cgroup_version);
 
     if pid1 {
         mounted.extend(mounts::mount_all(&[if cgroup_version == Some(1) {
@@ -70,7 +66,7 @@ fn main() {
 
     let verdict = match (spec, sigchld) {
         (Ok(spec), Ok(sigchld)) => match set_up(&spec, pid1, &mounted, v1_mount.as_ref()) {
-            Ok(cgroup) => {
+            Ok((cgroup, pods)) => {
                 let bin_dir = if pid1 {
                     None
                 } else {
@@ -80,6 +76,7 @@ fn main() {
                     &spec,
                     run::Context {
                         cgroup,
+                        pods,
                         bin_dir,
                         sigchld,
                     },
@@ -101,25 +98,33 @@ fn main() {
     }
 }
 
-/// Everything between the hello and the run: mounts checked, modules, disk, knobs, cgroup.
+/// Everything between the hello and the run: mounts checked, modules, disk, knobs, and the
+/// cgroup or the pods' cgroup tree.
 fn set_up(
     spec: &RunSpec,
     pid1: bool,
     mounted: &[mounts::Mounted],
     v1_mount: Option<&Result<(), String>>,
-) -> Result<Option<cgroup::Cgroup>, Failure> {
+) -> Result<(Option<cgroup::Cgroup>, Option<pods::PodTree>), Failure> {
     if let Some(failed) = mounted.iter().find(|mount| !mount.ok) {
         return Err(Failure::infra(failed.detail.clone()));
     }
     if !pid1 {
         diag!("not PID 1: skipping modules, disk, sysctls, sysfs and the cgroup");
-        return Ok(None);
+        return Ok((None, None));
     }
     setup::apply(spec)?;
-    spec.cgroup
+    let cgroup = spec
+        .cgroup
         .as_ref()
         .map(|cgroup| cgroup::create(cgroup, v1_mount))
-        .transpose()
+        .transpose()?;
+    let pods = spec
+        .node
+        .as_ref()
+        .map(|node| pods::create(node, v1_mount))
+        .transpose()?;
+    Ok((cgroup, pods))
 }
 
 /// Says `ready` and reads the run spec the host sends back, one JSON line on the channel.

@@ -17,6 +17,7 @@ use rsslab_wire::{
 };
 
 use crate::channel;
+use crate::containers::{Gate, Until};
 use crate::setup::Failure;
 
 /// PATH for workloads (env from the spec comes on top).
@@ -60,7 +61,15 @@ pub struct Proc {
     pub spec: ProcessSpec,
     pub state: State,
     pub pid: Option<i32>,
-    pub in_cgroup: bool,
+    /// Where it runs (an index of the run's places: its container's cgroup, or the run's
+    /// cgroup); `None`: in the root cgroup.
+    pub place: Option<usize>,
+    /// What it waits for beside its own `start` (its container's order in the pod).
+    pub gate: Option<Gate>,
+    /// Its container's main process, when it is not the main itself.
+    pub main: Option<usize>,
+    /// Its container has ended (its main process did): it starts no more.
+    pub container_ended: bool,
     pub started_ms: Option<u64>,
     pub ended_ms: Option<u64>,
     /// First time each phase was reported.
@@ -87,6 +96,13 @@ pub struct Proc {
     go_enomem_before_main: bool,
 }
 
+/// Where a process runs: a cgroup to join and the `oom_score_adj` to take (a container's).
+#[derive(Debug, Clone)]
+pub struct Place {
+    pub cgroup: crate::cgroup::Cgroup,
+    pub oom_score_adj: Option<i32>,
+}
+
 /// Every process of the run, in spec order.
 pub struct Table {
     pub procs: Vec<Proc>,
@@ -102,7 +118,10 @@ impl Table {
                 spec: spec.clone(),
                 state: State::Pending,
                 pid: None,
-                in_cgroup: false,
+                place: None,
+                gate: None,
+                main: None,
+                container_ended: false,
                 started_ms: None,
                 ended_ms: None,
                 phases: BTreeMap::new(),
@@ -121,6 +140,30 @@ impl Table {
             })
             .collect();
         Table { procs, end_ms }
+    }
+
+    /// Sets what each process waits for and its container's main process
+    /// ([`crate::containers`]).
+    pub fn with_containers(mut self, gates: Vec<Option<Gate>>, mains: Vec<Option<usize>>) -> Table {
+        for (proc, (gate, main)) in self.procs.iter_mut().zip(gates.into_iter().zip(mains)) {
+            proc.gate = gate;
+            proc.main = main;
+        }
+        self
+    }
+
+    /// The running processes that share process `main`'s container, which has ended with it.
+    pub fn container_of(&mut self, main: usize) -> Vec<usize> {
+        let mut running = Vec::new();
+        for (i, proc) in self.procs.iter_mut().enumerate() {
+            if proc.main == Some(main) {
+                proc.container_ended = true;
+                if proc.state == State::Running {
+                    running.push(i);
+                }
+            }
+        }
+        running
     }
 
     fn index(&self, name: &str) -> Option<usize> {
@@ -145,7 +188,47 @@ impl Table {
         }
     }
 
+    /// The later of the process's own trigger and its gate's.
     fn unbounded_trigger(&self, i: usize, depth: usize) -> Trigger {
+        if self.procs[i].container_ended || depth > self.procs.len() {
+            return Trigger::Never;
+        }
+        let own = self.own_trigger(i, depth);
+        let Some(gate) = self.procs[i].gate else {
+            return own;
+        };
+        match (own, self.gate_trigger(gate, depth)) {
+            (Trigger::Never, _) | (_, Trigger::Never) => Trigger::Never,
+            (Trigger::At(own), Trigger::At(gate)) => Trigger::At(own.max(gate)),
+            _ => Trigger::Waiting,
+        }
+    }
+
+    /// When `gate` opens: the awaited process started, or exited 0.
+    fn gate_trigger(&self, gate: Gate, depth: usize) -> Trigger {
+        let dep = &self.procs[gate.after];
+        let opened = match gate.until {
+            Until::Started => dep.started_ms,
+            Until::ExitedZero => match (&dep.outcome, dep.ended_ms) {
+                (Some(ProcessOutcome::Exited(0)), Some(at)) => Some(at),
+                (Some(_), _) => return Trigger::Never,
+                (None, _) => None,
+            },
+        };
+        if let Some(at) = opened {
+            return Trigger::At(at);
+        }
+        match dep.state {
+            State::Running => Trigger::Waiting,
+            State::Ended => Trigger::Never,
+            State::Pending => match self.trigger_at_depth(gate.after, depth + 1) {
+                Trigger::Never => Trigger::Never,
+                _ => Trigger::Waiting,
+            },
+        }
+    }
+
+    fn own_trigger(&self, i: usize, depth: usize) -> Trigger {
         let start = &self.procs[i].spec.start;
         let Some(after) = &start.after else {
             return Trigger::At(start.delay.0);
@@ -223,15 +306,16 @@ impl Table {
     }
 
     /// Starts process `i`: `program` with the workload's [`argv`](rsslab_wire::Workload::argv), env from the spec, stdin /dev/null, stdout and
-    /// stderr piped to the agent, in its own process group; joins the cgroup (by writing "0" to
-    /// `cgroup_procs`, opened here) between fork and exec. A refused start for lack of memory
-    /// is the process's outcome; any other failure is the run's.
+    /// stderr piped to the agent, in its own process group; between fork and exec it joins its
+    /// place's cgroup (by writing "0" to the place's `cgroup.procs`, opened here) and takes the
+    /// place's `oom_score_adj`, as the runtime gives a container's processes. A refused start
+    /// for lack of memory is the process's outcome; any other failure is the run's.
     pub fn spawn(
         &mut self,
         i: usize,
         now_ms: u64,
         program: &str,
-        cgroup_procs: Option<&str>,
+        place: Option<(usize, &Place)>,
     ) -> Result<(), Failure> {
         let proc = &mut self.procs[i];
         let name = proc.spec.name.clone();
@@ -247,10 +331,21 @@ impl Table {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
-        let procs_file = match cgroup_procs {
-            Some(path) => Some(std::fs::OpenOptions::new().write(true).open(path).map_err(
-                |error| Failure::infra(format!("starting {name}: opening {path}: {error}")),
-            )?),
+        let procs_file = match place {
+            Some((_, place)) => {
+                let path = &place.cgroup.procs_file();
+                Some(
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(path)
+                        .map_err(|error| {
+                            Failure::infra(format!(
+                                "starting {name}: opening {}: {error}",
+                                path.display()
+                            ))
+                        })?,
+                )
+            }
             None => None,
         };
         if let Some(file) = &procs_file {
@@ -259,6 +354,27 @@ impl Table {
             unsafe {
                 command.pre_exec(move || {
                     if libc::write(fd, b"0".as_ptr().cast(), 1) == 1 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        if let Some(adjust) = place.and_then(|(_, place)| place.oom_score_adj) {
+            let value = adjust.to_string().into_bytes();
+            // SAFETY: between fork and exec only async-signal-safe calls: open(2), write(2),
+            // close(2) on the child's own /proc/self/oom_score_adj, with a path and a value
+            // made before the fork.
+            unsafe {
+                command.pre_exec(move || {
+                    let fd = libc::open(c"/proc/self/oom_score_adj".as_ptr(), libc::O_WRONLY);
+                    if fd < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    let written = libc::write(fd, value.as_ptr().cast(), value.len());
+                    libc::close(fd);
+                    if written == value.len() as isize {
                         Ok(())
                     } else {
                         Err(std::io::Error::last_os_error())
@@ -299,7 +415,7 @@ impl Table {
         };
         let pid = child.id() as i32;
         proc.pid = Some(pid);
-        proc.in_cgroup = procs_file.is_some();
+        proc.place = place.map(|(index, _)| index);
         proc.state = State::Running;
         proc.started_ms = Some(now_ms);
         let mut child = child;
@@ -313,7 +429,18 @@ impl Table {
             .map(|pipe| LineReader::new(OwnedFd::from(pipe)));
         // The child is reaped by the run loop's waitpid(-1); dropping `Child` does not wait.
         crate::diag!("started {name} as pid {pid}: {program}");
-        send(now_ms, Some(&name), EventKind::Started { pid: pid as u32 });
+        let oom_score_adj = place
+            .and_then(|(_, place)| place.oom_score_adj)
+            .and_then(|_| std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).ok())
+            .and_then(|text| text.trim().parse().ok());
+        send(
+            now_ms,
+            Some(&name),
+            EventKind::Started {
+                pid: pid as u32,
+                oom_score_adj,
+            },
+        );
         Ok(())
     }
 
@@ -663,6 +790,7 @@ mod tests {
             }),
             env: BTreeMap::new(),
             cgroup: true,
+            container: None,
             start: Start {
                 after: after.map(Into::into),
                 phase: phase.map(Into::into),
@@ -762,6 +890,70 @@ mod tests {
         );
         assert_eq!(table.trigger(3), Trigger::Never);
         assert!(table.finished());
+    }
+
+    #[test]
+    fn a_gate_waits_for_a_start_or_a_clean_exit() {
+        let specs = [
+            spec("migrate", None, None, 0),
+            spec("api", None, None, 0),
+            spec("worker", None, None, 500),
+        ];
+        let gates = vec![
+            None,
+            Some(Gate {
+                after: 0,
+                until: Until::ExitedZero,
+            }),
+            Some(Gate {
+                after: 1,
+                until: Until::Started,
+            }),
+        ];
+        let mut table =
+            Table::new(&specs, 60_000).with_containers(gates, vec![None, None, Some(1)]);
+        assert_eq!(table.trigger(0), Trigger::At(0));
+        assert_eq!(table.trigger(1), Trigger::Waiting, "migrate has not run");
+        assert_eq!(table.trigger(2), Trigger::Waiting);
+        table.procs[0].state = State::Running;
+        table.procs[0].started_ms = Some(0);
+        assert_eq!(table.trigger(1), Trigger::Waiting, "migrate runs");
+        let mut failed = Table::new(&specs, 60_000).with_containers(
+            vec![
+                None,
+                Some(Gate {
+                    after: 0,
+                    until: Until::ExitedZero,
+                }),
+                None,
+            ],
+            vec![None; 3],
+        );
+        failed.procs[0].state = State::Ended;
+        failed.procs[0].ended_ms = Some(900);
+        failed.procs[0].outcome = Some(ProcessOutcome::Exited(1));
+        assert_eq!(
+            failed.trigger(1),
+            Trigger::Never,
+            "an init container that failed"
+        );
+        table.procs[0].state = State::Ended;
+        table.procs[0].ended_ms = Some(1200);
+        table.procs[0].outcome = Some(ProcessOutcome::Exited(0));
+        assert_eq!(table.trigger(1), Trigger::At(1200));
+        table.procs[1].state = State::Running;
+        table.procs[1].started_ms = Some(1250);
+        assert_eq!(
+            table.trigger(2),
+            Trigger::At(1250),
+            "its own 500 ms is earlier"
+        );
+        // The main process ends: the worker that runs beside it is named, and a pending one
+        // never starts.
+        table.procs[2].state = State::Running;
+        assert_eq!(table.container_of(1), [2]);
+        table.procs[2].state = State::Pending;
+        assert_eq!(table.trigger(2), Trigger::Never);
     }
 
     #[test]

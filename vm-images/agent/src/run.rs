@@ -18,7 +18,8 @@ use rsslab_wire::{
 
 use crate::cgroup::Cgroup;
 use crate::kmsg::Kmsg;
-use crate::procs::{Exit, State, Table};
+use crate::pods::PodTree;
+use crate::procs::{Exit, Place, State, Table};
 use crate::sampler::{self, Schedule};
 use crate::setup::Failure;
 use crate::{channel, diag, fault};
@@ -41,6 +42,8 @@ pub fn run_ms() -> u64 {
 /// What the run needs beyond the spec.
 pub struct Context {
     pub cgroup: Option<Cgroup>,
+    /// The pods' cgroup tree (instead of `cgroup`).
+    pub pods: Option<PodTree>,
     /// Where workload programs are (None: [`rsslab_wire::BIN_DIR`]).
     pub bin_dir: Option<String>,
     /// SIGCHLD, blocked in the agent since before the first fork.
@@ -64,8 +67,12 @@ struct Run {
     schedule: Schedule,
     /// Pids the kernel log named as OOM-killed.
     oom_pids: HashSet<u32>,
-    /// OOM kills in the cgroup already attributed to a process.
-    cgroup_ooms_attributed: u64,
+    /// Where processes run: the containers' cgroups, or the run's cgroup.
+    places: Vec<Place>,
+    /// Per process: its place, if any.
+    place_of: Vec<Option<usize>>,
+    /// Per place: OOM kills in its cgroup already attributed to a process.
+    ooms_attributed: Vec<u64>,
     cgroup_peak: Metrics,
     /// A fault to inject (a testing aid), until it strikes.
     fault: Option<rsslab_wire::fault::Fault>,
@@ -78,9 +85,17 @@ pub fn run(spec: &RunSpec, ctx: Context) -> Verdict {
             diag!("cannot read /dev/kmsg ({error}): OOM kills are seen in memory.events only")
         })
         .ok();
-    let cgroup_ooms_attributed = ctx.cgroup.as_ref().and_then(Cgroup::oom_kills).unwrap_or(0);
+    let (places, place_of) = places(spec, &ctx);
+    let ooms_attributed = places
+        .iter()
+        .map(|place| place.cgroup.oom_kills().unwrap_or(0))
+        .collect();
+    let table = Table::new(&spec.processes, spec.duration.0).with_containers(
+        crate::containers::gates(spec.node.as_ref(), &spec.processes),
+        crate::containers::mains(&spec.processes),
+    );
     let mut run = Run {
-        table: Table::new(&spec.processes, spec.duration.0),
+        table,
         ctx,
         kmsg,
         start: *RUN_START.get_or_init(Instant::now),
@@ -91,7 +106,9 @@ pub fn run(spec: &RunSpec, ctx: Context) -> Verdict {
         first_oom_ms: None,
         schedule: Schedule::new(spec.sample_every.0),
         oom_pids: HashSet::new(),
-        cgroup_ooms_attributed,
+        places,
+        place_of,
+        ooms_attributed,
         cgroup_peak: Metrics::new(),
         fault: fault::from_kernel().filter(|_| std::process::id() == 1),
     };
@@ -100,7 +117,56 @@ pub fn run(spec: &RunSpec, ctx: Context) -> Verdict {
     run.verdict(failure)
 }
 
+/// Where each process runs: with pods, its container's cgroup with the container's
+/// `oom_score_adj` (outside every container: the root cgroup); else the run's cgroup, unless
+/// it opted out.
+fn places(spec: &RunSpec, ctx: &Context) -> (Vec<Place>, Vec<Option<usize>>) {
+    if let Some(pods) = &ctx.pods {
+        let mut places = Vec::new();
+        let mut keys: Vec<&str> = Vec::new();
+        let place_of = spec
+            .processes
+            .iter()
+            .map(|process| {
+                let key = process.container.as_deref()?;
+                if let Some(index) = keys.iter().position(|known| *known == key) {
+                    return Some(index);
+                }
+                let (cgroup, plan) = pods.container(key)?;
+                keys.push(key);
+                places.push(Place {
+                    cgroup: cgroup.clone(),
+                    oom_score_adj: Some(plan.oom_score_adj),
+                });
+                Some(places.len() - 1)
+            })
+            .collect();
+        return (places, place_of);
+    }
+    let Some(cgroup) = &ctx.cgroup else {
+        return (Vec::new(), vec![None; spec.processes.len()]);
+    };
+    let place = Place {
+        cgroup: cgroup.clone(),
+        oom_score_adj: None,
+    };
+    let place_of = spec
+        .processes
+        .iter()
+        .map(|process| process.cgroup.then_some(0))
+        .collect();
+    (vec![place], place_of)
+}
+
 impl Run {
+    /// The run's cgroup: the scenario's, or with pods `kubepods`.
+    fn run_cgroup(&self) -> Option<&Cgroup> {
+        match &self.ctx.pods {
+            Some(pods) => Some(pods.kubepods()),
+            None => self.ctx.cgroup.as_ref(),
+        }
+    }
+
     fn now_ms(&self) -> u64 {
         self.start.elapsed().as_millis() as u64
     }
@@ -186,13 +252,8 @@ impl Run {
             (Some(dir), Some(name)) => format!("{dir}{name}"),
             _ => program,
         };
-        let procs_file = match &self.ctx.cgroup {
-            Some(cgroup) if proc.spec.cgroup => {
-                Some(cgroup.procs_file().to_string_lossy().into_owned())
-            }
-            _ => None,
-        };
-        self.table.spawn(i, now, &program, procs_file.as_deref())
+        let place = self.place_of[i].map(|index| (index, &self.places[index]));
+        self.table.spawn(i, now, &program, place)
     }
 
     /// Sleeps until something is readable (pipes, kernel log, SIGCHLD) or `timeout_ms` passes.
@@ -224,7 +285,11 @@ impl Run {
             return;
         };
         for (pid, task) in kmsg.oom_kills() {
-            self.oom_pids.insert(pid);
+            // A group kill (memory.oom.group) logs its victim twice: once chosen, once as a
+            // member of the group. One event per process.
+            if !self.oom_pids.insert(pid) {
+                continue;
+            }
             self.first_oom_ms.get_or_insert(now);
             let process = self
                 .table
@@ -272,6 +337,28 @@ impl Run {
             let max_rss = (usage.ru_maxrss.max(0) as u64) * 1024;
             let now = self.now_ms();
             self.table.ended(i, exit, oom_killed, max_rss, now);
+            self.end_container(i);
+        }
+    }
+
+    /// Process `i` ended: if it was a container's main process, the container has ended, and
+    /// what else runs in it is killed (see [`crate::containers`]).
+    fn end_container(&mut self, i: usize) {
+        let proc = &self.table.procs[i];
+        if proc.main.is_some() || proc.spec.container.is_none() {
+            return;
+        }
+        let container = proc.spec.container.clone().unwrap_or_default();
+        for other in self.table.container_of(i) {
+            if let Some(pid) = self.table.procs[other].pid {
+                diag!(
+                    "container {container} ended with its main process: killing {} (pid {pid})",
+                    self.table.procs[other].spec.name
+                );
+                if killpg(Pid::from_raw(pid), Signal::SIGKILL).is_err() {
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+            }
         }
     }
 
@@ -290,14 +377,15 @@ impl Run {
             let now = self.now_ms();
             self.read_kmsg(now);
         }
-        let in_cgroup_kill = match (&self.ctx.cgroup, self.table.procs[i].in_cgroup) {
-            (Some(cgroup), true) => cgroup
+        let place = self.table.procs[i].place;
+        let in_cgroup_kill = place.is_some_and(|place| {
+            self.places[place]
+                .cgroup
                 .oom_kills()
-                .is_some_and(|kills| kills > self.cgroup_ooms_attributed),
-            _ => false,
-        };
-        if in_cgroup_kill {
-            self.cgroup_ooms_attributed += 1;
+                .is_some_and(|kills| kills > self.ooms_attributed[place])
+        });
+        if let (true, Some(place)) = (in_cgroup_kill, place) {
+            self.ooms_attributed[place] += 1;
         }
         self.oom_pids.contains(&(pid as u32)) || in_cgroup_kill
     }
@@ -328,9 +416,12 @@ impl Run {
             sampler::raise_peaks(&mut proc.peak, &figures.marks);
             sample.process.insert(proc.spec.name.clone(), metrics);
         }
-        if let Some(cgroup) = &self.ctx.cgroup {
+        if let Some(cgroup) = self.run_cgroup() {
             sample.cgroup = cgroup.sample();
             sampler::raise_peaks(&mut self.cgroup_peak, &sample.cgroup);
+        }
+        if let Some(pods) = &self.ctx.pods {
+            (sample.pod, sample.container) = pods.sample();
         }
         sample.guest = sampler::guest();
         self.last_sample_ms = Some(now);
@@ -380,7 +471,7 @@ impl Run {
         let now = self.now_ms();
         // The final figures (counters at their last value, memory.peak), and usage raised to
         // the kernel's own high-water mark.
-        if let Some(cgroup) = &self.ctx.cgroup {
+        if let Some(cgroup) = self.run_cgroup() {
             let last = cgroup.sample();
             sampler::raise_peaks(&mut self.cgroup_peak, &last);
             if let Some(peak) = last.get("peak") {

@@ -12,7 +12,8 @@ pub struct ProcessFigures {
     pub marks: Metrics,
 }
 
-/// Reads /proc/<pid>/status and smaps_rollup. None when the process is gone or a zombie.
+/// Reads /proc/<pid>/status, smaps_rollup and oom_score. None when the process is gone or a
+/// zombie.
 pub fn process(pid: i32) -> Option<ProcessFigures> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let mut metrics = parse::kib_fields(&status, parse::STATUS_FIELDS);
@@ -21,6 +22,12 @@ pub fn process(pid: i32) -> Option<ProcessFigures> {
     }
     if let Ok(rollup) = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")) {
         metrics.extend(parse::kib_fields(&rollup, parse::SMAPS_ROLLUP_FIELDS));
+    }
+    if let Some(score) = std::fs::read_to_string(format!("/proc/{pid}/oom_score"))
+        .ok()
+        .and_then(|text| parse::single_value(&text))
+    {
+        metrics.insert("oom_score".into(), score);
     }
     let marks = parse::kib_fields(&status, parse::STATUS_PEAK_FIELDS);
     Some(ProcessFigures { metrics, marks })

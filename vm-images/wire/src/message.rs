@@ -84,9 +84,16 @@ pub struct Sample {
     #[serde(default)]
     pub process: BTreeMap<String, Metrics>,
     /// The run's cgroup (`usage`, `working_set`, `anon`, `file`, `active_file`, `inactive_file`,
-    /// `shmem`, `limit`, `oom_kill`, `max`, `high`); empty without a cgroup.
+    /// `shmem`, `limit`, `oom_kill`, `max`, `high`); empty without a cgroup. With pods, the
+    /// node's `kubepods` (every pod together, limited to node allocatable).
     #[serde(default)]
     pub cgroup: Metrics,
+    /// Pod name -> its cgroup's metrics (as `cgroup`); only with pods.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pod: BTreeMap<String, Metrics>,
+    /// `<pod>/<container>` -> its cgroup's metrics (as `cgroup`); only with pods.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub container: BTreeMap<String, Metrics>,
     /// The guest (`mem_total`, `mem_free`, `mem_available`, `cached`, `committed_as`,
     /// `commit_limit`, `kubelet_available`).
     #[serde(default)]
@@ -114,6 +121,7 @@ impl Event {
             EventKind::Ended { .. } => "ended",
             EventKind::OomKill { .. } => "oom-kill",
             EventKind::Setup { .. } => "setup",
+            EventKind::Kubelet { .. } => "kubelet",
             EventKind::Log { .. } => "log",
         };
         match &self.process {
@@ -127,8 +135,13 @@ impl Event {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EventKind {
-    /// The process was started with this pid.
-    Started { pid: u32 },
+    /// The process was started with this pid; `oom_score_adj` as read back from
+    /// /proc/<pid>/oom_score_adj when the kubelet's rules set it (a container's process).
+    Started {
+        pid: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        oom_score_adj: Option<i32>,
+    },
     /// The workload reported a phase.
     Phase { phase: String },
     /// The process ended (or was stopped at the end of the run).
@@ -143,6 +156,22 @@ pub enum EventKind {
     },
     /// A line a workload wrote on stderr, or a note from the agent.
     Log { message: String },
+    /// A value the kubelet's rules set (before the run starts): a cgroup file of the kubelet's
+    /// tree, or a container's `oom_score_adj`, with what the kernel's file says after the
+    /// write (`read`, `None` when it could not be read) and the rule behind it.
+    Kubelet {
+        /// Relative to the cgroup hierarchy's root (`kubepods.slice/...`).
+        cgroup: String,
+        /// `memory.max`, ..., or `oom_score_adj`.
+        file: String,
+        value: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        read: Option<String>,
+        /// The rule with its numbers.
+        rule: String,
+        /// The Kubernetes source it follows: file and function.
+        source: String,
+    },
 }
 
 /// A line a process wrote, as it wrote it (the host keeps them in `<process>.stdout` and

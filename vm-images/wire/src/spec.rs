@@ -37,6 +37,10 @@ pub struct RunSpec {
     /// The cgroup processes run in unless they opt out.
     #[serde(default)]
     pub cgroup: Option<CgroupSpec>,
+    /// Pods on the node, as the kubelet runs them (instead of `cgroup`): each process of a
+    /// container runs in that container's cgroup of the kubelet's tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<crate::pod::NodeSpec>,
     /// Kernel modules to load, in order (dependencies first), as file names under
     /// [`crate::MODULES_DIR`].
     #[serde(default)]
@@ -46,6 +50,17 @@ pub struct RunSpec {
     pub disk: Option<DiskMount>,
     /// The processes, in scenario order.
     pub processes: Vec<ProcessSpec>,
+}
+
+impl RunSpec {
+    /// The cgroup version the run mounts: its pods' node's, else its cgroup's.
+    pub fn cgroup_version(&self) -> Option<u8> {
+        match (&self.node, &self.cgroup) {
+            (Some(node), _) => Some(node.cgroup_version),
+            (None, Some(cgroup)) => Some(cgroup.version),
+            (None, None) => None,
+        }
+    }
 }
 
 /// When a run ends before its duration: `after` once every event of `events` has happened.
@@ -109,6 +124,11 @@ pub struct ProcessSpec {
     /// Whether the process runs in the run's cgroup (when there is one).
     #[serde(default = "default_true")]
     pub cgroup: bool,
+    /// The container it runs in, `<pod>/<container>` ([`crate::pod::container_key`]): the
+    /// container's first process is its main program, the others what it starts. `None`:
+    /// outside every pod (a node daemon, a balloon).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
     /// When it starts.
     #[serde(default)]
     pub start: Start,
@@ -200,6 +220,7 @@ mod tests {
                 memory_high: None,
                 swap_max: None,
             }),
+            node: None,
             modules: vec!["virtio_blk.ko".into()],
             disk: None,
             processes: vec![ProcessSpec {
@@ -212,6 +233,7 @@ mod tests {
                 }),
                 env: BTreeMap::new(),
                 cgroup: false,
+                container: None,
                 start: Start {
                     after: Some("service".into()),
                     phase: Some("released".into()),

@@ -318,6 +318,11 @@ pub const PROCESS_METRICS: &[&str] = &[
     "swap",
 ];
 
+/// What the agent samples for every process that is not a size: `oom_score`, the kernel's
+/// OOM badness of the process (/proc/<pid>/oom_score: its memory as a share of the machine's,
+/// shifted by `oom_score_adj`; the OOM killer takes the highest).
+pub const PROCESS_SCORES: &[&str] = &["oom_score"];
+
 /// Whether a workload name is a Go program's (`go-heap-churn`).
 pub fn is_go_workload_name(name: &str) -> bool {
     name.starts_with("go-")

@@ -135,7 +135,7 @@ pub fn phase_table(run: &LoadedRun, processes: &[String]) -> PhaseTable {
             EventKind::Phase { .. } => (event.label(), "phase"),
             EventKind::Ended { outcome } => (format!("{} {outcome}", event.label()), "ended"),
             EventKind::OomKill { task, pid } => (format!("oom-kill {task} ({pid})"), "oom"),
-            EventKind::Setup { .. } | EventKind::Log { .. } => continue,
+            EventKind::Setup { .. } | EventKind::Log { .. } | EventKind::Kubelet { .. } => continue,
         };
         match windows.last_mut() {
             Some((start, labels, _))

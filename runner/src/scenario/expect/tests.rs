@@ -109,7 +109,7 @@ fn mistakes_are_placed_and_explained() {
         ),
         (
             "metric = \"process.balloon.heap_released\"\nabove = 1",
-            "its samples hold vsz, rss, rss_anon, rss_file, rss_shmem, lazyfree, anon_huge, swap, balloon",
+            "its samples hold vsz, rss, rss_anon, rss_file, rss_shmem, lazyfree, anon_huge, swap, oom_score, balloon",
         ),
         (
             "metric = \"process.service.rss\"\nabove = \"512MB\"",

@@ -160,7 +160,7 @@ pub fn event_markers(run: &LoadedRun, min_gap_s: f64) -> Vec<Marker> {
             } => (event.label(), ENDED_COLOUR),
             EventKind::Ended { outcome } => (format!("{} {outcome}", event.label()), ENDED_COLOUR),
             EventKind::OomKill { task, .. } => (format!("oom-kill {task}"), OOM_COLOUR),
-            EventKind::Setup { .. } | EventKind::Log { .. } => continue,
+            EventKind::Setup { .. } | EventKind::Log { .. } | EventKind::Kubelet { .. } => continue,
         };
         let t_s = seconds(event.t_ms);
         match markers.last_mut() {
