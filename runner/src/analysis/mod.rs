@@ -6,6 +6,7 @@
 //!   rates derived from its cumulative counters;
 //! - [`findings`]: what differs between a scenario's variants and kernels, by how much, and
 //!   whether an expectation says so (the report's and summary's first section);
+//! - [`pods`]: a run's pods as results.json lists them (QoS, the kubelet's values, peaks);
 //! - [`results`]: `results.json`, one summary per run (outcomes, peaks, evaluated
 //!   expectations), the contract CI jobs and scripts read;
 //! - [`diff`]: a lab against a baseline (outcomes, expectations that flipped, key numbers that
@@ -22,4 +23,5 @@ pub mod diff;
 pub mod expectations;
 pub mod findings;
 pub mod kernel_diff;
+pub mod pods;
 pub mod results;

@@ -22,6 +22,19 @@
 //!         }
 //!       },
 //!       "cgroup_peak": { "usage": 442499072 },
+//!       "pods": {
+//!         "web": {
+//!           "qos": "Burstable", "values": { "memory.max": "167772160" },
+//!           "peak": { "working_set": 52219904 },
+//!           "containers": {
+//!             "api": {
+//!               "values": { "memory.max": "134217728", "memory.oom.group": "1" },
+//!               "oom_score_adj": 796, "peak": { "working_set": 134103040, "rss": 133234688 },
+//!               "events": { "oom_kill": 2, "oom_group_kill": 1, "max": 37 }
+//!             }
+//!           }
+//!         }
+//!       },
 //!       "account": {
 //!         "guest": { "psi_some_total": 1830000, "pgscan": 61200, "pgmajfault": 310 },
 //!         "cgroup": { "psi_full_total": 950000, "high": 412, "max": 3, "oom_kill": 0 }
@@ -136,6 +149,11 @@ pub struct RunResult {
     /// faults, OOM kills, and the cgroup's `memory.events`; absent when the guest sent none.
     #[serde(default, skip_serializing_if = "AccountTotals::is_empty")]
     pub account: AccountTotals,
+    /// With pods: pod name -> its QoS class, the values the kubelet's rules set (as read
+    /// back), its peaks, and per container the same with its `oom_score_adj` and
+    /// `memory.events` counts ([`crate::analysis::pods`]); absent without pods.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pods: BTreeMap<String, super::pods::PodSummary>,
     /// The scenario's expectations evaluated on this run, in scenario order.
     pub expectations: Vec<ExpectationResult>,
     /// The kernel facts the run relied on that the guest probed otherwise, in the order of
@@ -361,6 +379,7 @@ fn run_result(run: &LoadedRun) -> RunResult {
         processes,
         cgroup_peak,
         account: account_totals(run),
+        pods: super::pods::pod_summaries(run),
         expectations: evaluate_expectations(run, facts.as_ref()),
         facts,
         fact_mismatches: fact_mismatches(record),
