@@ -36,6 +36,7 @@
 pub mod diag;
 pub mod expect;
 pub mod guest_files;
+pub mod manifest;
 pub mod matrix;
 pub mod programs;
 pub mod quantity;
