@@ -188,12 +188,14 @@ pub fn classify(document: &Yaml, errors: &mut Vec<Diagnostic>) -> Option<Object>
     }
     let kind_place = document.place(&YamlPath::of(&["kind"]));
     let Some(kind) = document.get("kind").and_then(Yaml::as_str) else {
-        return refuse(
-            Diagnostic::at(kind_place, "kind", "the object has no `kind`").help(format!(
-                "add e.g. `kind: Deployment` (rsslab runs the pods of {})",
-                workload_list()
-            )),
-        );
+        let message = match document.get("kind") {
+            Some(_) => "the object's `kind` is not text",
+            None => "the object has no `kind`",
+        };
+        return refuse(Diagnostic::at(kind_place, "kind", message).help(format!(
+            "write e.g. `kind: Deployment` (rsslab runs the pods of {})",
+            workload_list()
+        )));
     };
     let api_version = document.get("apiVersion").and_then(Yaml::as_str);
     let group = api_version.map(|version| version.rsplit_once('/').map_or("", |(group, _)| group));

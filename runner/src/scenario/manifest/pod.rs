@@ -110,9 +110,10 @@ impl PodInput<'_> {
     }
 }
 
-/// `spec.restartPolicy`, `Always` when unset (`SetDefaults_PodSpec`); a Job's pod must end
-/// and a Deployment's (ReplicaSet's, StatefulSet's, DaemonSet's) must not, as the apps and
-/// batch validation of their templates require.
+/// `spec.restartPolicy`, `Always` when unset (`SetDefaults_PodSpec`). A Job's (CronJob's) pod
+/// must end, and a Deployment's (ReplicaSet's, StatefulSet's, DaemonSet's) must not, as the
+/// validation of their templates requires (`pkg/apis/batch/validation`: OnFailure or Never;
+/// `pkg/apis/apps/validation`: only Always).
 fn read_restart_policy(input: &PodInput, errors: &mut Vec<Diagnostic>) -> RestartPolicy {
     let path = input.spec_path.key("restartPolicy");
     let kind = input.workload.kind();

@@ -802,3 +802,39 @@ fn a_name_that_is_no_dns_label_gets_one_in_its_fix() {
     assert_eq!((line, column, key.as_str()), (3, 18, "metadata.name"));
     assert!(error.help[0].ends_with("e.g. `name: web-app`"), "{error:?}");
 }
+
+#[test]
+fn odd_input_is_an_error_not_a_panic() {
+    // Past serde-saphyr's depth budget (64), and just within it: parsed on a thread of its own
+    // whose stack holds what a test thread's would not.
+    let deep = format!("kind: Pod\nspec: {}1{}\n", "[".repeat(200), "]".repeat(200));
+    let nested = format!("kind: Pod\nspec: {}1{}\n", "[".repeat(62), "]".repeat(62));
+    let inputs = [
+        "",
+        "---",
+        "[",
+        "{}",
+        "kind: 1",
+        "- 1\n- 2",
+        "just text",
+        "apiVersion: v1\nkind: Pod\nspec: []",
+        "apiVersion: v1\nkind: Pod\nmetadata: []\n",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [null]}\n",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, \
+         resources: {limits: {memory: .nan}}}]}\n",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: é}\n",
+        "\u{feff}kind: Pod\r\nmetadata:\r\n  name: p\r\n",
+        "a: &a [*a]",
+        &deep,
+        &nested,
+    ];
+    for input in inputs {
+        let errors = errors(input);
+        assert!(!errors.is_empty(), "{input:?}");
+        for error in &errors {
+            assert!(!error.is_warning());
+            assert!(error.line >= 1, "{input:?}: {error:?}");
+            assert!(error.to_string().starts_with("error: "), "{error}");
+        }
+    }
+}

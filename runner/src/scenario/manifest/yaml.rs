@@ -43,17 +43,33 @@ pub struct Entry {
     pub value: Yaml,
 }
 
+/// The stack the parser runs on. serde-saphyr descends once per level of nesting, up to its
+/// budget's 64 levels, with frames of tens of KiB in a debug build: more than the 2 MiB of a
+/// test's or a thread pool's thread.
+const PARSER_STACK_BYTES: usize = 32 << 20;
+
 /// Reads every document of the text; empty documents (only comments, or nothing between two
 /// `---`) are left out. A YAML syntax error is one diagnostic at its place, pushed to
 /// `errors` (then `None`).
 pub fn parse_documents(source: &str, errors: &mut Vec<Diagnostic>) -> Option<Vec<Yaml>> {
-    match serde_saphyr::from_multiple::<Spanned<Parsed>>(source) {
-        Ok(documents) => Some(documents.into_iter().map(Yaml::from).collect()),
-        Err(error) => {
-            errors.push(syntax_error(&error, source));
-            None
+    let parse = || match serde_saphyr::from_multiple::<Spanned<Parsed>>(source) {
+        Ok(documents) => Ok(documents.into_iter().map(Yaml::from).collect()),
+        Err(error) => Err(Box::new(syntax_error(&error, source))),
+    };
+    let parsed = std::thread::scope(|scope| {
+        let thread = std::thread::Builder::new()
+            .name("manifest-yaml".to_string())
+            .stack_size(PARSER_STACK_BYTES)
+            .spawn_scoped(scope, parse);
+        match thread {
+            Ok(thread) => thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            // No thread to be had: the caller's stack (the main thread's 8 MiB suffice).
+            Err(_) => parse(),
         }
-    }
+    });
+    parsed.map_err(|error| errors.push(*error)).ok()
 }
 
 impl Yaml {
@@ -388,6 +404,11 @@ fn byte_offset(location: &Location, source: &str) -> usize {
 /// How to fix a YAML syntax error, from the parser's message.
 fn syntax_help(message: &str) -> String {
     let fixes: &[(&str, &str)] = &[
+        (
+            "budget breached",
+            "the YAML nests deeper (or expands anchors further) than a manifest needs: at most \
+             64 levels are read",
+        ),
         (
             "duplicate mapping key",
             "a key is written once per mapping: remove the repeat (or merge the two)",
