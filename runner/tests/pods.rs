@@ -213,7 +213,9 @@ fn the_kubelets_tree_and_every_value_it_writes_are_read_back_on_cgroup_v2_and_v1
         let what = format!("cgroup v{version}");
         assert_eq!(run["outcome"], "ok", "{what}: {}", run["reason"]);
         // The kubelet reads MemTotal; the guest's samples say it too.
-        let capacity = samples_of(&run_dir)[0]["guest"]["mem_total"].as_u64().unwrap();
+        let capacity = samples_of(&run_dir)[0]["guest"]["mem_total"]
+            .as_u64()
+            .unwrap();
 
         // Each container's second process says, from inside, which cgroup it is in: the
         // systemd driver's names, uid dashes as underscores, containerd's scope.
@@ -331,7 +333,11 @@ fn the_kubelets_tree_and_every_value_it_writes_are_read_back_on_cgroup_v2_and_v1
             expected.push((&api_scope, "memory.high", high(64 * MIB, 128 * MIB)));
             expected.push((&shipper_scope, "memory.high", high(16 * MIB, 32 * MIB)));
             expected.push((&cache_scope, "memory.high", high(32 * MIB, allocatable)));
-            assert_eq!(high(64 * MIB, 128 * MIB), 31_129 * 4096, "121.6MiB, page-aligned");
+            assert_eq!(
+                high(64 * MIB, 128 * MIB),
+                31_129 * 4096,
+                "121.6MiB, page-aligned"
+            );
         }
         for (path, file, value) in &expected {
             let (wrote, read) = written(&run, path, file)

@@ -63,7 +63,12 @@ pub fn pod_summaries(run: &LoadedRun) -> BTreeMap<String, PodSummary> {
             let path = names::container(node.cgroup_driver, &pod_path, &container.id);
             let oom_score_adj = run.record.events.iter().find_map(|event| {
                 let process = event.process.as_ref()?;
-                let spec = run.record.spec.processes.iter().find(|p| &p.name == process)?;
+                let spec = run
+                    .record
+                    .spec
+                    .processes
+                    .iter()
+                    .find(|p| &p.name == process)?;
                 match &event.kind {
                     EventKind::Started { oom_score_adj, .. }
                         if spec.container.as_deref() == Some(key.as_str()) =>

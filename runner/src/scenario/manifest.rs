@@ -81,7 +81,6 @@
 //! the fields rsslab does not use (`manifest/unused.rs`).
 
 mod kinds;
-mod names;
 mod pod;
 mod unused;
 mod yaml;
@@ -98,6 +97,7 @@ use rsslab_wire::pod::PodSpec;
 
 use super::MAX_DIAGNOSTICS;
 use super::diag::{self, Diagnostic};
+use super::pod_names as names;
 #[cfg(doc)]
 use super::quantity::Quantity;
 use kinds::{Object, Workload};

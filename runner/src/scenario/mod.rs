@@ -38,6 +38,7 @@ pub mod expect;
 pub mod guest_files;
 pub mod manifest;
 pub mod matrix;
+pub mod pod_names;
 pub mod pods;
 pub mod programs;
 pub mod quantity;

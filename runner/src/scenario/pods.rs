@@ -62,11 +62,11 @@ use rsslab_wire::pod::{
 use rsslab_wire::workload::Workload;
 use rsslab_wire::{Bytes, ProcessSpec};
 use serde_spanned::Spanned;
-use sha2::{Digest, Sha256};
 
 use super::VmConfig;
 use super::diag::{Diagnostic, suggest};
 use super::manifest::{ContainerProgram, read_manifest};
+use super::pod_names::{container_id, derived_pod_uid, is_dns_label, priority};
 use super::quantity::Quantity;
 use super::raw::{CpuAmount, PodEntry, RawContainer, RawNode, RawResources, RawSetup};
 
@@ -460,7 +460,7 @@ fn written_pod(entry: &PodEntry, diags: &mut Vec<Diagnostic>) -> Option<PodSpec>
             RestartPolicy::Always
         }
     };
-    let uid = pod_uid("default", "Pod", name.get_ref());
+    let uid = derived_pod_uid(None, "Pod", name.get_ref());
     let mut names: Vec<String> = Vec::new();
     let mut read = |list: &Option<Spanned<Vec<Spanned<RawContainer>>>>, table: &str, init: bool| {
         list.iter()
@@ -509,7 +509,7 @@ fn written_pod(entry: &PodEntry, diags: &mut Vec<Diagnostic>) -> Option<PodSpec>
         .map(|c| c.get_ref().clone());
     (diags.len() == before).then(|| PodSpec {
         name: name.get_ref().clone(),
-        priority: priority_of(priority_class_name.as_deref()),
+        priority: priority(None, priority_class_name.as_deref()),
         priority_class_name,
         uid,
         restart_policy,
@@ -799,18 +799,6 @@ fn expand(text: &str, env: &BTreeMap<String, String>) -> String {
     out
 }
 
-/// A DNS label (RFC 1123): lowercase letters, digits and `-`, at most 63, starting and ending
-/// with a letter or digit.
-pub fn is_dns_label(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !name.starts_with('-')
-        && !name.ends_with('-')
-}
-
 fn check_dns_label(name: &Spanned<String>, key: &str, diags: &mut Vec<Diagnostic>) {
     if !is_dns_label(name.get_ref()) {
         diags.push(
@@ -823,39 +811,6 @@ fn check_dns_label(name: &Spanned<String>, key: &str, diags: &mut Vec<Diagnostic
             .help("write e.g. name = \"web-api\""),
         );
     }
-}
-
-/// The priority the priority admission plugin gives a pod of this class.
-pub fn priority_of(class: Option<&str>) -> i32 {
-    match class {
-        Some("system-node-critical") => 2_000_001_000,
-        Some("system-cluster-critical") => 2_000_000_000,
-        _ => 0,
-    }
-}
-
-/// A pod's uid for an object without one: a UUID (version 4 layout) from its namespace, kind
-/// and name, so every run of a scenario names the same cgroups.
-pub fn pod_uid(namespace: &str, kind: &str, name: &str) -> String {
-    let mut hash: [u8; 16] = Sha256::digest(format!("{namespace}/{kind}/{name}"))[..16]
-        .try_into()
-        .expect("16 bytes");
-    hash[6] = (hash[6] & 0x0f) | 0x40;
-    hash[8] = (hash[8] & 0x3f) | 0x80;
-    let hex = hex::encode(hash);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
-}
-
-/// A container's id (64 hex digits, as containerd's): from its pod's uid and its name.
-pub fn container_id(pod_uid: &str, name: &str) -> String {
-    hex::encode(Sha256::digest(format!("{pod_uid}/{name}")))
 }
 
 #[cfg(test)]
@@ -875,35 +830,9 @@ mod tests {
     }
 
     #[test]
-    fn uids_and_ids_are_stable_and_well_formed() {
-        let uid = pod_uid("default", "Pod", "web");
-        assert_eq!(uid, pod_uid("default", "Pod", "web"));
-        assert_ne!(uid, pod_uid("default", "Pod", "batch"));
-        let parts: Vec<&str> = uid.split('-').collect();
-        assert_eq!(
-            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
-            [8, 4, 4, 4, 12]
-        );
-        assert!(parts[2].starts_with('4'), "version 4 layout: {uid}");
-        assert!("89ab".contains(&parts[3][..1]), "variant 10xx: {uid}");
-        let id = container_id(&uid, "api");
-        assert_eq!(id.len(), 64);
-        assert_ne!(id, container_id(&uid, "shipper"));
-    }
-
-    #[test]
-    fn dns_labels() {
-        assert!(is_dns_label("web-api") && is_dns_label("a1"));
-        for bad in [
-            "",
-            "Web",
-            "web_api",
-            "-web",
-            "web-",
-            &"a".repeat(64),
-            "web.api",
-        ] {
-            assert!(!is_dns_label(bad), "{bad}");
-        }
+    fn a_written_out_pod_gets_the_uid_a_manifest_pod_of_that_name_would() {
+        let uid = derived_pod_uid(None, "Pod", "web");
+        assert_eq!(uid, derived_pod_uid(Some("default"), "Pod", "web"));
+        assert_ne!(uid, derived_pod_uid(None, "Pod", "batch"));
     }
 }

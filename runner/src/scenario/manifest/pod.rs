@@ -11,9 +11,9 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
 use rsslab_wire::pod::{ContainerSpec, PodSpec, Resources, RestartPolicy};
 use rsslab_wire::units::Bytes;
 
+use super::super::pod_names::{as_dns_label, container_id, is_dns_label, priority};
 use super::ContainerProgram;
 use super::kinds::Workload;
-use super::names::{as_dns_label, container_id, is_dns_label};
 use super::yaml::{Yaml, YamlPath};
 use crate::scenario::diag::{Diagnostic, suggest};
 use crate::scenario::quantity::Quantity;
@@ -30,13 +30,6 @@ pub struct PodInput<'a> {
     /// Where the pod spec is in the document.
     pub spec_path: &'a YamlPath,
 }
-
-/// The priority of the two system classes, as the Priority admission plugin
-/// (`plugin/pkg/admission/priority`) resolves them: `SystemCriticalPriority` of
-/// `pkg/apis/scheduling/types.go` (2000000000) for `system-cluster-critical`, 1000 more for
-/// `system-node-critical`.
-const SYSTEM_CLUSTER_CRITICAL: i32 = 2_000_000_000;
-const SYSTEM_NODE_CRITICAL: i32 = SYSTEM_CLUSTER_CRITICAL + 1000;
 
 /// The pod and what each container runs; `None` when an error was found (it is in `errors`).
 pub fn read_pod(
@@ -82,13 +75,7 @@ pub fn read_pod(
     if errors.len() > errors_before {
         return None;
     }
-    let priority = spec
-        .priority
-        .unwrap_or(match spec.priority_class_name.as_deref() {
-            Some("system-node-critical") => SYSTEM_NODE_CRITICAL,
-            Some("system-cluster-critical") => SYSTEM_CLUSTER_CRITICAL,
-            _ => 0,
-        });
+    let priority = priority(spec.priority, spec.priority_class_name.as_deref());
     let programs = init.iter().chain(&spec.containers).map(program).collect();
     let pod = PodSpec {
         name: input.name.to_string(),

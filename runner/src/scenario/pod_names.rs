@@ -1,6 +1,7 @@
-//! Names and ids of a manifest's pods: which names Kubernetes accepts, and the ids a cluster
-//! would give a pod and its containers, derived from the manifest so that every run of it
-//! names the same cgroups.
+//! Names, ids and priorities of a scenario's pods (written out or from a manifest): which
+//! names Kubernetes accepts, the ids a cluster would give a pod and its containers, derived
+//! from the pod so that every run of it names the same cgroups, and the priority a pod's class
+//! gives it.
 //!
 //! - A pod's uid, when the manifest has none, is sha256 of `<namespace>/<Kind>/<name>`
 //!   (namespace `default` when unset) shaped as the API server's uids are: a lowercase
@@ -58,6 +59,22 @@ pub fn derived_pod_uid(namespace: Option<&str>, kind: &str, name: &str) -> Strin
 /// The runtime's id of a container of the pod `uid`.
 pub fn container_id(uid: &str, container: &str) -> String {
     hex::encode(Sha256::digest(format!("{uid}/{container}").as_bytes()))
+}
+
+/// The priority of the two system classes, as the Priority admission plugin
+/// (`plugin/pkg/admission/priority`) resolves them: `SystemCriticalPriority` of
+/// `pkg/apis/scheduling/types.go` (2000000000) for `system-cluster-critical`, 1000 more for
+/// `system-node-critical`.
+const SYSTEM_CLUSTER_CRITICAL: i32 = 2_000_000_000;
+const SYSTEM_NODE_CRITICAL: i32 = SYSTEM_CLUSTER_CRITICAL + 1000;
+
+/// A pod's priority: its own `priority` when it has one, else its class's (0 for none).
+pub fn priority(own: Option<i32>, class: Option<&str>) -> i32 {
+    own.unwrap_or(match class {
+        Some("system-node-critical") => SYSTEM_NODE_CRITICAL,
+        Some("system-cluster-critical") => SYSTEM_CLUSTER_CRITICAL,
+        _ => 0,
+    })
 }
 
 /// Whether `text` is shaped as a UUID (`8-4-4-4-12` hex digits, either case): what the
