@@ -317,6 +317,11 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                     _ => scenarios.push((&run.scenario, 1)),
                 }
             }
+            if !json {
+                for warning in &plan.warnings {
+                    eprint!("{warning}");
+                }
+            }
             if json {
                 println!("{}", check_json(&scenarios, None, &plan.warnings));
             } else {

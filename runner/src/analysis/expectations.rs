@@ -277,7 +277,7 @@ fn measure_value(measure: &Measure, run: &LoadedRun) -> Result<f64, String> {
     let event_at = |label: &str, not_before: u64| {
         events
             .iter()
-            .find(|event| event.t_ms >= not_before && event.label() == label)
+            .find(|event| event.t_ms >= not_before && event.is(label))
             .map(|event| event.t_ms)
     };
     let start = match &measure.from {

@@ -142,6 +142,25 @@ fn plan_kernels(catalogue: &Catalogue, plan: &Plan) -> Vec<String> {
 
 /// Runs a lab: scenarios -> plan -> kernels and images -> VMs -> raw records -> outputs; with
 /// `--resume`, the runs of an earlier lab that did not finish.
+/// What the scenarios say that the lab does not use, in one line per file: `rsslab check`
+/// names each.
+fn warn_unused(plan: &Plan) {
+    let mut files: Vec<(String, usize)> = Vec::new();
+    for warning in &plan.warnings {
+        let file = warning.file.display().to_string();
+        match files.iter_mut().find(|(known, _)| *known == file) {
+            Some((_, count)) => *count += 1,
+            None => files.push((file, 1)),
+        }
+    }
+    for (file, count) in files {
+        let what = if count == 1 { "thing" } else { "things" };
+        eprintln!(
+            "rsslab: {file}: {count} {what} the lab does not use (`rsslab check` names them)"
+        );
+    }
+}
+
 pub fn run_lab(options: &LabOptions) -> Result<LabSummary, Failure> {
     let faults = Faults::from_env().map_err(Failure::bad_input)?;
     if let Some(baseline) = &options.baseline {
@@ -157,6 +176,7 @@ pub fn run_lab(options: &LabOptions) -> Result<LabSummary, Failure> {
 /// The plan of the scenarios given, repeated and sharded, into a new output directory.
 fn new_lab(options: &LabOptions) -> Result<(Catalogue, Plan, Destination), Failure> {
     let (catalogue, plan) = load_plan(&options.inputs, &options.kernels)?;
+    warn_unused(&plan);
     let plan = crate::plan::repeat(plan, options.repeat);
     let plan = match options.shard {
         Some(shard) => {

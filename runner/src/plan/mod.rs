@@ -96,9 +96,6 @@ pub fn load_plan(inputs: &[PathBuf], kernels: &[String]) -> Result<(Catalogue, P
         .iter()
         .flat_map(|scenario| scenario.warnings.iter().cloned())
         .collect();
-    for warning in &plan.warnings {
-        eprint!("{warning}");
-    }
     if plan.runs.is_empty() {
         return Err(Failure::bad_input(anyhow!(
             "the plan is empty: no scenario runs on the kernels asked for"

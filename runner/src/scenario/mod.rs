@@ -292,6 +292,12 @@ fn parse_with_id_span(
             warnings.push(warning.clone());
         }
     }
+    // Warnings about the scenario file itself are placed in it (a manifest's are already).
+    let (own, located): (Vec<Diagnostic>, Vec<Diagnostic>) = warnings
+        .into_iter()
+        .partition(|warning| warning.file.as_os_str().is_empty());
+    let mut warnings = diag::locate(own, path, source);
+    warnings.extend(located);
     let scenario = Scenario {
         id: header.id.get_ref().clone(),
         title: header.title.get_ref().clone(),

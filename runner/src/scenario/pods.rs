@@ -716,6 +716,7 @@ fn bind_processes(raw: &RawSetup, pods: &[ReadPod], diags: &mut Vec<Diagnostic>)
 pub fn apply_programs(
     checked: &CheckedPods,
     processes: &mut [ProcessSpec],
+    entries: &[super::raw::ProcessEntry],
     warnings: &mut Vec<Diagnostic>,
 ) {
     let mut mains_seen: Vec<String> = Vec::new();
@@ -755,7 +756,11 @@ pub fn apply_programs(
             }
             Workload::GoSource(args) => args.args = argv,
             other => warnings.push(
-                Diagnostic::file_level(
+                Diagnostic::at(
+                    entries
+                        .iter()
+                        .find(|entry| *entry.raw.name.get_ref() == process.name)
+                        .map_or(0..0, |entry| entry.span.clone()),
                     format!("process.{}", process.name),
                     format!(
                         "the manifest's command and args of container `{key}` are not used: process `{}` runs the built-in workload {}",

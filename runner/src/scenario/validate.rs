@@ -164,7 +164,7 @@ pub fn validate(
         .filter_map(|entry| check_process(entry, &vm, base_dir, diags))
         .collect::<Vec<_>>();
     let mut warnings = pods.warnings.clone();
-    super::pods::apply_programs(&pods, &mut processes, &mut warnings);
+    super::pods::apply_programs(&pods, &mut processes, &raw.processes, &mut warnings);
     let until = check_until(&raw, &processes, duration, diags);
     (diags.len() == before).then_some(Setup {
         vm,

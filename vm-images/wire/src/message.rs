@@ -131,6 +131,18 @@ impl Event {
     }
 }
 
+impl Event {
+    /// Whether the event is the one `label` names in a window, a trigger or `until`: its own
+    /// label, and for `oom-kill` any OOM kill (one the agent matched to a process is labelled
+    /// `<process>:oom-kill` too).
+    pub fn is(&self, label: &str) -> bool {
+        match self.kind {
+            EventKind::OomKill { .. } if label == "oom-kill" => true,
+            _ => self.label() == label,
+        }
+    }
+}
+
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -269,7 +281,18 @@ mod tests {
         assert_eq!(serde_json::from_str::<GuestMessage>(&line).unwrap(), event);
         if let GuestMessage::Event(event) = event {
             assert_eq!(event.label(), "service:released");
+            assert!(event.is("service:released") && !event.is("oom-kill"));
         }
+        let kill = Event {
+            t_ms: 5,
+            process: Some("hog".into()),
+            kind: EventKind::OomKill {
+                pid: 7,
+                task: "hog".into(),
+            },
+        };
+        assert_eq!(kill.label(), "hog:oom-kill");
+        assert!(kill.is("oom-kill") && kill.is("hog:oom-kill"));
     }
 
     #[test]

@@ -231,6 +231,33 @@ above = 1
 }
 
 #[test]
+fn an_oom_kill_window_ends_at_a_kill_matched_to_a_process_too() {
+    let read = expectations(
+        r#"
+[[expect]]
+name = "before the kill"
+metric = "process.service.rss"
+stat = "max"
+to = "oom-kill"
+above = 1
+"#,
+    );
+    let mut run = fake_run("demo", "6.1", "free");
+    // The agent names the process the kernel log's victim is: `service:oom-kill`.
+    run.record.events.push(rsslab_wire::Event {
+        t_ms: 6500,
+        process: Some("service".into()),
+        kind: rsslab_wire::EventKind::OomKill {
+            pid: 100,
+            task: "service".into(),
+        },
+    });
+    let results = with(&read, &mut run);
+    assert!(results[0].passed, "{results:?}");
+    assert!(results[0].detail.contains("to oom-kill"), "{results:?}");
+}
+
+#[test]
 fn outcomes_and_runs_that_did_not_complete() {
     let read = expectations(
         r#"
