@@ -398,3 +398,162 @@ fn event_time(run: &Value, label: &str) -> u64 {
         .as_u64()
         .unwrap()
 }
+
+/// Runs the default lab's scenarios `files` on 6.1 into `out`; every expectation must hold.
+fn run_stories(files: &[&str], out: &Path) -> Value {
+    let mut args: Vec<String> = vec!["run".into()];
+    args.extend(files.iter().map(|file| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../scenarios")
+            .join(file)
+            .display()
+            .to_string()
+    }));
+    args.extend(["--kernel", "6.1", "--out"].map(String::from));
+    args.push(out.display().to_string());
+    let output = rsslab(&args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let results = read_json(&out.join("results.json"));
+    for run in results["runs"].as_array().unwrap() {
+        assert_eq!(run["outcome"], "ok", "{}: {}", run["dir"], run["reason"]);
+        for expectation in run["expectations"].as_array().unwrap() {
+            assert_eq!(
+                expectation["passed"], true,
+                "{}: {}",
+                run["dir"], expectation["detail"]
+            );
+        }
+    }
+    results
+}
+
+/// The outcome of `process` in the run of `results` whose directory ends with `dir`.
+fn outcome<'a>(results: &'a Value, dir: &str, process: &str) -> &'a Value {
+    let run = results["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|run| run["dir"].as_str().unwrap().ends_with(dir))
+        .unwrap_or_else(|| panic!("no run {dir}"));
+    &run["processes"][process]["outcome"]
+}
+
+#[test]
+fn a_group_kill_takes_the_whole_container_a_single_kill_one_process_and_v1_one() {
+    let out = tempfile::tempdir().unwrap();
+    let results = run_stories(
+        &["pod-group-oom-kill.toml", "pod-group-oom-kill-v1.toml"],
+        out.path(),
+    );
+    let group = "pod-group-oom-kill/6.1/single_process_oom_kill=false";
+    let single = "pod-group-oom-kill/6.1/single_process_oom_kill=true";
+    let v1 = "pod-group-oom-kill-v1/6.1";
+    for dir in [group, single, v1] {
+        assert_eq!(outcome(&results, dir, "renderer"), "oom-killed", "{dir}");
+        assert_eq!(outcome(&results, dir, "shipper"), "running-at-end", "{dir}");
+    }
+    assert_eq!(outcome(&results, group, "api"), "oom-killed");
+    assert_eq!(outcome(&results, single, "api"), "running-at-end");
+    assert_eq!(outcome(&results, v1, "api"), "running-at-end");
+    // The kernel's own account of it, in the container's memory.events (6.1 has
+    // oom_group_kill): the group kill counted, the single kill not.
+    let events = |dir: &str| {
+        let samples = samples_of(&out.path().join("runs").join(dir));
+        samples.last().unwrap()["container"]["web/api"].clone()
+    };
+    assert_eq!(events(group)["oom_group_kill"], 1, "{}", events(group));
+    assert_eq!(events(single)["oom_group_kill"], 0, "{}", events(single));
+    assert_eq!(events(single)["oom_kill"], 1, "{}", events(single));
+    // The kernel log named both processes of the group, the same millisecond.
+    let run = read_json(&out.path().join("runs").join(group).join("run.json"));
+    let kills: Vec<(u64, String)> = run["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "oom_kill")
+        .map(|e| {
+            (
+                e["t_ms"].as_u64().unwrap(),
+                e["process"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let names: Vec<&str> = kills.iter().map(|(_, name)| name.as_str()).collect();
+    assert!(
+        names.contains(&"api") && names.contains(&"renderer"),
+        "{kills:?}"
+    );
+    assert!(kills.iter().all(|(t, _)| *t == kills[0].0), "{kills:?}");
+}
+
+#[test]
+fn the_oom_killer_takes_the_best_effort_pod_and_memory_min_keeps_the_guaranteed_cache() {
+    let out = tempfile::tempdir().unwrap();
+    let results = run_stories(&["pod-qos-node-pressure.toml"], out.path());
+    for qos in ["false", "true"] {
+        let dir = format!("pod-qos-node-pressure/6.1/MemoryQoS={qos}");
+        assert_eq!(outcome(&results, &dir, "hog"), "oom-killed", "{dir}");
+        assert_eq!(outcome(&results, &dir, "reader"), "oom-killed", "{dir}");
+        assert_eq!(outcome(&results, &dir, "db"), "running-at-end", "{dir}");
+        let run_dir = out.path().join("runs").join(&dir);
+        let run = read_json(&run_dir.join("run.json"));
+        let adj = |process: &str| {
+            run["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["process"] == process && e["event"] == "started")
+                .unwrap()["oom_score_adj"]
+                .clone()
+        };
+        assert_eq!(adj("db"), -997, "{dir}: Guaranteed");
+        assert_eq!(adj("hog"), 1000, "{dir}: BestEffort");
+        // db holds more than the hog had when the kernel chose it.
+        let samples = samples_of(&run_dir);
+        let peak = |process: &str| {
+            samples
+                .iter()
+                .filter_map(|s| s["process"][process]["rss"].as_u64())
+                .max()
+                .unwrap()
+        };
+        assert!(
+            peak("db") > peak("hog"),
+            "{dir}: {} {}",
+            peak("db"),
+            peak("hog")
+        );
+        // The page cache db kept: all of its 32MiB with memory.min, little without.
+        let kill = run["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["event"] == "oom_kill")
+            .unwrap()["t_ms"]
+            .as_u64()
+            .unwrap();
+        let before = samples
+            .iter()
+            .rev()
+            .find(|s| s["t_ms"].as_u64().unwrap() < kill)
+            .unwrap();
+        let cache = before["container"]["db/db"]["file"].as_u64().unwrap();
+        if qos == "true" {
+            assert!(cache >= 31 * MIB, "{dir}: {cache}");
+            let min = run["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| {
+                    e["event"] == "kubelet"
+                        && e["file"] == "memory.min"
+                        && e["cgroup"].as_str().unwrap().ends_with(".scope")
+                })
+                .unwrap();
+            assert_eq!(min["read"], (288 * MIB).to_string(), "{dir}");
+        } else {
+            assert!(cache < 16 * MIB, "{dir}: {cache}");
+        }
+    }
+}
