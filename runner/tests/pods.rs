@@ -557,3 +557,61 @@ fn the_oom_killer_takes_the_best_effort_pod_and_memory_min_keeps_the_guaranteed_
         }
     }
 }
+
+#[test]
+fn a_deployment_manifest_runs_next_to_its_own_go_program() {
+    let out = tempfile::tempdir().unwrap();
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/web-api/scenario.toml");
+    let output = rsslab(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    // `rsslab run` says how much of the manifest it does not use; `check` names it.
+    assert!(
+        stderr.contains("deployment.yaml:") && stderr.contains("the lab does not use"),
+        "{stderr}"
+    );
+    let results = read_json(&out.path().join("results.json"));
+    for run in results["runs"].as_array().unwrap() {
+        for expectation in run["expectations"].as_array().unwrap() {
+            assert_eq!(
+                expectation["passed"], true,
+                "{}: {}",
+                run["dir"], expectation["detail"]
+            );
+        }
+    }
+    for (variant, api) in [("false", "oom-killed"), ("true", "running-at-end")] {
+        let dir = format!("web-api/6.1/single_process_oom_kill={variant}");
+        assert_eq!(outcome(&results, &dir, "api"), api, "{dir}");
+        // The program got the manifest's arguments, `$(PORT)` expanded, and its environment.
+        let said =
+            std::fs::read_to_string(out.path().join("runs").join(&dir).join("api.stdout")).unwrap();
+        assert!(
+            said.contains("web-api: listening on :8080, cache 48MiB, GOMEMLIMIT=110MiB"),
+            "{dir}: {said}"
+        );
+        assert!(said.contains("started renderer pid"), "{dir}: {said}");
+        assert_eq!(
+            said.contains("renderer ended: signal: killed"),
+            variant == "true",
+            "{dir}: the API lives to see its renderer die only without the group kill: {said}"
+        );
+    }
+    // `rsslab check` names the fields it does not use, at their lines.
+    let check = rsslab(&["check", scenario.to_str().unwrap()]);
+    let warnings = String::from_utf8_lossy(&check.stderr);
+    assert!(check.status.success(), "{warnings}");
+    for field in [
+        "`spec.replicas` is 3",
+        "`spec.template.spec.containers[0].image` is not used",
+        "`spec.template.spec.containers[0].env[2].valueFrom` is not used",
+        "`spec.template.spec.containers[0].readinessProbe` is not used",
+    ] {
+        assert!(warnings.contains(field), "{field} in\n{warnings}");
+    }
+}

@@ -1,0 +1,3 @@
+module web-api
+
+go 1.21
