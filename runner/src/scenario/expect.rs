@@ -9,7 +9,8 @@
 //! [[expect]]
 //! name = "MADV_FREE keeps the released heap in RSS while nothing presses"
 //! when = { "process.service.args.release" = "free" }
-//! metric = "process.service.rss"      # process.<name>.<metric>, cgroup.<metric>, guest.<metric>
+//! metric = "process.service.rss"      # process.<name>.<metric>, cgroup.<metric>, guest.<metric>,
+//!                                     # pod.<pod>.<metric>, container.<pod>.<container>.<metric>
 //! stat = "last"                       # max, min, mean (of the samples), first, last (default),
 //!                                     # slope (least-squares fit, bytes per minute),
 //!                                     # increase (how much a counter rose)
@@ -58,7 +59,7 @@
 //!
 //! **Windows.** Event labels are those of the run's events: `<process>:started`,
 //! `<process>:<phase>` (a phase the process's workload reports), `<process>:ended` and
-//! `oom-kill`. The window starts at the first `from` event plus `after` (a sample at that
+//! `oom-kill` (any OOM kill; one the agent matched to a process is `<process>:oom-kill` too). The window starts at the first `from` event plus `after` (a sample at that
 //! millisecond counts) and ends at the first `to` event at or after that start, which it does
 //! not include (a sample stamped in the `to` event's millisecond may already see what the event
 //! started, so it belongs to the next window). An event that never happened or a window
