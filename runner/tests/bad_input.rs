@@ -36,10 +36,17 @@ fn refused(target: &str) -> String {
         .collect();
     assert!(!errors.is_empty(), "{target}: no error:\n{stderr}");
     for error in errors {
+        // An error in a file the scenario reads (a manifest) is placed there, and names the
+        // scenario that read it.
+        let place = if error.contains(&format!("read by the scenario {target}")) {
+            ""
+        } else {
+            target
+        };
         let located = error.lines().any(|line| {
             line.trim_start()
                 .strip_prefix("--> ")
-                .and_then(|at| at.strip_prefix(target))
+                .and_then(|at| at.strip_prefix(place))
                 .and_then(|at| at.rsplit_once(':'))
                 .is_some_and(|(rest, column)| {
                     let line = rest.rsplit(':').next().unwrap_or("");

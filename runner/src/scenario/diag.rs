@@ -162,9 +162,13 @@ pub fn at_most(mut diagnostics: Vec<Diagnostic>, max: usize) -> Vec<Diagnostic> 
     diagnostics
 }
 
-/// Fills in the file, line, column and snippet of each diagnostic.
+/// Fills in the file, line, column and snippet of each diagnostic; one located already (in
+/// another file the scenario reads, such as a manifest) stays as it is.
 pub fn locate(mut diagnostics: Vec<Diagnostic>, file: &Path, source: &str) -> Vec<Diagnostic> {
     for diagnostic in &mut diagnostics {
+        if !diagnostic.file.as_os_str().is_empty() {
+            continue;
+        }
         diagnostic.file = file.to_path_buf();
         if let Some(span) = diagnostic.span.clone() {
             let (line, column, snippet) = snippet_at(source, span);

@@ -259,7 +259,13 @@ fn parse_with_id_span(
     source: &str,
     known_kernels: &[String],
 ) -> Result<(Scenario, Range<usize>), ScenarioError> {
-    let fail = |diags: Vec<Diagnostic>| ScenarioError::new(diag::locate(diags, path, source));
+    let fail = |diags: Vec<Diagnostic>| {
+        let located = diag::locate(diags, path, source)
+            .into_iter()
+            .map(|diagnostic| read_by(diagnostic, path))
+            .collect();
+        ScenarioError::new(located)
+    };
     let mut diags = Vec::new();
     let document = raw::read_document(source, &mut diags).ok_or_else(|| fail(diags.clone()))?;
     if let Some(header) = &document.header {
@@ -299,7 +305,7 @@ fn parse_with_id_span(
         .into_iter()
         .partition(|warning| warning.file.as_os_str().is_empty());
     let mut warnings = diag::locate(own, path, source);
-    warnings.extend(located);
+    warnings.extend(located.into_iter().map(|warning| read_by(warning, path)));
     let scenario = Scenario {
         id: header.id.get_ref().clone(),
         title: header.title.get_ref().clone(),
@@ -323,6 +329,18 @@ fn parse_with_id_span(
         warnings,
     };
     Ok((scenario, header.id.span()))
+}
+
+/// A diagnostic about another file the scenario reads (a manifest) says which scenario read it.
+fn read_by(diagnostic: Diagnostic, scenario: &Path) -> Diagnostic {
+    if diagnostic.file == scenario {
+        return diagnostic;
+    }
+    let note = format!(
+        "read by the scenario {}: a [[pod]]'s manifest",
+        scenario.display()
+    );
+    diagnostic.note(note)
 }
 
 /// The most diagnostics reported for one file: past that, the file is not a scenario yet.

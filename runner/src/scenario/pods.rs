@@ -108,7 +108,8 @@ pub fn check_pods(
                 .help("add\n[node]\nkubernetes = \"1.32\""),
             );
         }
-        for entry in &raw.processes {
+        // With pods but no node, that is the mistake: the processes' containers are fine.
+        for entry in raw.processes.iter().filter(|_| raw.pods.is_empty()) {
             if let Some(container) = &entry.raw.container {
                 let key = format!("process[{}].container", entry.index);
                 diags.push(
@@ -137,9 +138,13 @@ pub fn check_pods(
         );
     }
     let mut pods = Vec::new();
+    let before = diags.len();
     for entry in &raw.pods {
         read_pod(entry, base_dir, &mut pods, &mut checked, diags);
     }
+    // A pod that did not read leaves its containers unknown: naming them missing would only
+    // repeat its error.
+    let all_read = diags.len() == before;
     check_pod_names(&pods, diags);
     let spec = node_spec(node, &pods, diags);
     if let Some(spec) = &spec {
@@ -148,7 +153,9 @@ pub fn check_pods(
         }
         check_fit(spec, vm, node_span, diags);
     }
-    bind_processes(raw, &pods, diags);
+    if all_read {
+        bind_processes(raw, &pods, diags);
+    }
     checked.node = spec;
     checked
 }
@@ -267,12 +274,17 @@ fn kubelet_problem(
         Some(pod) => pod.key.clone(),
         None => format!("node.{}", problem.key),
     };
+    let gates = rsslab_kubelet::settings::FEATURE_GATES;
+    let help = match problem.key.strip_prefix("feature_gates.") {
+        Some(gate) if !gates.contains(&gate) => suggest(gate, gates),
+        _ => problem.help,
+    };
     Diagnostic::at(
         span.unwrap_or_else(|| node_span.clone()),
         key,
         problem.message,
     )
-    .help(problem.help)
+    .help(help)
 }
 
 /// The pods' requests must fit the node: the scheduler places no pod that does not.
