@@ -194,7 +194,7 @@ fn node_spec(raw: &RawNode, pods: &[ReadPod], diags: &mut Vec<Diagnostic>) -> Op
                 Diagnostic::at(
                     span,
                     "node.cgroup_driver",
-                    format!("unknown cgroup driver `{other}`"),
+                    format!("unknown `node.cgroup_driver` `{other}`"),
                 )
                 .help(suggest(other, &["systemd", "cgroupfs"])),
             );
@@ -211,7 +211,7 @@ fn node_spec(raw: &RawNode, pods: &[ReadPod], diags: &mut Vec<Diagnostic>) -> Op
             Diagnostic::at(
                 spanned.span(),
                 "node.cgroup_version",
-                format!("cgroup version {cgroup_version} does not exist"),
+                format!("`node.cgroup_version`: cgroup version {cgroup_version} does not exist"),
             )
             .label("expected 1 or 2")
             .help("write cgroup_version = 2 (unified hierarchy) or 1 (legacy memory controller)"),
@@ -270,21 +270,19 @@ fn kubelet_problem(
         "memory_reservation_policy" => raw.memory_reservation_policy.as_ref().map(Spanned::span),
         _ => gate.or_else(|| pod.map(|pod| pod.span.clone())),
     };
-    let key = match pod {
-        Some(pod) => pod.key.clone(),
-        None => format!("node.{}", problem.key),
+    let (key, message) = match pod {
+        Some(pod) => (pod.key.clone(), problem.message),
+        None => (
+            format!("node.{}", problem.key),
+            format!("`node.{}`: {}", problem.key, problem.message),
+        ),
     };
     let gates = rsslab_kubelet::settings::FEATURE_GATES;
     let help = match problem.key.strip_prefix("feature_gates.") {
         Some(gate) if !gates.contains(&gate) => suggest(gate, gates),
         _ => problem.help,
     };
-    Diagnostic::at(
-        span.unwrap_or_else(|| node_span.clone()),
-        key,
-        problem.message,
-    )
-    .help(help)
+    Diagnostic::at(span.unwrap_or_else(|| node_span.clone()), key, message).help(help)
 }
 
 /// The pods' requests must fit the node: the scheduler places no pod that does not.
@@ -434,7 +432,7 @@ fn read_pod(
         pods.push(ReadPod {
             spec: found.pod,
             span: manifest.span(),
-            key: format!("{key}.manifest"),
+            key: key.clone(),
         });
     }
 }
@@ -465,7 +463,7 @@ fn written_pod(entry: &PodEntry, diags: &mut Vec<Diagnostic>) -> Option<PodSpec>
                 Diagnostic::at(
                     span,
                     format!("{key}.restart_policy"),
-                    format!("unknown restart policy `{other}`"),
+                    format!("unknown `restart_policy` `{other}`"),
                 )
                 .help(suggest(other, &["Always", "OnFailure", "Never"])),
             );
@@ -486,7 +484,7 @@ fn written_pod(entry: &PodEntry, diags: &mut Vec<Diagnostic>) -> Option<PodSpec>
                             container.get_ref().name.span(),
                             format!("{key}.name"),
                             format!(
-                                "container `{}` is in pod `{}` twice",
+                                "container name `{}` is in pod `{}` twice",
                                 spec.name,
                                 name.get_ref()
                             ),
@@ -716,7 +714,7 @@ fn bind_processes(raw: &RawSetup, pods: &[ReadPod], diags: &mut Vec<Diagnostic>)
             });
             if !runs {
                 diags.push(
-                    Diagnostic::at(pod.span.clone(), pod.key.clone(), format!("container `{key}` runs no process"))
+                    Diagnostic::at(pod.span.clone(), pod.key.clone(), format!("pod `{}`: container `{}` runs no process", pod.spec.name, container.name))
                         .help(format!("add\n[[process]]\nname = \"{}\"\ncontainer = \"{key}\"\nworkload = \"hog\"\nargs = {{ size = \"64MiB\" }}", container.name)),
                 );
             }
@@ -822,7 +820,7 @@ fn check_dns_label(name: &Spanned<String>, key: &str, diags: &mut Vec<Diagnostic
             Diagnostic::at(
                 name.span(),
                 key,
-                format!("`{}` is not a DNS label", name.get_ref()),
+                format!("the name `{}` is not a DNS label", name.get_ref()),
             )
             .label("Kubernetes names are lowercase letters, digits and `-`, at most 63")
             .help("write e.g. name = \"web-api\""),
