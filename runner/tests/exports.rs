@@ -9,7 +9,7 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use rsslab::records::testing::{fake_run, write_lab};
+use rsslab::records::testing::{fake_pod_run, fake_run, write_lab};
 use support::rsslab;
 
 fn lab(dir: &Path) {
@@ -24,6 +24,15 @@ fn lab(dir: &Path) {
             .cgroup
             .insert("psi_some_total".into(), 1000 * index as u64);
     }
+    write_lab(dir, &mut runs, 100).unwrap();
+}
+
+/// A lab with pods: with and without MemoryQoS.
+fn pods_lab(dir: &Path) {
+    let mut runs = vec![
+        fake_pod_run("pod-group-oom-kill", "6.1", true),
+        fake_pod_run("pod-group-oom-kill", "6.1", false),
+    ];
     write_lab(dir, &mut runs, 100).unwrap();
 }
 
@@ -102,6 +111,50 @@ fn promtool_backfills_a_tsdb_block_from_the_openmetrics_text() {
     assert_eq!(samples, lines, "every point ingested");
 }
 
+/// The pods' and containers' families, and cAdvisor's, lint clean and backfill whole.
+#[test]
+fn promtool_reads_pod_and_container_families_and_cadvisors_names() {
+    let dir = tempfile::tempdir().unwrap();
+    pods_lab(dir.path());
+    let path = export(dir.path(), "prometheus");
+    let text = std::fs::read_to_string(&path).unwrap();
+    for family in [
+        "# TYPE rsslab_pod_working_set_bytes gauge",
+        "# TYPE rsslab_container_rss_bytes gauge",
+        "# TYPE rsslab_container_oom_kill_total counter",
+        "# TYPE container_memory_working_set_bytes gauge",
+        "# TYPE container_memory_rss gauge",
+        "# TYPE rsslab_process_oom_score gauge",
+    ] {
+        assert!(text.contains(family), "no {family:?}");
+    }
+    assert!(text.contains(",pod=\"web\",container=\"log-shipper\"} "));
+    let output = promtool()
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&path).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let path = export(dir.path(), "openmetrics");
+    let output = promtool()
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&path)
+        .arg(dir.path().join("tsdb"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 #[test]
 fn the_csv_reads_back_with_a_standard_reader() {
     let dir = tempfile::tempdir().unwrap();
@@ -177,6 +230,37 @@ print(pgscan["value"].max(), pgscan["kernel"].unique().tolist(), sorted(frame["k
     assert_eq!(
         lines[3], "11900 ['v7.2'] ['v5.10', 'v7.2']",
         "kernel ids stay text (5.10 is not 5.1)"
+    );
+}
+
+#[test]
+fn pandas_reads_the_pods_and_containers_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    pods_lab(dir.path());
+    let path = export(dir.path(), "csv");
+    let script = r#"
+import sys
+import pandas
+frame = pandas.read_csv(sys.argv[1])
+api = frame[frame.metric == "container.web.api.working_set"]
+pod = frame[frame.metric == "pod.web.working_set"]
+print(len(api) > 0, len(pod) == 2 * len(frame.t_s.unique()), (pod["value"].values >= 0).all())
+print(sorted({m.split(".")[0] for m in frame.metric.unique()}))
+"#;
+    let output = Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .arg(&path)
+        .output()
+        .expect("/usr/bin/python3: `just test-deps` installs python3-pandas");
+    assert!(
+        output.status.success(),
+        "pandas: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let said = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        said,
+        "True True True\n['cgroup', 'container', 'guest', 'pod', 'process']\n"
     );
 }
 

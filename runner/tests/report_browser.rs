@@ -20,7 +20,7 @@ use headless_chrome::protocol::cdp::Page::{self, CaptureScreenshotFormatOption};
 use headless_chrome::protocol::cdp::Runtime::ConsoleAPICalledEventTypeOption;
 use headless_chrome::protocol::cdp::types::Event;
 use headless_chrome::{Browser, LaunchOptions, Tab};
-use rsslab::records::testing::{HOSTILE, fake_lab, hostile_run, write_lab};
+use rsslab::records::testing::{HOSTILE, fake_lab, hostile_pod_run, hostile_run, write_lab};
 
 /// Debian's package installs it here.
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -165,6 +165,7 @@ fn element_screenshot(tab: &Tab, id: &str) -> Vec<u8> {
 fn write_report(dir: &Path) -> (PathBuf, usize) {
     let mut runs = fake_lab();
     runs.push(hostile_run());
+    runs.push(hostile_pod_run());
     for run in &mut runs {
         run.record.story = format!("{HOSTILE}\n\n<img src=x onerror=alert(2)> **bold** `code`");
     }
@@ -226,7 +227,8 @@ fn report_in_chromium_loads_nothing_logs_nothing_and_draws_its_charts() {
     });
 
     // Every figure is an SVG drawn with a real size and real lines: two charts per run with
-    // samples, one row of kernels per scenario and variant (2 + 1 + 1).
+    // samples, one row of kernels per scenario and variant (2 + 1 + 1 + 1), and the run with
+    // pods' two pod charts and its reclaim chart (kubepods' memory.events).
     let figures = evaluate(
         &tab,
         "[...document.querySelectorAll('svg')].map(svg => { const box = svg.getBoundingClientRect(); \
@@ -235,7 +237,7 @@ fn report_in_chromium_loads_nothing_logs_nothing_and_draws_its_charts() {
                   texts: svg.querySelectorAll('text').length }; })",
     );
     let figures = figures.as_array().unwrap();
-    assert_eq!(figures.len(), 2 * runs_with_samples + 4, "{figures:?}");
+    assert_eq!(figures.len(), 2 * runs_with_samples + 5 + 3, "{figures:?}");
     for figure in figures {
         let size = |key: &str| figure[key].as_f64().unwrap();
         assert!(size("width") > 250.0 && size("height") > 150.0, "{figure}");

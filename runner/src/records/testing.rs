@@ -602,3 +602,359 @@ pub fn fake_lab() -> Vec<LoadedRun> {
     }
     runs
 }
+
+/// Uids and container ids of [`fake_pod_run`]'s pods.
+const WEB_UID: &str = "0c1f3c1e-7c2a-4d8e-9b1a-3f6d2e5a7b90";
+const BATCH_UID: &str = "5d2e8f10-3b4c-4a6d-8e9f-0a1b2c3d4e5f";
+
+/// A run with pods, as a lab writes one: pod `web` (Burstable) with a sidecar `log-shipper`
+/// (request 16 MiB, limit 32 MiB, process `shipper`) and a container `api` (request 64 MiB,
+/// limit 128 MiB) whose processes `api` and `worker` the kernel kills together when `worker`
+/// grows into the limit at 6 s (`memory.oom.group`), and pod `batch` (BestEffort) whose `job`
+/// reads files into the page cache. Kubernetes 1.31 on cgroup v2 with the systemd driver; with
+/// `memory_qos` the MemoryQoS gate is on, and api's `memory.high` reads back page-rounded
+/// below the value written (as a kernel rounds a value the kubelet did not).
+pub fn fake_pod_run(scenario: &str, kernel: &str, memory_qos: bool) -> LoadedRun {
+    use rsslab_wire::pod::{
+        CgroupDriver, ContainerSpec, KubeVersion, NodeSpec, PodSpec, Resources, RestartPolicy,
+    };
+    use rsslab_wire::workload::{FileIoArgs, HogArgs};
+
+    let container = |name: &str, id: char, request: u64, limit: u64, sidecar: bool| {
+        let memory = |mib: u64| (mib > 0).then(|| Bytes::mib(mib));
+        ContainerSpec {
+            name: name.into(),
+            id: id.to_string().repeat(64),
+            requests: Resources {
+                memory: memory(request),
+                cpu_millis: None,
+            },
+            limits: Resources {
+                memory: memory(limit),
+                cpu_millis: None,
+            },
+            sidecar,
+        }
+    };
+    let pod = |name: &str, uid: &str, init: Vec<ContainerSpec>, containers| PodSpec {
+        name: name.into(),
+        uid: uid.into(),
+        priority_class_name: None,
+        priority: 0,
+        restart_policy: RestartPolicy::Always,
+        overhead: None,
+        init_containers: init,
+        containers,
+    };
+    let node = NodeSpec {
+        kubernetes: KubeVersion::new(31),
+        cgroup_version: 2,
+        cgroup_driver: CgroupDriver::Systemd,
+        system_reserved: Bytes::mib(64),
+        kube_reserved: Bytes(0),
+        feature_gates: BTreeMap::from([("MemoryQoS".to_owned(), memory_qos)]),
+        memory_throttling_factor: None,
+        single_process_oom_kill: None,
+        memory_reservation_policy: None,
+        pods: vec![
+            pod(
+                "web",
+                WEB_UID,
+                vec![container("log-shipper", 'a', 16, 32, true)],
+                vec![container("api", 'b', 64, 128, false)],
+            ),
+            pod(
+                "batch",
+                BATCH_UID,
+                vec![],
+                vec![container("job", 'c', 0, 0, false)],
+            ),
+        ],
+    };
+    let total = 1024 * MIB;
+    let plan = rsslab_kubelet::plan(
+        &node,
+        &rsslab_kubelet::Machine {
+            memory_capacity: total,
+            page_size: 4096,
+            swap_controller: true,
+        },
+    );
+
+    // The kubelet's writes, read back as written but api's memory.high, written unrounded.
+    let api_cgroup = plan.cgroups[plan.pods[0].containers[1].cgroup].path.clone();
+    let mut events = Vec::new();
+    for cgroup in &plan.cgroups {
+        for write in &cgroup.writes {
+            let mut value = write.value.clone();
+            if cgroup.path == api_cgroup && write.file == "memory.high" {
+                value = (value.parse::<u64>().expect("bytes") + 2457).to_string();
+            }
+            events.push(event(
+                0,
+                None,
+                EventKind::Kubelet {
+                    cgroup: cgroup.path.clone(),
+                    file: write.file.clone(),
+                    read: Some(write.value.clone()),
+                    value,
+                    rule: write.rule.what.clone(),
+                    source: write.rule.source.clone(),
+                },
+            ));
+        }
+    }
+    for planned in plan.pods.iter().flat_map(|pod| &pod.containers) {
+        events.push(event(
+            0,
+            None,
+            EventKind::Kubelet {
+                cgroup: plan.cgroups[planned.cgroup].path.clone(),
+                file: "oom_score_adj".into(),
+                value: planned.oom_score_adj.to_string(),
+                read: None,
+                rule: planned.oom_rule.what.clone(),
+                source: planned.oom_rule.source.clone(),
+            },
+        ));
+    }
+    let adj = |key: &str| {
+        plan.pods
+            .iter()
+            .flat_map(|pod| &pod.containers)
+            .find(|planned| planned.key == key)
+            .map(|planned| planned.oom_score_adj)
+    };
+    // (process, container, start, end (ms), outcome).
+    let processes = [
+        (
+            "shipper",
+            "web/log-shipper",
+            100,
+            10_100,
+            ProcessOutcome::RunningAtEnd,
+        ),
+        ("api", "web/api", 300, 6_000, ProcessOutcome::OomKilled),
+        ("worker", "web/api", 2_000, 6_000, ProcessOutcome::OomKilled),
+        (
+            "job",
+            "batch/job",
+            1_000,
+            10_100,
+            ProcessOutcome::RunningAtEnd,
+        ),
+    ];
+    for (pid, (name, key, start, end, outcome)) in (200..).zip(processes.clone()) {
+        events.push(event(
+            start,
+            Some(name),
+            EventKind::Started {
+                pid,
+                oom_score_adj: adj(key),
+            },
+        ));
+        if outcome == ProcessOutcome::OomKilled {
+            events.push(event(
+                end,
+                None,
+                EventKind::OomKill {
+                    pid,
+                    task: "hog".into(),
+                },
+            ));
+        }
+        events.push(event(end, Some(name), EventKind::Ended { outcome }));
+    }
+    events.sort_by_key(|event| event.t_ms);
+
+    // Sizes in MiB at t ms of each running process: (rss, file pages it reads).
+    let sizes = |name: &str, t: u64| -> (u64, u64) {
+        match name {
+            "shipper" => (9, 0),
+            "api" => (50, 0),
+            "worker" => ((t - 2_000) * 19 / 1000, 0),
+            _ => (20, ((t - 1_000) * 30 / 1000).min(200)),
+        }
+    };
+    let mut samples = Vec::new();
+    for step in 1..=40u64 {
+        let t_ms = step * 250;
+        let mut sample = Sample {
+            t_ms,
+            ..Sample::default()
+        };
+        let mut containers: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        for &(name, key, start, end, _) in &processes {
+            if t_ms < start || t_ms >= end {
+                continue;
+            }
+            let (rss, file) = sizes(name, t_ms);
+            sample.process.insert(
+                name.to_owned(),
+                Metrics::from([
+                    ("rss".into(), rss * MIB),
+                    ("rss_anon".into(), rss * MIB),
+                    ("vsz".into(), (rss + 8) * MIB),
+                    ("oom_score".into(), 1000 + rss),
+                ]),
+            );
+            let entry = containers.entry(key.to_owned()).or_default();
+            entry.0 += rss * MIB;
+            entry.1 += file * MIB;
+        }
+        let mut pods: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        for (key, &(anon, file)) in &containers {
+            let pod = key.split('/').next().unwrap_or_default();
+            let entry = pods.entry(pod.to_owned()).or_default();
+            entry.0 += anon;
+            entry.1 += file;
+            sample
+                .container
+                .insert(key.clone(), cgroup_metrics(anon, file, None));
+        }
+        for (pod, &(anon, file)) in &pods {
+            let limit = (pod == "web").then_some(160 * MIB);
+            sample
+                .pod
+                .insert(pod.clone(), cgroup_metrics(anon, file, limit));
+        }
+        let (anon, file) = pods
+            .values()
+            .fold((0, 0), |(a, f), &(anon, file)| (a + anon, f + file));
+        sample.cgroup = cgroup_metrics(anon, file, Some(plan.allocatable));
+        sample.guest = Metrics::from([
+            ("mem_total".into(), total),
+            ("mem_available".into(), total - 120 * MIB - anon - file / 2),
+        ]);
+        samples.push(sample);
+    }
+
+    let mut run = fake_run(scenario, kernel, "free");
+    let record = &mut run.record;
+    record.title = "A pod's containers against their limits".into();
+    record.variant = BTreeMap::from([(
+        "node.feature_gates.MemoryQoS".into(),
+        memory_qos.to_string(),
+    )]);
+    record.variant_label = format!("MemoryQoS={memory_qos}");
+    record.dir = format!("runs/{scenario}/{kernel}/{}", record.variant_label);
+    record.spec.run_id = format!("{scenario}/{kernel}/{}", record.variant_label);
+    record.spec.cgroup = None;
+    record.spec.duration = Millis::secs(10);
+    record.spec.processes = processes
+        .iter()
+        .map(|&(name, key, _, _, _)| ProcessSpec {
+            name: name.into(),
+            workload: if name == "job" {
+                Workload::FileIo(
+                    serde_json::from_value::<FileIoArgs>(serde_json::json!({
+                        "files": 1,
+                        "file_size": 200 * MIB,
+                    }))
+                    .expect("file-io with its defaults"),
+                )
+            } else {
+                Workload::Hog(HogArgs {
+                    size: rsslab_wire::Amount::Bytes(Bytes::mib(sizes(name, 6_000).0)),
+                })
+            },
+            env: BTreeMap::new(),
+            cgroup: true,
+            container: Some(key.to_owned()),
+            start: Start::default(),
+            emulate_no_madv_free: false,
+            go: None,
+        })
+        .collect();
+    record.spec.node = Some(node);
+    record.events = events;
+    record.processes = processes
+        .into_iter()
+        .map(|(name, _, start, end, outcome)| {
+            let mut peak = Metrics::new();
+            for sample in &samples {
+                for (metric, &value) in sample.process.get(name).into_iter().flatten() {
+                    let entry = peak.entry(metric.clone()).or_insert(0);
+                    *entry = (*entry).max(value);
+                }
+            }
+            let result = ProcessResult {
+                outcome,
+                peak,
+                started_ms: Some(start),
+                ended_ms: Some(end),
+            };
+            (name.to_owned(), result)
+        })
+        .collect();
+    record.cgroup_peak = samples
+        .iter()
+        .map(|sample| sample.cgroup["usage"])
+        .max()
+        .map(|usage| Metrics::from([("usage".into(), usage)]))
+        .unwrap_or_default();
+    run.samples = samples;
+    run
+}
+
+/// A cgroup's metrics as the guest samples them, of `anon` and `file` bytes (a third of the
+/// file pages active) under `limit`.
+fn cgroup_metrics(anon: u64, file: u64, limit: Option<u64>) -> Metrics {
+    let inactive_file = file - file / 3;
+    let usage = anon + file;
+    let mut metrics = Metrics::from([
+        ("usage".into(), usage),
+        ("working_set".into(), usage - inactive_file),
+        ("anon".into(), anon),
+        ("rss".into(), anon),
+        ("file".into(), file),
+        ("active_file".into(), file / 3),
+        ("inactive_file".into(), inactive_file),
+        ("oom_kill".into(), 0),
+    ]);
+    if let Some(limit) = limit {
+        metrics.insert("limit".into(), limit);
+        metrics.insert(
+            "available".into(),
+            limit.saturating_sub(usage - inactive_file),
+        );
+    }
+    metrics
+}
+
+/// [`fake_pod_run`] (with MemoryQoS) whose pod, container and process names, kubelet rules and
+/// sources and read-back values are hostile markup.
+pub fn hostile_pod_run() -> LoadedRun {
+    let mut run = fake_pod_run("hostile-pods", "6.1", true);
+    let record = &mut run.record;
+    let node = record.spec.node.as_mut().expect("a run with pods");
+    node.pods[0].name = HOSTILE.into();
+    node.pods[0].containers[0].name = HOSTILE.into();
+    let key = rsslab_wire::pod::container_key(HOSTILE, HOSTILE);
+    for process in &mut record.spec.processes {
+        if process.container.as_deref() == Some("web/api") {
+            process.container = Some(key.clone());
+        }
+    }
+    for event in &mut record.events {
+        if let EventKind::Kubelet {
+            rule, source, read, ..
+        } = &mut event.kind
+        {
+            *rule = HOSTILE.into();
+            *source = HOSTILE.into();
+            if read.is_some() {
+                *read = Some(HOSTILE.into());
+            }
+        }
+    }
+    for sample in &mut run.samples {
+        if let Some(metrics) = sample.container.remove("web/api") {
+            sample.container.insert(key.clone(), metrics);
+        }
+        if let Some(metrics) = sample.pod.remove("web") {
+            sample.pod.insert(HOSTILE.into(), metrics);
+        }
+    }
+    run
+}

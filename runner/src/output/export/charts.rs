@@ -5,9 +5,12 @@
 //! runs), each with a caption line naming the run on top, so a pasted picture says what it
 //! shows. Files are named `<scenario>_<kernel>[_<variant>]_<chart>` (a run's directory under
 //! `runs/` with `/` as `_`), `<chart>` one of `processes`, `cgroup-and-guest`, `pressure`,
-//! `reclaim`; a scenario's kernel rows are `<scenario>[_<variant>]_kernels`. So "the process
-//! chart of go-madvfree-balloon on 6.1 with madvdontneed=1" is
-//! `go-madvfree-balloon_6.1_madvdontneed=1_processes.png`.
+//! `reclaim`, and in a run with pods `pod-<pod>` per pod (its name as the scenario gives it);
+//! a scenario's kernel rows are `<scenario>[_<variant>]_kernels`. So "the process chart of
+//! go-madvfree-balloon on 6.1 with madvdontneed=1" is
+//! `go-madvfree-balloon_6.1_madvdontneed=1_processes.png`, and the chart of pod `web` in
+//! pod-group-oom-kill on 6.1 with single_process_oom_kill=true is
+//! `pod-group-oom-kill_6.1_single_process_oom_kill=true_pod-web.png`.
 //!
 //! PNG: the SVG rasterized by resvg at twice its size (1280 px wide), text set in the system's
 //! sans-serif font (DejaVu Sans, which `scripts/install-host-deps.sh` installs, or Liberation
@@ -123,6 +126,13 @@ fn charts_of(groups: &ScenarioGroups<'_>) -> Result<Vec<Chart>> {
                         svg,
                     });
                 }
+            }
+            for pod in run_charts.pods {
+                charts.push(Chart {
+                    stem: format!("{stem}_pod-{}", pod.name.replace('/', "_")),
+                    caption: format!("{caption}, pod {}", pod.name),
+                    svg: pod.svg,
+                });
             }
         }
         for (variant, svg) in scenario.variants.iter().zip(figures.kernel_rows) {

@@ -10,13 +10,15 @@
 //! `5.10`, `6.1` as numbers, and 5.10 would become 5.1.
 //!
 //! `metric` is the path expectations use (`process.<name>.<metric>`, `cgroup.<metric>`,
-//! `guest.<metric>`); `value` is as sampled (bytes for sizes; the kernel's counters as counted,
+//! `guest.<metric>`; with pods also `pod.<pod>.<metric>` and
+//! `container.<pod>.<container>.<metric>`, and `cgroup` is then the node's `kubepods`);
+//! `value` is as sampled (bytes for sizes, `oom_score` a score; the kernel's counters as counted,
 //! see the README's Metrics); `t_s` is seconds since the run started. Fields are quoted as
 //! RFC 4180 says (variant labels hold commas), so `pandas.read_csv` needs no options.
 
 use std::fmt::Write as _;
 
-use super::sampled;
+use super::{Sampled, sampled};
 use crate::records::LoadedRun;
 
 /// The header and rows of `runs`, in their order, samples in time order.
@@ -39,10 +41,7 @@ pub fn samples_csv(runs: &[LoadedRun]) -> String {
         for sample in &run.samples {
             let t_s = sample.t_ms as f64 / 1000.0;
             for value in sampled(sample) {
-                let metric = match value.process {
-                    Some(process) => format!("process.{process}.{}", value.metric),
-                    None => format!("{}.{}", value.scope, value.metric),
-                };
+                let metric = metric_path(&value);
                 let _ = writeln!(
                     out,
                     "{run_fields},{t_s:.3},{},{}",
@@ -53,6 +52,19 @@ pub fn samples_csv(runs: &[LoadedRun]) -> String {
         }
     }
     out
+}
+
+/// The path expectations use for `value`: `container.<pod>.<container>.<metric>` for a
+/// container (its `<pod>/<container>` key with a dot), `<scope>.<owner>.<metric>` for the
+/// other keyed maps, `<scope>.<metric>` for the cgroup and the guest.
+fn metric_path(value: &Sampled<'_>) -> String {
+    match (value.scope, value.owner) {
+        ("container", Some(key)) => {
+            format!("container.{}.{}", key.replacen('/', ".", 1), value.metric)
+        }
+        (scope, Some(owner)) => format!("{scope}.{owner}.{}", value.metric),
+        (scope, None) => format!("{scope}.{}", value.metric),
+    }
 }
 
 /// A CSV field: quoted, with its quotes doubled, when it holds a comma, a quote or a line break.

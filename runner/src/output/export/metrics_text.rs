@@ -14,13 +14,22 @@
 //! # EOF
 //! ```
 //!
-//! Names: `rsslab_<process|cgroup|guest>_<metric>`, with the unit as suffix. Sizes are gauges in
-//! bytes; the kernel's counters (`pgscan`, `memory.events`' `high`, ...) are counters (`_total`);
-//! the stall totals are counters in seconds (`psi_some_total` µs / 10^6 as
-//! `..._psi_some_seconds_total`); the 10 s pressure averages are gauges as a ratio
-//! (`..._psi_some_avg10_ratio`, hundredths of a percent / 10^4). What a workload reports itself
-//! (`goroutines_started`, ...) is a gauge without a unit. Labels: `scenario`, `kernel`,
-//! `variant`, `repeat`, `run` (the run's directory) and, for processes, `process`.
+//! Names: `rsslab_<process|cgroup|pod|container|guest>_<metric>`, with the unit as suffix.
+//! Sizes are gauges in bytes; the kernel's counters (`pgscan`, `memory.events`' `high`, ...)
+//! are counters (`_total`); the stall totals are counters in seconds (`psi_some_total` µs /
+//! 10^6 as `..._psi_some_seconds_total`); the 10 s pressure averages are gauges as a ratio
+//! (`..._psi_some_avg10_ratio`, hundredths of a percent / 10^4). A process's `oom_score` (the
+//! OOM killer's badness, 0 to 2000) and what a workload reports itself (`goroutines_started`,
+//! ...) are gauges without a unit. Labels: `scenario`, `kernel`, `variant`, `repeat`, `run`
+//! (the run's directory) and, for processes, `process`; for pods `pod`; for containers `pod`
+//! and `container` (a run with pods: the `cgroup` families are then the node's `kubepods`).
+//!
+//! A container's working set and RSS are also exposed under cAdvisor's own names,
+//! `container_memory_working_set_bytes` and `container_memory_rss` (same labels, and a gauge
+//! without a unit for the RSS, as cAdvisor has it), so a dashboard's query by `pod` and
+//! `container` works on them as on a kubelet's `/metrics/cadvisor` (filters on labels rsslab
+//! has not, `namespace`, `image`, `job`, must go): the guest computes both as cAdvisor does
+//! (usage − inactive_file, floored at 0; memory.stat's `anon`, v1 `total_rss`).
 //!
 //! Families come in name order, each whole; in a family the series in run order, each series'
 //! points in time order, as both formats require. OpenMetrics timestamps are seconds (three
@@ -58,15 +67,22 @@ pub struct Family {
     pub help: String,
 }
 
-/// The family of a metric of `scope` (`process`, `cgroup`, `guest`).
+/// The family of a metric of `scope` (`process`, `cgroup`, `pod`, `container`, `guest`).
 pub fn family(scope: &str, metric: &str) -> Family {
     let base = format!("rsslab_{scope}_{}", sanitize(metric));
     let owner = match scope {
         "process" => "A process's",
         "cgroup" => "The cgroup's",
+        "pod" => "A pod's cgroup's",
+        "container" => "A container's cgroup's",
         _ => "The guest's",
     };
-    let help = format!("{owner} {metric}, as the guest sampled it.");
+    let help = match (scope, metric) {
+        ("process", "oom_score") => "A process's oom_score: the OOM killer's badness of it, \
+            0 to 2000 (/proc/<pid>/oom_score), a score, not bytes."
+            .to_owned(),
+        _ => format!("{owner} {metric}, as the guest sampled it."),
+    };
     let account = scope != "process" && account_unit(metric).is_some();
     let (name, counter, unit, scale) = if account && metric.starts_with("psi_") {
         match metric.strip_suffix("_total") {
@@ -94,6 +110,53 @@ pub fn family(scope: &str, metric: &str) -> Family {
     }
 }
 
+/// cAdvisor's own family for a container's `metric`, when cAdvisor exports it: its name, so
+/// that dashboards' queries (`container_memory_working_set_bytes{pod="web",container="api"}`)
+/// work on rsslab's samples as they do on a kubelet's `/metrics/cadvisor`. cAdvisor names its
+/// RSS without a unit (`container_memory_rss`), so it has none here either.
+pub fn cadvisor_family(scope: &str, metric: &str) -> Option<Family> {
+    let (name, unit, help) = match (scope, metric) {
+        ("container", "working_set") => (
+            "container_memory_working_set_bytes",
+            Some("bytes"),
+            "Current working set in bytes, computed as cAdvisor computes it: the container \
+             cgroup's usage minus inactive_file, floored at 0 (rsslab_container_working_set_bytes).",
+        ),
+        ("container", "rss") => (
+            "container_memory_rss",
+            None,
+            "Size of RSS in bytes, computed as cAdvisor computes it: the container cgroup's \
+             anon of memory.stat (v1: total_rss) (rsslab_container_rss_bytes).",
+        ),
+        _ => return None,
+    };
+    Some(Family {
+        name: name.to_owned(),
+        counter: false,
+        unit,
+        scale: 1.0,
+        help: help.to_owned(),
+    })
+}
+
+/// The labels that say whose a value is: `process`, `pod`, or a container's `pod` and
+/// `container` (from its `<pod>/<container>` key), each after a comma; none for the cgroup and
+/// the guest.
+fn owner_labels(scope: &str, owner: Option<&str>) -> String {
+    match (scope, owner) {
+        ("container", Some(key)) => {
+            let (pod, container) = key.split_once('/').unwrap_or(("", key));
+            format!(
+                ",pod=\"{}\",container=\"{}\"",
+                escape(pod),
+                escape(container)
+            )
+        }
+        (scope, Some(owner)) => format!(",{scope}=\"{}\"", escape(owner)),
+        (_, None) => String::new(),
+    }
+}
+
 /// The exposition of every sample of `runs`.
 pub fn exposition(runs: &[LoadedRun], flavour: Flavour) -> Result<String> {
     // Family name -> (family, its series: labels -> points).
@@ -118,18 +181,18 @@ pub fn exposition(runs: &[LoadedRun], flavour: Flavour) -> Result<String> {
         for sample in &run.samples {
             let t = started + sample.t_ms as f64 / 1000.0;
             for value in sampled(sample) {
-                let extra = value
-                    .process
-                    .map(|process| format!(",process=\"{}\"", escape(process)))
-                    .unwrap_or_default();
-                let family = family(value.scope, value.metric);
-                let points = series
-                    .entry((family.name.clone(), format!("{labels}{extra}")))
-                    .or_default();
-                points.push((t, value.value as f64 * family.scale));
-                families
-                    .entry(family.name.clone())
-                    .or_insert_with(|| (family, Vec::new()));
+                let extra = owner_labels(value.scope, value.owner);
+                let own = family(value.scope, value.metric);
+                for family in std::iter::once(own).chain(cadvisor_family(value.scope, value.metric))
+                {
+                    let points = series
+                        .entry((family.name.clone(), format!("{labels}{extra}")))
+                        .or_default();
+                    points.push((t, value.value as f64 * family.scale));
+                    families
+                        .entry(family.name.clone())
+                        .or_insert_with(|| (family, Vec::new()));
+                }
             }
         }
         for ((name, labels), points) in series {

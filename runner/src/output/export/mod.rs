@@ -20,6 +20,7 @@ pub mod charts;
 pub mod csv;
 pub mod metrics_text;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -28,35 +29,41 @@ use rsslab_wire::{Metrics, Sample};
 use crate::files::write_atomically;
 use crate::records::load_all;
 
-/// One value of a sample: the map it is in (`process`, `cgroup` or `guest`), the process it
-/// belongs to (in `process`), its metric and value.
+/// One value of a sample: the map it is in (`process`, `cgroup`, `pod`, `container` or
+/// `guest`), whose it is in a keyed map (the process's name, the pod's, the container's
+/// `<pod>/<container>`), its metric and value.
 pub struct Sampled<'a> {
     pub scope: &'static str,
-    pub process: Option<&'a str>,
+    pub owner: Option<&'a str>,
     pub metric: &'a str,
     pub value: u64,
 }
 
-/// Every value of `sample`: its processes' (by name), then the cgroup's, then the guest's.
+/// Every value of `sample`: its processes' (by name), the cgroup's, each pod's and each
+/// container's (by name), then the guest's.
 pub fn sampled<'a>(sample: &'a Sample) -> impl Iterator<Item = Sampled<'a>> {
-    let processes = sample.process.iter().flat_map(|(name, metrics)| {
-        metrics.iter().map(move |(metric, &value)| Sampled {
-            scope: "process",
-            process: Some(name),
-            metric,
-            value,
+    let keyed = |scope: &'static str, maps: &'a BTreeMap<String, Metrics>| {
+        maps.iter().flat_map(move |(owner, metrics)| {
+            metrics.iter().map(move |(metric, &value)| Sampled {
+                scope,
+                owner: Some(owner),
+                metric,
+                value,
+            })
         })
-    });
+    };
     let map = |scope: &'static str, metrics: &'a Metrics| {
         metrics.iter().map(move |(metric, &value)| Sampled {
             scope,
-            process: None,
+            owner: None,
             metric,
             value,
         })
     };
-    processes
+    keyed("process", &sample.process)
         .chain(map("cgroup", &sample.cgroup))
+        .chain(keyed("pod", &sample.pod))
+        .chain(keyed("container", &sample.container))
         .chain(map("guest", &sample.guest))
 }
 

@@ -1,7 +1,7 @@
 use super::csv::samples_csv;
 use super::metrics_text::{Flavour, exposition, family};
 use super::*;
-use crate::records::testing::{fake_run, write_lab};
+use crate::records::testing::{fake_pod_run, fake_run, write_lab};
 
 fn lab() -> Vec<crate::records::LoadedRun> {
     let mut run = fake_run("go-madvfree-balloon", "6.1", "free");
@@ -235,4 +235,141 @@ fn a_png_chart_is_the_svg_at_twice_its_size_with_its_text() {
         "the caption's text is drawn (a font was found)"
     );
     assert_eq!(dark_in(4..44, 1200..1270), 0, "right of the caption: blank");
+}
+
+#[test]
+fn pods_and_containers_are_their_own_columns() {
+    let runs = vec![fake_pod_run("pods", "6.1", true)];
+    let text = samples_csv(&runs);
+    for metric in [
+        ",pod.web.working_set,",
+        ",pod.batch.file,",
+        ",container.web.api.working_set,",
+        ",container.web.log-shipper.rss,",
+        ",container.batch.job.inactive_file,",
+        ",process.api.oom_score,",
+    ] {
+        assert!(text.contains(metric), "no {metric} in the CSV");
+    }
+    // The rows are every value of every map, the pods' and containers' too.
+    let rows: usize = runs[0]
+        .samples
+        .iter()
+        .map(|s| {
+            [&s.process, &s.pod, &s.container]
+                .iter()
+                .flat_map(|map| map.values())
+                .map(|m| m.len())
+                .sum::<usize>()
+                + s.cgroup.len()
+                + s.guest.len()
+        })
+        .sum();
+    assert_eq!(text.lines().count() - 1, rows);
+}
+
+#[test]
+fn pods_and_containers_are_families_with_their_labels_and_cadvisors_names() {
+    let runs = vec![fake_pod_run("pods", "6.1", true)];
+    let text = exposition(&runs, Flavour::OpenMetrics).unwrap();
+    let series = |name: &str| -> Vec<&str> {
+        text.lines()
+            .filter(|line| line.starts_with(&format!("{name}{{")))
+            .collect()
+    };
+    let labels = r#"scenario="pods",kernel="6.1",variant="MemoryQoS=true",repeat="1",run="runs/pods/6.1/MemoryQoS=true""#;
+    let pod = series("rsslab_pod_working_set_bytes");
+    assert!(
+        pod[0].starts_with(&format!(
+            "rsslab_pod_working_set_bytes{{{labels},pod=\"batch\"}} "
+        )),
+        "{}",
+        pod[0]
+    );
+    let api = format!("{labels},pod=\"web\",container=\"api\"}}");
+    let container = series("rsslab_container_rss_bytes");
+    assert!(
+        container.iter().any(|line| line.contains(&api)),
+        "{container:?}"
+    );
+    assert!(text.contains("# TYPE rsslab_container_oom_kill counter\n"));
+    assert!(text.contains("rsslab_pod_oom_kill_total{"));
+    // cAdvisor's names, each point the same as rsslab's own.
+    let working_set = series("container_memory_working_set_bytes");
+    let own = series("rsslab_container_working_set_bytes");
+    assert_eq!(working_set.len(), own.len());
+    assert!(working_set.iter().any(|line| line.contains(&api)));
+    for (cadvisor, own) in working_set.iter().zip(&own) {
+        assert_eq!(
+            cadvisor.split_once('{').unwrap().1,
+            own.split_once('{').unwrap().1
+        );
+    }
+    assert_eq!(series("container_memory_rss").len(), container.len());
+    assert!(text.contains("# TYPE container_memory_working_set_bytes gauge\n"));
+    assert!(text.contains("# UNIT container_memory_working_set_bytes bytes\n"));
+    assert!(text.contains("# HELP container_memory_working_set_bytes Current working set in bytes, computed as cAdvisor computes it"));
+    assert!(text.contains(
+        "# HELP container_memory_rss Size of RSS in bytes, computed as cAdvisor computes it"
+    ));
+    // cAdvisor's RSS has no unit in its name, so no UNIT line (OpenMetrics wants it a suffix).
+    assert!(!text.contains("# UNIT container_memory_rss"));
+    // The pods' cgroups are no container of cAdvisor's here.
+    assert!(
+        !series("container_memory_rss")
+            .iter()
+            .any(|line| !line.contains("container="))
+    );
+    // A process's oom_score is a score: a gauge without a unit.
+    let oom_score = family("process", "oom_score");
+    assert_eq!(
+        (oom_score.name.as_str(), oom_score.unit, oom_score.counter),
+        ("rsslab_process_oom_score", None, false)
+    );
+    assert!(oom_score.help.contains("not bytes"), "{}", oom_score.help);
+    assert!(text.contains("# TYPE rsslab_process_oom_score gauge\n"));
+    assert!(!text.contains("oom_score_bytes"));
+}
+
+#[test]
+fn each_pod_chart_is_its_own_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut runs = vec![
+        fake_pod_run("pods", "6.1", true),
+        fake_run("demo", "6.1", "free"),
+    ];
+    write_lab(dir.path(), &mut runs, 10).unwrap();
+    let exported = export(dir.path(), ExportFormat::Svg, None).unwrap();
+    let svg = |name: &str| std::fs::read_to_string(exported.path.join(name));
+    for (name, title) in [
+        ("pods_6.1_MemoryQoS=true_pod-web.svg", "Pod web (Burstable)"),
+        (
+            "pods_6.1_MemoryQoS=true_pod-batch.svg",
+            "Pod batch (BestEffort)",
+        ),
+    ] {
+        let text = svg(name).unwrap_or_else(|_| panic!("no {name}"));
+        let document = roxmltree::Document::parse(&text).expect("a whole SVG document");
+        let caption = document
+            .root_element()
+            .children()
+            .find(|node| node.has_tag_name("text"))
+            .and_then(|node| node.text())
+            .unwrap();
+        let pod = name.split("pod-").last().unwrap().trim_end_matches(".svg");
+        assert_eq!(caption, format!("pods on 6.1, MemoryQoS=true, pod {pod}"));
+        assert!(text.contains(title));
+    }
+    let pod_files = std::fs::read_dir(&exported.path)
+        .unwrap()
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("_pod-")
+        })
+        .count();
+    assert_eq!(pod_files, 2, "none for the run without pods");
 }

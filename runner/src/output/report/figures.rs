@@ -1,16 +1,17 @@
-//! Every figure of the page, drawn in parallel: per run its process, cgroup/guest, pressure and
-//! reclaim charts, per scenario and variant a row of kernels. A scenario's series are read once, its axes are
-//! fitted to all its runs (so kernels and variants compare at a glance), then each figure is
-//! one job for rayon's pool.
+//! Every figure of the page, drawn in parallel: per run its process, cgroup/guest, pod,
+//! pressure and reclaim charts, per scenario and variant a row of kernels. A scenario's series
+//! are read once, its axes are fitted to all its runs (so kernels and variants compare at a
+//! glance; a pod's chart to that pod in every run), then each figure is one job for rayon's
+//! pool.
 
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 
 use super::plot::{
-    Axes, Focus, KernelPanel, Marker, RunSeries, Series, event_markers, kernel_row, pressure_chart,
-    process_chart, reclaim_chart, run_series, system_chart,
+    Axes, Focus, KernelPanel, Marker, RunSeries, Series, event_markers, kernel_row, pod_chart,
+    pressure_chart, process_chart, reclaim_chart, run_series, system_chart,
 };
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::analysis::results::{Results, RunResult};
 use crate::catalogue::versions::compare_kernels;
@@ -97,6 +98,16 @@ pub struct RunCharts {
     pub pressure: Option<String>,
     /// `None` when no reclaim counter or `memory.events` counter moved.
     pub reclaim: Option<String>,
+    /// One per pod of the run's node, in its order; none without pods.
+    pub pods: Vec<PodChart>,
+}
+
+/// The chart of one pod of a run.
+#[derive(Debug, serde::Serialize)]
+pub struct PodChart {
+    /// The pod's name.
+    pub name: String,
+    pub svg: String,
 }
 
 /// A scenario's series, axes and markers, before drawing.
@@ -109,6 +120,8 @@ struct Prepared<'a> {
     focus_axes: Axes,
     pressure_axes: Axes,
     reclaim_axes: Axes,
+    /// Per pod name: fitted to that pod's series in every run of the scenario.
+    pod_axes: BTreeMap<String, Axes>,
 }
 
 /// The charts of one run, in the order of [`RunCharts`].
@@ -131,6 +144,12 @@ enum Job {
         scenario: usize,
         variant: usize,
     },
+    /// The chart of pod `pod` (an index into [`RunSeries::pods`]).
+    Pod {
+        scenario: usize,
+        run: usize,
+        pod: usize,
+    },
 }
 
 /// Draws the figures of `scenarios`, in parallel.
@@ -150,6 +169,13 @@ pub fn draw_figures(scenarios: &[ScenarioRuns<'_>]) -> Result<Vec<ScenarioFigure
                         scenario: index,
                         run,
                         chart,
+                    });
+                }
+                for pod in 0..series.pods.len() {
+                    jobs.push(Job::Pod {
+                        scenario: index,
+                        run,
+                        pod,
                     });
                 }
             }
@@ -173,9 +199,15 @@ pub fn draw_figures(scenarios: &[ScenarioRuns<'_>]) -> Result<Vec<ScenarioFigure
             kernel_rows: Vec::new(),
         })
         .collect();
-    let mut run_charts: Vec<Vec<[Option<String>; 4]>> = prepared
+    // Per scenario and run: its charts in the order of [`RunChart`], and its pods'.
+    type Drawn = ([Option<String>; 4], Vec<PodChart>);
+    let mut run_charts: Vec<Vec<Drawn>> = prepared
         .iter()
-        .map(|scenario| vec![Default::default(); scenario.scenario.runs.len()])
+        .map(|scenario| {
+            (0..scenario.scenario.runs.len())
+                .map(|_| Default::default())
+                .collect()
+        })
         .collect();
     for (job, svg) in jobs.into_iter().zip(drawn) {
         match job {
@@ -183,18 +215,24 @@ pub fn draw_figures(scenarios: &[ScenarioRuns<'_>]) -> Result<Vec<ScenarioFigure
                 scenario,
                 run,
                 chart,
-            } => run_charts[scenario][run][chart as usize] = Some(svg),
+            } => run_charts[scenario][run].0[chart as usize] = Some(svg),
             Job::KernelRow { scenario, .. } => figures[scenario].kernel_rows.push(svg),
+            // Jobs are in pod order, and so are their results.
+            Job::Pod { scenario, run, pod } => {
+                let name = prepared[scenario].series[run].pods[pod].name.clone();
+                run_charts[scenario][run].1.push(PodChart { name, svg });
+            }
         }
     }
     for (scenario, runs) in run_charts.into_iter().enumerate() {
-        for (run, [process, system, pressure, reclaim]) in runs.into_iter().enumerate() {
+        for (run, ([process, system, pressure, reclaim], pods)) in runs.into_iter().enumerate() {
             if let (Some(process), Some(system)) = (process, system) {
                 figures[scenario].runs[run] = Some(RunCharts {
                     process,
                     system,
                     pressure,
                     reclaim,
+                    pods,
                 });
             }
         }
@@ -216,6 +254,14 @@ fn prepare<'a>(scenario: &'a ScenarioRuns<'a>) -> Prepared<'a> {
     let focus_axes = Axes::fitting(series.iter().flat_map(|run| &run.focus), t_max);
     let pressure_axes = Axes::fitting(series.iter().flat_map(|run| &run.pressure), t_max);
     let reclaim_axes = Axes::fitting(series.iter().flat_map(|run| &run.reclaim), t_max);
+    let mut pods: BTreeMap<&str, Vec<&Series>> = BTreeMap::new();
+    for pod in series.iter().flat_map(|run| &run.pods) {
+        pods.entry(&pod.name).or_default().extend(&pod.series);
+    }
+    let pod_axes = pods
+        .into_iter()
+        .map(|(name, lines)| (name.to_owned(), Axes::fitting(lines, t_max)))
+        .collect();
     let markers = scenario
         .runs
         .iter()
@@ -234,6 +280,7 @@ fn prepare<'a>(scenario: &'a ScenarioRuns<'a>) -> Prepared<'a> {
         focus_axes,
         pressure_axes,
         reclaim_axes,
+        pod_axes,
     }
 }
 
@@ -275,6 +322,23 @@ fn draw(prepared: &[Prepared<'_>], job: &Job) -> Result<String> {
             };
             draw(lines, &prepared.markers[run], axes)
                 .with_context(|| format!("drawing the {what} chart of {}", prepared.dir(run)))
+        }
+        Job::Pod { scenario, run, pod } => {
+            let prepared = &prepared[scenario];
+            let pod = &prepared.series[run].pods[pod];
+            pod_chart(
+                &pod.title,
+                &pod.series,
+                &prepared.markers[run],
+                &prepared.pod_axes[&pod.name],
+            )
+            .with_context(|| {
+                format!(
+                    "drawing the chart of pod {:?} of {}",
+                    pod.name,
+                    prepared.dir(run)
+                )
+            })
         }
         Job::KernelRow { scenario, variant } => {
             let prepared = &prepared[scenario];

@@ -68,7 +68,22 @@
 //!       time axis and events, what the kernel did, per second between samples: *Pressure*,
 //!       the milliseconds in which some task (or every non-idle task) of the guest or the
 //!       cgroup waited for memory (PSI), and *Reclaim*, pages scanned and reclaimed, refaults,
-//!       major faults and the cgroup's `memory.events` (a flat line: it did not move);
+//!       major faults and the cgroup's `memory.events` (a flat line: it did not move). A run
+//!       with pods has, after the cgroup chart (whose cgroup is then the node's `kubepods`),
+//!       one chart per pod titled with its QoS class (`Pod web (Burstable)`), on axes fitted
+//!       to that pod in every run of the scenario: per container in its colour its working
+//!       set (thick), RSS (thin, cAdvisor's `rss`) and page cache (`file`, dotted) against its
+//!       limit (dashed) and `memory.high` (dash-dot) where the kernel read them back after the
+//!       kubelet's rules wrote them, and the pod's own limit (dashed grey);
+//!     - **Pods as the kubelet made them** (a run with pods; folded): the Kubernetes version,
+//!       cgroup version and driver, node allocatable and the node settings the scenario set;
+//!       the values of `kubepods` and the QoS levels; per pod its QoS class and a table of
+//!       every value written into its cgroup and its containers' (the cgroup's own name, its
+//!       full path as a tooltip; the file; the value written and the value the kernel read
+//!       back, sizes also in MiB, a read-back that differs from the write marked, as a
+//!       page-rounded `memory.high`; the rule with its numbers and the Kubernetes source it
+//!       follows), and per container its request and limit and its processes (the main one
+//!       first) with the `oom_score_adj` each read back when it started;
 //!     - the **at each phase** table: for every event, the values things *settled at* (the
 //!       last sample before the next event) of each process's RSS and lazyfree, the guest's
 //!       MemAvailable and the cgroup's usage, working set and page cache (`file`): that is
@@ -115,9 +130,11 @@ mod context;
 pub mod embed;
 pub mod figures;
 mod findings;
+mod kubelet;
 mod matrix;
 pub mod phases;
 pub mod plot;
+mod pods;
 mod provenance;
 mod run;
 pub mod story;

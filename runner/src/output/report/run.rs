@@ -1,6 +1,6 @@
-//! One run's section of the page: its facts, expectations, charts, the "at each phase" table,
-//! processes, cgroup, OOM kills, failed set-up steps, log lines, the end of each process's
-//! output, console tail and raw files.
+//! One run's section of the page: its facts, expectations, charts, its pods as the kubelet
+//! made them, the "at each phase" table, processes, cgroup, OOM kills, failed set-up steps,
+//! log lines, the end of each process's output, console tail and raw files.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::figures::RunCharts;
 use super::phases::{PhaseTable, format_mib, phase_table};
 use super::plot::{process_names, seconds};
+use super::pods::{PodsSection, pods_section};
 use super::{CONSOLE_TAIL_LINES, clean_line, encode_path, format_ms, mib_or_dash, run_class};
 use crate::analysis::expectations::ExpectationResult;
 use crate::analysis::results::RunResult;
@@ -51,6 +52,8 @@ pub struct RunSection {
     pub phases: PhaseTable,
     pub processes: Vec<ProcessNumbers>,
     pub cgroup: Option<CgroupNumbers>,
+    /// The pods as the kubelet's rules made them, when the run has pods.
+    pub pods: Option<PodsSection>,
     pub failed_setup: Vec<SetupRow>,
     pub oom_kills: Vec<String>,
     pub logs: Vec<LogRow>,
@@ -256,6 +259,7 @@ pub fn run_section(
         phases,
         processes: process_numbers(result, run),
         cgroup: cgroup_numbers(result, run),
+        pods: run.and_then(pods_section),
         failed_setup,
         oom_kills,
         logs,

@@ -5,7 +5,8 @@ use super::*;
 use crate::analysis::results::build_results;
 use crate::records::load_all;
 use crate::records::testing::{
-    HOSTILE, fake_lab, fake_run, hostile_run, rss_after_release, write_lab, write_run,
+    HOSTILE, fake_lab, fake_pod_run, fake_run, hostile_pod_run, hostile_run, rss_after_release,
+    write_lab, write_run,
 };
 
 /// Writes `runs` as a lab would under `out_dir`, each carrying `story`, then rebuilds
@@ -637,4 +638,142 @@ fn two_hundred_runs_render() {
     );
     // 25 scenarios of 2 variants on 4 kernels: 2 charts per run, a kernel row per variant.
     assert_eq!(svgs(&html).len(), 2 * 200 + 25 * 2);
+}
+
+#[test]
+fn a_run_with_pods_has_a_chart_per_pod_and_the_kubelets_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut runs = vec![
+        fake_pod_run("pods", "6.1", true),
+        fake_pod_run("pods", "6.1", false),
+    ];
+    let html = render_lab(dir.path(), &mut runs, "");
+    let charts = svgs(&html);
+    for svg in &charts {
+        roxmltree::Document::parse(svg).expect("inline SVG is well-formed");
+    }
+    // One chart per pod and run, each after its run's cgroup chart.
+    for title in ["Pod web (Burstable)", "Pod batch (BestEffort)"] {
+        assert_eq!(
+            charts.iter().filter(|svg| svg.contains(title)).count(),
+            2,
+            "{title}"
+        );
+    }
+    let results: Vec<RunResult> = build_results(&runs).runs;
+    let anchor = |label: &str| {
+        let result = results.iter().find(|r| r.variant_label == label).unwrap();
+        format!("run-{}", run_slug(result))
+    };
+    let section = run_section_html(&html, &anchor("MemoryQoS=true"));
+    let system = section.find("cgroup and guest").unwrap();
+    let web = section.find("Pod web (Burstable)").unwrap();
+    let pressure = section.find("Reclaim: pages").unwrap();
+    assert!(
+        system < web && web < pressure,
+        "pod charts between the cgroup's and reclaim"
+    );
+
+    // The block, folded, its summary saying what a reader needs before opening it.
+    let block = between(section, "<details class=\"pods\">", "</details>");
+    let summary = between(block, "<summary>", "</summary>");
+    assert!(
+        summary.contains(
+            "Pods as the kubelet made them: Kubernetes 1.31, cgroup v2 (systemd driver), node \
+             allocatable 960MiB · web (Burstable), batch (BestEffort)"
+        ),
+        "{summary}"
+    );
+    assert!(summary.contains("1 read back otherwise"), "{summary}");
+    assert!(block.contains("Set by the scenario: MemoryQoS = true, systemReserved = 64MiB"));
+    assert!(block.contains("<h5>Pod web · Burstable</h5>"));
+    // api's memory.high: written, read back page-rounded and marked, with its rule and source.
+    let high = between(block, "<tr class=\"differs\">", "</tr>");
+    assert!(high.contains("<b class=\"wrap\">api</b>"), "{high}");
+    assert!(
+        high.contains("title=\"kubepods.slice&#x2f;kubepods-burstable.slice&#x2f;"),
+        "{high}"
+    );
+    assert!(high.contains(">memory.high<"), "{high}");
+    assert!(high.contains("127506841"), "{high}");
+    assert!(
+        high.contains("title=\"the kernel reads back 2457 bytes less than written\"><span class=\"badge warn\">differs</span> 127504384 <span class=\"meta\">(121.6MiB)</span>"),
+        "{high}"
+    );
+    assert!(high.contains("MemoryQoS (1.27+): floor((request 64MiB + 0.9 × (limit 128MiB − request)) &#x2f; page 4096) × page = 121.6MiB"), "{high}");
+    assert!(
+        high.contains("kuberuntime_container_linux.go generateLinuxContainerResources"),
+        "{high}"
+    );
+    // Each container's processes, the main one first, with the oom_score_adj each read back.
+    let containers = between(block, "<ul class=\"plain containers\">", "</ul>");
+    assert!(containers.contains("<b>log-shipper</b> <span class=\"badge skip\">sidecar</span> · request 16MiB, limit 32MiB"), "{containers}");
+    let adj = runs[0]
+        .record
+        .events
+        .iter()
+        .find_map(|event| match event.kind {
+            rsslab_wire::EventKind::Started { oom_score_adj, .. }
+                if event.process.as_deref() == Some("api") =>
+            {
+                oom_score_adj
+            }
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        containers.contains(&format!(
+            "api (main) read back {adj}, worker read back {adj}"
+        )),
+        "{containers}"
+    );
+
+    // Without MemoryQoS nothing differs, and a run without pods has no block.
+    let other = run_section_html(&html, &anchor("MemoryQoS=false"));
+    assert!(!other.contains("read back otherwise"));
+    let dir = tempfile::tempdir().unwrap();
+    let plain = render_lab(dir.path(), &mut [fake_run("demo", "6.1", "free")], "");
+    assert!(!plain.contains("<details class=\"pods\">"));
+    assert!(!plain.contains("With pods, the cgroup is the node"));
+}
+
+#[test]
+fn hostile_pod_and_container_names_stay_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut runs = vec![hostile_pod_run()];
+    let html = render_lab(dir.path(), &mut runs, "");
+    assert_no_external_references(&html);
+    let escaped = "&lt;script&gt;alert(1)&lt;&#x2f;script&gt; &amp; &quot;x&quot;";
+    let block = between(&html, "<details class=\"pods\">", "</details>");
+    assert!(
+        block.contains(&format!("<h5>Pod {escaped} · Burstable</h5>")),
+        "{block}"
+    );
+    assert!(
+        block.contains(&format!("<b>{escaped}</b>")),
+        "the container's name"
+    );
+    // The rule, the source and the read-back of every value come from the guest.
+    assert!(
+        block.contains(&format!(
+            "<td class=\"wrap\">{escaped} <span class=\"meta mono\">· {escaped}</span></td>"
+        )),
+        "{block}"
+    );
+    assert!(
+        block.contains(&format!(
+            "<span class=\"badge warn\">differs</span> {escaped}"
+        )),
+        "{block}"
+    );
+    // The pod's chart carries them, escaped by plotters, and stays well-formed.
+    let chart = svgs(&html)
+        .into_iter()
+        .find(|svg| svg.contains("(Burstable)"))
+        .expect("the hostile pod's chart");
+    roxmltree::Document::parse(chart).expect("well-formed");
+    assert!(
+        chart.contains("Pod &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;x&quot; (Burstable)"),
+        "{chart}"
+    );
 }

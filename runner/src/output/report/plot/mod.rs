@@ -4,6 +4,8 @@
 //! - [`system_chart`]: the cgroup (usage, working set, page cache) and the guest
 //!   (MemAvailable, Cached, the kubelet's `memory.available`) against `memory.max` and
 //!   `memory.high`;
+//! - [`pod_chart`]: per pod, each container's working set, RSS and page cache against the
+//!   limit and `memory.high` the kernel read back, and the pod's own limit ([`pod_series`]);
 //! - [`pressure_chart`]: the time tasks stalled on memory (PSI), per second, in the guest and
 //!   the cgroup; [`reclaim_chart`]: pages scanned, reclaimed and refaulted, major faults and
 //!   the cgroup's `memory.events`, per second (both from [`account_series`]);
@@ -24,6 +26,7 @@
 
 mod account;
 mod kernels;
+mod pods;
 mod run_charts;
 mod series;
 
@@ -39,7 +42,8 @@ use rsslab_wire::{EventKind, ProcessOutcome};
 
 pub use self::account::account_series;
 pub use self::kernels::{KernelPanel, kernel_row};
-pub use self::run_charts::{pressure_chart, process_chart, reclaim_chart, system_chart};
+pub use self::pods::{PodSeries, pod_series};
+pub use self::run_charts::{pod_chart, pressure_chart, process_chart, reclaim_chart, system_chart};
 pub use self::series::{Focus, RunSeries, decimate, process_names, run_series};
 use crate::records::LoadedRun;
 
@@ -114,6 +118,9 @@ pub enum Stroke {
     Dashed,
     Dotted,
     DashDot,
+    /// Long dashes: a line that may lie on a dashed one (a pod's limit on its container's),
+    /// whose dashes then show in its gaps.
+    LongDash,
 }
 
 impl Stroke {
@@ -124,6 +131,7 @@ impl Stroke {
             Stroke::Dashed => Some("7 4"),
             Stroke::Dotted => Some("2 3"),
             Stroke::DashDot => Some("8 3 2 3"),
+            Stroke::LongDash => Some("16 7"),
         }
     }
 }
@@ -384,10 +392,18 @@ fn draw_legend(
         let sample = vec![(item.x, y), (item.x + 26, y)];
         match line.stroke {
             Stroke::Solid => area.draw(&PathElement::new(sample, style)),
-            Stroke::Dashed | Stroke::DashDot => {
-                area.draw(&DashedPathElement::new(sample, 6, 3, style))
-            }
+            Stroke::Dashed => area.draw(&DashedPathElement::new(sample, 6, 3, style)),
             Stroke::Dotted => area.draw(&DashedPathElement::new(sample, 2, 3, style)),
+            // Patterns of two lengths, so a line's dash-dot tells from its dashes.
+            Stroke::DashDot | Stroke::LongDash => {
+                let pattern: &[i32] = match line.stroke {
+                    Stroke::DashDot => &[8, 3, 2, 3],
+                    _ => &[11, 4],
+                };
+                dashes(item.x, y, 26, pattern)
+                    .into_iter()
+                    .try_for_each(|dash| area.draw(&PathElement::new(dash, style)))
+            }
         }
         .map_err(plot_error)?;
         let text = TextStyle::from((FONT, LEGEND_FONT)).pos(Pos::new(HPos::Left, VPos::Center));
@@ -396,6 +412,24 @@ fn draw_legend(
             .map_err(plot_error)?;
     }
     Ok(())
+}
+
+/// The dashes of a line from `x` over `length` pixels at `y`, drawn `pattern[0]` pixels, left
+/// out `pattern[1]`, drawn `pattern[2]`, ... and again.
+fn dashes(x: i32, y: i32, length: i32, pattern: &[i32]) -> Vec<Vec<(i32, i32)>> {
+    let mut dashes = Vec::new();
+    let mut at = 0;
+    for (index, &step) in pattern.iter().cycle().enumerate() {
+        if at >= length || step <= 0 {
+            break;
+        }
+        let end = (at + step).min(length);
+        if index % 2 == 0 {
+            dashes.push(vec![(x + at, y), (x + end, y)]);
+        }
+        at = end;
+    }
+    dashes
 }
 
 /// The SVG plotters wrote, with the overlay added last and without the namespace (inline SVG

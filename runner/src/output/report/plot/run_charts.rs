@@ -1,5 +1,5 @@
-//! The charts of one run: its processes, its cgroup and guest, and the kernel's account
-//! (pressure, reclaim). All have the same time axis for the scenario and the run's events
+//! The charts of one run: its processes, its cgroup and guest, its pods, and the kernel's
+//! account (pressure, reclaim). All have the same time axis for the scenario and the run's events
 //! marked and labelled, so they read side by side.
 
 use super::*;
@@ -30,6 +30,18 @@ pub fn system_chart(series: &[Series], markers: &[Marker], axes: &Axes) -> Resul
     } else {
         "guest (no cgroup)"
     };
+    line_chart(title, series, markers, axes, "MiB")
+}
+
+/// One pod's containers against their limits, titled `title` (`Pod web (Burstable)`): each
+/// container's working set, RSS and page cache, its limit and `memory.high`, and the pod's
+/// limit; `series` from [`PodSeries::series`].
+pub fn pod_chart(
+    title: &str,
+    series: &[Series],
+    markers: &[Marker],
+    axes: &Axes,
+) -> Result<String> {
     line_chart(title, series, markers, axes, "MiB")
 }
 

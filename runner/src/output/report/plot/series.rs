@@ -10,8 +10,8 @@ use super::*;
 
 /// A part of a process's RSS is drawn only when it reaches this share of the process's peak
 /// RSS (and [`MIN_PART_MIB`]): a Go runtime's 2 MiB of shared pages are noise beside its heap.
-const MIN_PART_SHARE: f64 = 0.05;
-const MIN_PART_MIB: f64 = 1.0;
+pub(super) const MIN_PART_SHARE: f64 = 0.05;
+pub(super) const MIN_PART_MIB: f64 = 1.0;
 
 /// The series that tell a scenario's story across kernels, for its [`kernel_row`]s; decided
 /// once per scenario from all its runs, so every panel draws the same things.
@@ -58,6 +58,8 @@ pub struct RunSeries {
     pub pressure: Vec<Series>,
     /// [`reclaim_chart`]: pages, faults and events per second.
     pub reclaim: Vec<Series>,
+    /// [`pod_chart`]s: one per pod of the run's node, none without pods.
+    pub pods: Vec<PodSeries>,
     /// The last sample's or event's time, in seconds.
     pub t_max_s: f64,
 }
@@ -98,6 +100,7 @@ pub fn run_series(run: &LoadedRun, focus: &Focus) -> RunSeries {
         ..RunSeries::default()
     };
     (all.pressure, all.reclaim) = account_series(run);
+    all.pods = pod_series(run);
     for (index, name) in process_names(run).iter().enumerate() {
         let colour = PROCESS_COLOURS[index % PROCESS_COLOURS.len()];
         let metric =
@@ -337,7 +340,7 @@ pub fn run_series(run: &LoadedRun, focus: &Focus) -> RunSeries {
     all
 }
 
-fn line(
+pub(super) fn line(
     label: String,
     colour: RGBColor,
     stroke: Stroke,
@@ -354,7 +357,7 @@ fn line(
 }
 
 /// (seconds, MiB) of every sample that has the value `pick` reads.
-fn level(run: &LoadedRun, pick: impl Fn(&Sample) -> Option<u64>) -> Vec<(f64, f64)> {
+pub(super) fn level(run: &LoadedRun, pick: impl Fn(&Sample) -> Option<u64>) -> Vec<(f64, f64)> {
     run.samples
         .iter()
         .filter_map(|sample| Some((seconds(sample.t_ms), Bytes(pick(sample)?).as_mib())))
@@ -362,7 +365,7 @@ fn level(run: &LoadedRun, pick: impl Fn(&Sample) -> Option<u64>) -> Vec<(f64, f6
 }
 
 /// A level of `bytes` from the first sample to the last (a limit from the spec).
-fn constant(run: &LoadedRun, bytes: u64) -> Vec<(f64, f64)> {
+pub(super) fn constant(run: &LoadedRun, bytes: u64) -> Vec<(f64, f64)> {
     match (run.samples.first(), run.samples.last()) {
         (Some(first), Some(last)) => vec![
             (seconds(first.t_ms), Bytes(bytes).as_mib()),

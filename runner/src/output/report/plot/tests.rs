@@ -1,5 +1,5 @@
 use super::*;
-use crate::records::testing::{fake_run, fake_run_named, hostile_run};
+use crate::records::testing::{HOSTILE, fake_run, fake_run_named, hostile_run};
 
 /// The charts of one run on axes fitted to it alone.
 fn charts(run: &LoadedRun) -> (String, String, RunSeries) {
@@ -278,4 +278,111 @@ fn empty_run_still_draws() {
     let (process, system, _) = charts(&run);
     roxmltree::Document::parse(&process).unwrap();
     roxmltree::Document::parse(&system).unwrap();
+}
+
+#[test]
+fn a_pod_chart_draws_each_container_against_the_limits_the_kernel_read_back() {
+    let run = crate::records::testing::fake_pod_run("pods", "6.1", true);
+    let series = run_series(&run, &Focus::of([&run]));
+    let titles: Vec<&str> = series.pods.iter().map(|pod| pod.title.as_str()).collect();
+    assert_eq!(titles, ["Pod web (Burstable)", "Pod batch (BestEffort)"]);
+    let web = &series.pods[0];
+    assert_eq!(web.name, "web");
+    let labels: Vec<&str> = web.series.iter().map(|s| s.label.as_str()).collect();
+    // The sidecar first, as the pod lists it; neither reads files, so neither has a file line.
+    assert_eq!(
+        labels,
+        [
+            "log-shipper working set",
+            "log-shipper rss",
+            "log-shipper memory.max",
+            "log-shipper memory.high",
+            "api working set",
+            "api rss",
+            "api memory.max",
+            "api memory.high",
+            "pod memory.max"
+        ]
+    );
+    let line = |label: &str| web.series.iter().find(|s| s.label == label).unwrap();
+    // One colour per container; its lines in that colour, the pod's grey.
+    assert_eq!(
+        line("api working set").colour,
+        line("api memory.max").colour
+    );
+    assert_ne!(
+        line("api working set").colour,
+        line("log-shipper working set").colour
+    );
+    assert_eq!(
+        (
+            line("api working set").stroke,
+            line("api working set").width
+        ),
+        (Stroke::Solid, 3)
+    );
+    assert_eq!(line("api rss").width, 1);
+    assert_eq!(line("api memory.max").stroke, Stroke::Dashed);
+    assert_eq!(line("api memory.high").stroke, Stroke::DashDot);
+    assert_eq!(line("pod memory.max").stroke, Stroke::LongDash);
+    // Levels at what the kernel read back: api's memory.high page-rounded, not as written.
+    let level = |label: &str| line(label).points[0].1;
+    assert_eq!(level("api memory.max"), 128.0);
+    assert_eq!(level("api memory.high"), 127_504_384.0 / 1048576.0);
+    assert_eq!(level("pod memory.max"), 160.0);
+    // batch's job reads files: its page cache is drawn; a BestEffort pod has no limit.
+    let batch: Vec<&str> = series.pods[1]
+        .series
+        .iter()
+        .map(|s| s.label.as_str())
+        .collect();
+    assert!(batch.contains(&"job file"), "{batch:?}");
+    assert!(!batch.contains(&"pod memory.max"), "{batch:?}");
+    // Drawn: a titled, well-formed chart whose legend names the lines.
+    let axes = Axes::fitting(&web.series, series.t_max_s);
+    let svg = pod_chart(&web.title, &web.series, &event_markers(&run, 0.25), &axes).unwrap();
+    let texts = texts(&svg);
+    for expected in ["Pod web (Burstable)", "api memory.high", "pod memory.max"] {
+        assert!(
+            texts.iter().any(|t| t == expected),
+            "no {expected:?} in {texts:?}"
+        );
+    }
+    assert!(svg.contains("stroke-dasharray=\"16 7\""));
+    // A run without pods has no pod chart.
+    let plain = fake_run("demo", "6.1", "free");
+    assert!(run_series(&plain, &Focus::of([&plain])).pods.is_empty());
+}
+
+#[test]
+fn hostile_pod_and_container_names_are_escaped_in_the_pod_chart() {
+    let run = crate::records::testing::hostile_pod_run();
+    let series = run_series(&run, &Focus::of([&run]));
+    let pod = &series.pods[0];
+    let axes = Axes::fitting(&pod.series, series.t_max_s);
+    let svg = pod_chart(&pod.title, &pod.series, &[], &axes).unwrap();
+    assert!(!svg.contains("<script"), "{svg}");
+    let all_text = texts(&svg).concat();
+    assert!(
+        all_text.contains(&format!("Pod {HOSTILE} (Burstable)")),
+        "{all_text}"
+    );
+    assert!(
+        all_text.contains(&format!("{HOSTILE} working set")),
+        "{all_text}"
+    );
+}
+
+#[test]
+fn legend_dashes_follow_their_pattern() {
+    assert_eq!(
+        dashes(10, 5, 26, &[8, 3, 2, 3]),
+        [
+            vec![(10, 5), (18, 5)],
+            vec![(21, 5), (23, 5)],
+            vec![(26, 5), (34, 5)]
+        ]
+    );
+    assert_eq!(dashes(0, 0, 26, &[11, 4]).len(), 2);
+    assert!(dashes(0, 0, 26, &[0, 3]).is_empty());
 }
