@@ -6,6 +6,7 @@
 //!   rates derived from its cumulative counters;
 //! - [`findings`]: what differs between a scenario's variants and kernels, by how much, and
 //!   whether an expectation says so (the report's and summary's first section);
+//! - [`kubelet`]: whose each value the kubelet's rules wrote is (node, QoS level, pod, container);
 //! - [`pods`]: a run's pods as results.json lists them (QoS, the kubelet's values, peaks);
 //! - [`results`]: `results.json`, one summary per run (outcomes, peaks, evaluated
 //!   expectations), the contract CI jobs and scripts read;
@@ -23,5 +24,6 @@ pub mod diff;
 pub mod expectations;
 pub mod findings;
 pub mod kernel_diff;
+pub mod kubelet;
 pub mod pods;
 pub mod results;

@@ -2,18 +2,17 @@
 //! container the values the kubelet's rules wrote (as the kernel read them back), the
 //! `oom_score_adj` its processes got, its peaks and its `memory.events` counts.
 //!
-//! The values come from the run's `kubelet` events, matched to pods and containers by cgroup
-//! path ([`rsslab_kubelet::names`]), the peaks and counts from the samples' `pod` and
-//! `container` maps.
+//! The values come from the run's `kubelet` events, matched to pods and containers by
+//! [`super::kubelet`], the peaks and counts from the samples' `pod` and `container` maps.
 
 use std::collections::BTreeMap;
 
 use rsslab_kubelet::QosClass;
-use rsslab_kubelet::names;
 use rsslab_wire::pod::container_key;
 use rsslab_wire::{EventKind, Metrics};
 use serde::{Deserialize, Serialize};
 
+use super::kubelet::{OOM_SCORE_ADJ, Owner, kubelet_writes, pod_classes};
 use crate::records::LoadedRun;
 use crate::scenario::expect::{CGROUP_EVENTS, account_unit};
 
@@ -52,15 +51,24 @@ pub fn pod_summaries(run: &LoadedRun) -> BTreeMap<String, PodSummary> {
     let Some(node) = &run.record.spec.node else {
         return BTreeMap::new();
     };
-    let written = written_values(run);
+    let writes = kubelet_writes(run);
+    let values = |owner: Owner| -> BTreeMap<String, String> {
+        writes
+            .iter()
+            .filter(|write| write.owner == owner && write.file != OOM_SCORE_ADJ)
+            .map(|write| {
+                (
+                    write.file.to_owned(),
+                    write.read.unwrap_or(write.value).to_owned(),
+                )
+            })
+            .collect()
+    };
     let mut pods = BTreeMap::new();
-    for pod in &node.pods {
-        let qos = rsslab_kubelet::qos::qos_class(pod);
-        let pod_path = names::pod(node.cgroup_driver, qos, &pod.uid);
+    for (index, (pod, qos)) in node.pods.iter().zip(pod_classes(node)).enumerate() {
         let mut containers = BTreeMap::new();
-        for container in pod.all_containers() {
+        for (position, container) in pod.all_containers().enumerate() {
             let key = container_key(&pod.name, &container.name);
-            let path = names::container(node.cgroup_driver, &pod_path, &container.id);
             let oom_score_adj = run.record.events.iter().find_map(|event| {
                 let process = event.process.as_ref()?;
                 let spec = run
@@ -79,10 +87,14 @@ pub fn pod_summaries(run: &LoadedRun) -> BTreeMap<String, PodSummary> {
                 }
             });
             let samples = || run.samples.iter().filter_map(|s| s.container.get(&key));
+            let owner = Owner::Container {
+                pod: index,
+                container: position,
+            };
             containers.insert(
                 container.name.clone(),
                 ContainerSummary {
-                    values: written.get(&path).cloned().unwrap_or_default(),
+                    values: values(owner),
                     oom_score_adj,
                     peak: peaks(samples()),
                     events: last_events(samples()),
@@ -94,35 +106,13 @@ pub fn pod_summaries(run: &LoadedRun) -> BTreeMap<String, PodSummary> {
             pod.name.clone(),
             PodSummary {
                 qos,
-                values: written.get(&pod_path).cloned().unwrap_or_default(),
+                values: values(Owner::Pod(index)),
                 peak: peaks(samples),
                 containers,
             },
         );
     }
     pods
-}
-
-/// cgroup path -> file -> the value read back (or written, when it could not be read).
-pub fn written_values(run: &LoadedRun) -> BTreeMap<String, BTreeMap<String, String>> {
-    let mut values: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    for event in &run.record.events {
-        if let EventKind::Kubelet {
-            cgroup,
-            file,
-            value,
-            read,
-            ..
-        } = &event.kind
-            && file != "oom_score_adj"
-        {
-            values
-                .entry(cgroup.clone())
-                .or_default()
-                .insert(file.clone(), read.clone().unwrap_or_else(|| value.clone()));
-        }
-    }
-    values
 }
 
 /// The highest value of each size over `samples` (counters, and `available`, whose highest
@@ -153,4 +143,42 @@ fn last_events<'a>(samples: impl Iterator<Item = &'a Metrics>) -> Metrics {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::testing::{fake_pod_run, fake_run};
+
+    const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn each_pod_with_its_class_values_and_containers() {
+        let run = fake_pod_run("pods", "6.1", true);
+        let pods = pod_summaries(&run);
+        assert_eq!(pods.keys().collect::<Vec<_>>(), ["batch", "web"]);
+        let web = &pods["web"];
+        assert_eq!(web.qos, QosClass::Burstable);
+        assert_eq!(pods["batch"].qos, QosClass::BestEffort);
+        // Every container has a limit: the pod's is api's 128 + the sidecar's 32.
+        assert_eq!(web.values["memory.max"], (160 * MIB).to_string());
+        let api = &web.containers["api"];
+        assert_eq!(api.values["memory.max"], (128 * MIB).to_string());
+        assert_eq!(api.values["memory.oom.group"], "1");
+        // memory.high as the kernel read it back, page-rounded below what was written.
+        let high: u64 = api.values["memory.high"].parse().unwrap();
+        assert_eq!(high % 4096, 0);
+        assert!(
+            api.oom_score_adj
+                .is_some_and(|adj| (3..=999).contains(&adj))
+        );
+        assert!(api.peak["working_set"] > 0);
+        assert!(!api.peak.contains_key("available"), "its peak says nothing");
+        assert!(web.containers.contains_key("log-shipper"));
+    }
+
+    #[test]
+    fn a_run_without_pods_has_none() {
+        assert!(pod_summaries(&fake_run("demo", "6.1", "free")).is_empty());
+    }
 }

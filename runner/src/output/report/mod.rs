@@ -130,7 +130,6 @@ mod context;
 pub mod embed;
 pub mod figures;
 mod findings;
-mod kubelet;
 mod matrix;
 pub mod phases;
 pub mod plot;

@@ -10,7 +10,7 @@ use rsslab_wire::EventKind;
 use rsslab_wire::pod::{CgroupDriver, ContainerSpec, NodeSpec, PodSpec, container_key};
 use serde::Serialize;
 
-use super::kubelet::{
+use crate::analysis::kubelet::{
     KubeletWrite, LIMIT_FILES, OOM_SCORE_ADJ, Owner, kubelet_writes, pod_classes,
 };
 use crate::records::LoadedRun;

@@ -5,9 +5,7 @@
 
 use super::series::{MIN_PART_MIB, MIN_PART_SHARE, constant, level, line};
 use super::*;
-use crate::output::report::kubelet::{
-    KubeletWrite, LIMIT_FILES, Owner, kubelet_writes, pod_classes,
-};
+use crate::analysis::kubelet::{KubeletWrite, LIMIT_FILES, Owner, kubelet_writes, pod_classes};
 
 /// The pod's own limit: grey, as it bounds all of its containers; in long dashes, so a
 /// container's limit at the same level shows in their gaps.

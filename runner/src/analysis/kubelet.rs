@@ -1,8 +1,8 @@
 //! Whose each of a run's `kubelet` events is: the node's `kubepods`, a QoS level, a pod or one
 //! of its containers, found by the cgroup path the kubelet's rules give each
-//! (`rsslab_kubelet::names`), so the pods block can list a pod's values together and its
-//! chart can draw each container's limit where the kernel read it back. Entry point:
-//! [`kubelet_writes`].
+//! (`rsslab_kubelet::names`), so results.json and the report's pods block can list a pod's
+//! values together and its chart can draw each container's limit where the kernel read it
+//! back. Entry point: [`kubelet_writes`].
 
 use rsslab_kubelet::QosClass;
 use rsslab_kubelet::names;
