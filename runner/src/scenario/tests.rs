@@ -1490,3 +1490,156 @@ fn sample_after_needs_until_and_is_shorter_than_the_duration() {
         "not shorter than `sample.duration`",
     );
 }
+
+const PODS: &str = r#"
+[scenario]
+id = "pods"
+title = "Pods"
+
+[vm]
+memory = "1GiB"
+
+[node]
+kubernetes = "1.31"
+
+[[pod]]
+name = "web"
+[[pod.init_container]]
+name = "shipper"
+restart_policy = "Always"
+limits = { memory = "32MiB", cpu = "100m" }
+[[pod.container]]
+name = "api"
+requests = { memory = "96MiB", cpu = "250m" }
+limits = { memory = "128MiB", cpu = 1 }
+
+[sample]
+duration = "30s"
+
+[[process]]
+name = "shipper"
+container = "web/shipper"
+workload = "hog"
+args = { size = "8MiB" }
+
+[[process]]
+name = "api"
+container = "web/api"
+workload = "hog"
+args = { size = "48MiB" }
+"#;
+
+#[test]
+fn a_written_out_pod_is_what_the_api_server_would_hand_the_kubelet() {
+    let scenario = ok(PODS);
+    let node = scenario.node.as_ref().expect("a node");
+    assert_eq!(node.kubernetes.to_string(), "1.31");
+    assert_eq!(node.cgroup_version, 2, "the default");
+    let web = &node.pods[0];
+    let shipper = &web.init_containers[0];
+    assert!(shipper.sidecar);
+    // A limit without a request requests the limit (SetDefaults_Pod), per resource.
+    assert_eq!(shipper.requests.memory, Some(Bytes::mib(32)));
+    assert_eq!(shipper.requests.cpu_millis, Some(100));
+    let api = &web.containers[0];
+    assert_eq!(
+        (api.requests.cpu_millis, api.limits.cpu_millis),
+        (Some(250), Some(1000))
+    );
+    assert_eq!(api.limits.memory, Some(Bytes::mib(128)));
+    assert_eq!(api.id.len(), 64);
+    assert_ne!(api.id, shipper.id);
+    let processes: Vec<Option<&str>> = scenario
+        .processes
+        .iter()
+        .map(|process| process.container.as_deref())
+        .collect();
+    assert_eq!(processes, [Some("web/shipper"), Some("web/api")]);
+}
+
+#[test]
+fn the_kubernetes_version_and_container_resources_are_matrix_axes() {
+    let scenario = ok(&format!(
+        "{PODS}\n[matrix]\n\"node.kubernetes\" = [\"1.29\", \"1.32\"]\n\"pod.web.container.api.limits.memory\" = [\"128MiB\", \"256MiB\"]\n"
+    ));
+    assert_eq!(scenario.variants.len(), 4);
+    let labels: Vec<&str> = scenario.variants.iter().map(|v| v.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "kubernetes=1.29,api.limits.memory=128MiB",
+            "kubernetes=1.29,api.limits.memory=256MiB",
+            "kubernetes=1.32,api.limits.memory=128MiB",
+            "kubernetes=1.32,api.limits.memory=256MiB",
+        ]
+    );
+    let last = scenario.variants[3].setup.node.as_ref().unwrap();
+    assert_eq!(last.kubernetes.to_string(), "1.32");
+    assert_eq!(
+        last.pods[0].containers[0].limits.memory,
+        Some(Bytes::mib(256))
+    );
+    // 1.27 has no sidecars: the pod's sidecar is refused there, so a matrix that keeps it
+    // names the variant.
+    let text = errors(&format!(
+        "{PODS}\n[matrix]\n\"node.kubernetes\" = [\"1.27\", \"1.31\"]\n"
+    ))
+    .iter()
+    .map(|d| format!("{} {:?}", d.message, d.notes))
+    .collect::<String>();
+    assert!(
+        text.contains("which Kubernetes 1.27 does not run") && text.contains("kubernetes=1.27"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_manifests_env_and_args_reach_the_containers_program() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("web.yaml"),
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n    - name: api\n      command: [\"/app/api\"]\n      args: [\"--port=$(PORT)\", \"$$(PORT)\"]\n      env:\n        - {name: PORT, value: \"8080\"}\n        - {name: GOGC, value: \"50\"}\n      resources:\n        limits: {memory: 128Mi}\n",
+    )
+    .unwrap();
+    let scenario = dir.path().join("s.toml");
+    std::fs::write(
+        &scenario,
+        r#"
+[scenario]
+id = "m"
+title = "m"
+[node]
+kubernetes = "1.32"
+[[pod]]
+manifest = "web.yaml"
+[sample]
+duration = "10s"
+[[process]]
+name = "api"
+container = "web/api"
+workload = "exec"
+env = { GOGC = "off" }
+args = { command = ["/bin/true", "--ignored"] }
+"#,
+    )
+    .unwrap();
+    let loaded = load_scenario(&scenario, &kernels()).unwrap_or_else(|e| panic!("{e}"));
+    let api = &loaded.processes[0];
+    let Workload::Exec(exec) = &api.workload else {
+        panic!("{:?}", api.workload)
+    };
+    // The program is the scenario's; its arguments the manifest's, $(PORT) expanded and $$
+    // kept as one $.
+    assert_eq!(exec.command, ["/bin/true", "--port=8080", "$(PORT)"]);
+    // The manifest's env, the scenario's on top.
+    assert_eq!(api.env["PORT"], "8080");
+    assert_eq!(api.env["GOGC"], "off");
+    let node = loaded.node.as_ref().unwrap();
+    assert_eq!(
+        node.pods[0].containers[0].requests.memory,
+        Some(Bytes::mib(128)),
+        "requested as limited"
+    );
+    // The manifest's fields the lab does not use (here none but the command's own program).
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
