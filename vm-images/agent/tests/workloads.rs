@@ -203,6 +203,41 @@ fn file_io_writes_then_rereads_its_working_set() {
 }
 
 #[test]
+fn file_io_grows_its_heap_each_round_and_reuses_the_files_it_finds() {
+    let dir = std::env::temp_dir().join(format!("rsslab-file-io-reuse-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let args = format!(
+        r#"{{"files":2,"file_size":"1MiB","dir":"{}","repeat":3,"every":"10ms","anon":"2MiB","anon_per_round":"4MiB","reuse":true}}"#,
+        dir.display()
+    );
+    let mut first = Workload::start(binary(), &["file-io", &args]);
+    assert_eq!(
+        first.until("written").metrics["file_bytes_written"],
+        2 * MIB
+    );
+    let rounds: Vec<u64> = (0..3)
+        .map(|_| first.until("round").metrics["anon_bytes"])
+        .collect();
+    assert_eq!(
+        rounds,
+        [6 * MIB, 10 * MIB, 14 * MIB],
+        "2MiB, then 4MiB more each round"
+    );
+    let rss_anon = first.kib("status", "RssAnon");
+    assert!(
+        rss_anon >= 14 * MIB,
+        "the grown heap is touched and kept: {rss_anon}"
+    );
+    drop(first);
+    // A second life finds both files at full size: nothing written, the same bytes read.
+    let mut second = Workload::start(binary(), &["file-io", &args]);
+    assert_eq!(second.until("written").metrics["file_bytes_written"], 0);
+    assert_eq!(second.until("done").metrics["file_bytes_read"], 6 * MIB);
+    drop(second);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn vsz_startup_reports_enomem_at_start_and_exits_12() {
     // 1TiB private read-write: more than RAM + swap, refused under the heuristic overcommit
     // (mode 0) and strict accounting (2); with mode 1 only more than the address space is.

@@ -129,7 +129,8 @@ impl Workload {
     /// - `heap-churn`: `heap_touched` (at `allocated`), `heap_released` (at `released`),
     ///   `madv_free_fallback` (1 when MADV_FREE was refused and MADV_DONTNEED used);
     /// - `balloon`: `balloon` (bytes held);
-    /// - `file-io`: `file_bytes_written`, `file_bytes_read`;
+    /// - `file-io`: `file_bytes_written`, `file_bytes_read`, `anon_bytes` (the anonymous heap
+    ///   it has touched: `anon` and `anon_per_round` for each round so far);
     /// - `hog`: `hog` (bytes held);
     /// - `vsz-startup`: `vsz_mapped`, `committed`, `touched`;
     /// - `go-heap-churn`: the Go runtime's `heap_alloc`, `heap_inuse`, `heap_idle`,
@@ -142,7 +143,7 @@ impl Workload {
         let builtin: &[&str] = match self {
             Workload::HeapChurn(_) => &["heap_touched", "heap_released", "madv_free_fallback"],
             Workload::Balloon(_) => &["balloon"],
-            Workload::FileIo(_) => &["file_bytes_written", "file_bytes_read"],
+            Workload::FileIo(_) => &["file_bytes_written", "file_bytes_read", "anon_bytes"],
             Workload::Hog(_) => &["hog"],
             Workload::VszStartup(_) => &["vsz_mapped", "committed", "touched"],
             Workload::GoHeapChurn(_) => &[
@@ -492,6 +493,14 @@ pub struct FileIoArgs {
     /// Anonymous heap allocated and touched at start and kept. Default: 0.
     #[serde(default)]
     pub anon: Bytes,
+    /// More anonymous heap allocated, touched and kept with each round (a batch service
+    /// whose memory grows a little with every batch). Default: 0.
+    #[serde(default)]
+    pub anon_per_round: Bytes,
+    /// Files already there at their full size are not written again, only read (a restarted
+    /// container finds the files its previous life wrote). Default: false.
+    #[serde(default)]
+    pub reuse: bool,
     /// Exit after the last round instead of staying alive. Default: false.
     #[serde(default)]
     pub exit: bool,

@@ -1,8 +1,10 @@
 //! `file-io`: the image-batch service. It touches an anonymous heap of `anon` bytes (kept),
 //! writes `files` files of `file_size` incompressible bytes (xorshift) under `dir` (fsync-ed if
-//! asked) -> `written` (metric `file_bytes_written`), then `repeat` times re-reads the first
-//! `working_set` bytes of them, `every` apart -> `round` after each (metric `file_bytes_read`,
-//! cumulative), `done` after the last; it stays alive unless `exit`.
+//! asked; with `reuse`, a file already there at its full size is kept as it is) -> `written`
+//! (metric `file_bytes_written`), then `repeat` times re-reads the first `working_set` bytes of
+//! them, `every` apart, touching `anon_per_round` more anonymous heap (kept) before each ->
+//! `round` after each (metrics `file_bytes_read`, cumulative, and `anon_bytes`), `done` after
+//! the last; it stays alive unless `exit`.
 //!
 //! `mode = "read"` reads with read(2) into a 1MiB buffer; `mode = "mmap"` maps the working set
 //! once (shared, read-only, kept mapped) and reads a byte of every page each round, so the page
@@ -86,12 +88,17 @@ pub fn plan(args: &FileIoArgs) -> Result<Plan, String> {
     })
 }
 
-/// Writes every file; returns the bytes written.
-fn write_files(plan: &Plan, fsync: bool) -> Result<u64, String> {
+/// Writes every file (with `reuse`, those not already there at full size); returns the bytes
+/// written.
+fn write_files(plan: &Plan, fsync: bool, reuse: bool) -> Result<u64, String> {
     let mut rng = XorShift::new(0x9e37_79b9_7f4a_7c15);
     let mut buf = vec![0u8; BLOCK];
     let mut written = 0u64;
     for path in &plan.files {
+        let there = std::fs::metadata(path).is_ok_and(|meta| meta.len() == plan.file_size);
+        if reuse && there {
+            continue;
+        }
         let mut file =
             File::create(path).map_err(|error| format!("creating {}: {error}", path.display()))?;
         let mut left = plan.file_size;
@@ -207,7 +214,7 @@ pub fn run<W: Write>(args: &FileIoArgs, reporter: &mut Reporter<W>) -> Result<()
     };
     std::fs::create_dir_all(&args.dir)
         .map_err(|error| format!("creating {}: {error}", args.dir))?;
-    let written = write_files(&plan, args.fsync)?;
+    let written = write_files(&plan, args.fsync, args.reuse)?;
     reporter.phase("written", &[("file_bytes_written", written)]);
     let maps = match args.mode {
         ReadMode::Read => Vec::new(),
@@ -220,15 +227,35 @@ pub fn run<W: Write>(args: &FileIoArgs, reporter: &mut Reporter<W>) -> Result<()
     let mut buf = vec![0u8; BLOCK];
     let page = page_size();
     let mut read = 0u64;
+    let mut grown = Vec::new();
+    let mut anon_bytes = args.anon.0;
     for round in 0..args.repeat {
         if round > 0 {
             std::thread::sleep(args.every.as_duration());
+        }
+        if args.anon_per_round.0 > 0 {
+            let len = usize::try_from(args.anon_per_round.0).map_err(|_| {
+                format!(
+                    "anon_per_round ({}) does not fit in memory",
+                    args.anon_per_round
+                )
+            })?;
+            let mut region = Region::map(len).map_err(|error| {
+                format!("mmap of anon_per_round {}: {error}", args.anon_per_round)
+            })?;
+            let len = region.len();
+            region.touch(0, len, 0x62);
+            anon_bytes += len as u64;
+            grown.push(region);
         }
         read += match args.mode {
             ReadMode::Read => read_round(&plan, &mut buf)?,
             ReadMode::Mmap => maps.iter().map(|map| map.touch(page)).sum(),
         };
-        reporter.phase("round", &[("file_bytes_read", read)]);
+        reporter.phase(
+            "round",
+            &[("file_bytes_read", read), ("anon_bytes", anon_bytes)],
+        );
     }
     reporter.phase("done", &[("file_bytes_read", read)]);
     if args.exit {
@@ -255,6 +282,8 @@ mod tests {
             repeat: 2,
             every: Millis(10),
             anon: Bytes(1 << 20),
+            anon_per_round: Bytes(0),
+            reuse: false,
             exit: true,
         }
     }
@@ -311,10 +340,10 @@ mod tests {
                     "{\"phase\":\"written\",\"metrics\":{\"file_bytes_written\":3145728}}"
                         .to_owned(),
                     format!(
-                        "{{\"phase\":\"round\",\"metrics\":{{\"file_bytes_read\":{read_per_round}}}}}"
+                        "{{\"phase\":\"round\",\"metrics\":{{\"anon_bytes\":1048576,\"file_bytes_read\":{read_per_round}}}}}"
                     ),
                     format!(
-                        "{{\"phase\":\"round\",\"metrics\":{{\"file_bytes_read\":{}}}}}",
+                        "{{\"phase\":\"round\",\"metrics\":{{\"anon_bytes\":1048576,\"file_bytes_read\":{}}}}}",
                         2 * read_per_round
                     ),
                     format!(
