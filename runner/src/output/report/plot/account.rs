@@ -192,6 +192,7 @@ fn push(
             stroke,
             width,
             points,
+            breaks: Vec::new(),
         });
     }
 }

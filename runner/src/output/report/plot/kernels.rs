@@ -28,6 +28,7 @@ pub fn kernel_row(panels: &[KernelPanel<'_>], axes: &Axes) -> Result<String> {
         if !legend.iter().any(|known| known.label == line.label) {
             legend.push(Series {
                 points: Vec::new(),
+                breaks: Vec::new(),
                 ..line.clone()
             });
         }

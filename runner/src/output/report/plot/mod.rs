@@ -144,6 +144,25 @@ pub struct Series {
     pub stroke: Stroke,
     pub width: u32,
     pub points: Vec<(f64, f64)>,
+    /// Indices of `points` that start a new stretch of the line: what it measures was not
+    /// there in between (a process between its lives in a restarted container).
+    pub breaks: Vec<usize>,
+}
+
+impl Series {
+    /// The stretches of the line, each drawn on its own.
+    pub fn stretches(&self) -> impl Iterator<Item = &[(f64, f64)]> {
+        let mut starts = vec![0];
+        starts.extend(
+            self.breaks
+                .iter()
+                .copied()
+                .filter(|&i| i > 0 && i < self.points.len()),
+        );
+        starts.push(self.points.len());
+        starts.dedup();
+        (0..starts.len() - 1).map(move |i| &self.points[starts[i]..starts[i + 1]])
+    }
 }
 
 /// One vertical marker of a chart: events at (nearly) the same time share a marker.
@@ -168,6 +187,22 @@ pub fn event_markers(run: &LoadedRun, min_gap_s: f64) -> Vec<Marker> {
             } => (event.label(), ENDED_COLOUR),
             EventKind::Ended { outcome } => (format!("{} {outcome}", event.label()), ENDED_COLOUR),
             EventKind::OomKill { task, .. } => (format!("oom-kill {task}"), OOM_COLOUR),
+            EventKind::ContainerTerminated { reason, .. } => (
+                format!(
+                    "{} {reason}",
+                    event.label().split(':').next().unwrap_or_default()
+                ),
+                if reason == "OOMKilled" {
+                    OOM_COLOUR
+                } else {
+                    ENDED_COLOUR
+                },
+            ),
+            EventKind::ContainerBackOff { delay_ms, .. } => (
+                format!("{} {:.0}s", event.label(), *delay_ms as f64 / 1000.0),
+                ENDED_COLOUR,
+            ),
+            EventKind::ContainerRestarted { .. } => (event.label(), STARTED_COLOUR),
             EventKind::Setup { .. } | EventKind::Log { .. } | EventKind::Kubelet { .. } => continue,
         };
         let t_s = seconds(event.t_ms);
@@ -304,30 +339,26 @@ fn overlay(
     let columns = chart.plotting_area().dim_in_pixel().0 as usize;
     let mut svg = String::new();
     for line in series {
-        if line.points.is_empty() {
-            continue;
-        }
-        let _ = write!(
-            svg,
-            "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"{}\"",
-            hex_colour(line.colour),
-            line.width
-        );
-        if let Some(dash) = line.stroke.dasharray() {
-            let _ = write!(svg, " stroke-dasharray=\"{dash}\"");
-        }
-        svg.push_str(" stroke-linejoin=\"round\" points=\"");
-        for (index, point) in decimate(&line.points, axes.t_max_s, columns)
-            .iter()
-            .enumerate()
-        {
-            let (x, y) = chart.backend_coord(point);
-            if index > 0 {
-                svg.push(' ');
+        for stretch in line.stretches().filter(|stretch| !stretch.is_empty()) {
+            let _ = write!(
+                svg,
+                "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"{}\"",
+                hex_colour(line.colour),
+                line.width
+            );
+            if let Some(dash) = line.stroke.dasharray() {
+                let _ = write!(svg, " stroke-dasharray=\"{dash}\"");
             }
-            let _ = write!(svg, "{x},{y}");
+            svg.push_str(" stroke-linejoin=\"round\" points=\"");
+            for (index, point) in decimate(stretch, axes.t_max_s, columns).iter().enumerate() {
+                let (x, y) = chart.backend_coord(point);
+                if index > 0 {
+                    svg.push(' ');
+                }
+                let _ = write!(svg, "{x},{y}");
+            }
+            svg.push_str("\"/>\n");
         }
-        svg.push_str("\"/>\n");
     }
     if labels {
         // Labels last, so lines do not cross them out; rotated to run down beside their marker.

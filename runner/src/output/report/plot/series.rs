@@ -105,6 +105,7 @@ pub fn run_series(run: &LoadedRun, focus: &Focus) -> RunSeries {
         let colour = PROCESS_COLOURS[index % PROCESS_COLOURS.len()];
         let metric =
             |metric: &str| level(run, |sample| sample.process.get(name)?.get(metric).copied());
+        let broken = |series: Series| broken_where_absent(run, name, series);
         let rss = metric("rss");
         let peak = rss.iter().map(|&(_, y)| y).fold(0.0, f64::max);
         let threshold = (peak * MIN_PART_SHARE).max(MIN_PART_MIB);
@@ -114,24 +115,29 @@ pub fn run_series(run: &LoadedRun, focus: &Focus) -> RunSeries {
             // Never sampled (it failed to start, or started after the end): nothing to draw.
             continue;
         }
-        all.focus.push(line(
+        all.focus.push(broken(line(
             format!("{name} rss"),
             colour,
             Stroke::Solid,
             2,
             rss.clone(),
-        ));
+        )));
         if focus.lazyfree && lazyfree.iter().any(|&(_, y)| y >= MIN_PART_MIB) {
-            all.focus.push(line(
+            all.focus.push(broken(line(
                 format!("{name} lazyfree"),
                 colour,
                 Stroke::Dashed,
                 2,
                 lazyfree.clone(),
-            ));
+            )));
         }
-        all.process
-            .push(line(format!("{name} rss"), colour, Stroke::Solid, 2, rss));
+        all.process.push(broken(line(
+            format!("{name} rss"),
+            colour,
+            Stroke::Solid,
+            2,
+            rss,
+        )));
         for (part, stroke, width) in [
             ("rss_anon", Stroke::Solid, 1),
             ("rss_file", Stroke::Dotted, 2),
@@ -141,17 +147,18 @@ pub fn run_series(run: &LoadedRun, focus: &Focus) -> RunSeries {
             let points = metric(part);
             if shown(&points) {
                 let label = format!("{name} {part}");
-                all.process.push(line(label, colour, stroke, width, points));
+                all.process
+                    .push(broken(line(label, colour, stroke, width, points)));
             }
         }
         if shown(&lazyfree) {
-            all.process.push(line(
+            all.process.push(broken(line(
                 format!("{name} lazyfree"),
                 colour,
                 Stroke::Dashed,
                 2,
                 lazyfree,
-            ));
+            )));
         }
     }
 
@@ -353,7 +360,26 @@ pub(super) fn line(
         stroke,
         width,
         points,
+        breaks: Vec::new(),
     }
+}
+
+/// `series` of process `name`, broken wherever a sample went without the process (between
+/// the lives of a restarted container's process).
+fn broken_where_absent(run: &LoadedRun, name: &str, mut series: Series) -> Series {
+    let absent: Vec<f64> = run
+        .samples
+        .iter()
+        .filter(|sample| !sample.process.contains_key(name))
+        .map(|sample| seconds(sample.t_ms))
+        .collect();
+    series.breaks = (1..series.points.len())
+        .filter(|&i| {
+            let (from, to) = (series.points[i - 1].0, series.points[i].0);
+            absent.iter().any(|&t| t > from && t < to)
+        })
+        .collect();
+    series
 }
 
 /// (seconds, MiB) of every sample that has the value `pick` reads.

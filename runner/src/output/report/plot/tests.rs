@@ -386,3 +386,40 @@ fn legend_dashes_follow_their_pattern() {
     assert_eq!(dashes(0, 0, 26, &[11, 4]).len(), 2);
     assert!(dashes(0, 0, 26, &[0, 3]).is_empty());
 }
+
+#[test]
+fn a_process_line_breaks_where_the_process_was_not_there() {
+    // The service's samples from 2 s to 3 s (exclusive) are taken out: a restarted
+    // container's process between two lives. Its line is two stretches, not one across.
+    let mut run = fake_run("demo", "6.1", "free");
+    for sample in &mut run.samples {
+        if (2_000..3_000).contains(&sample.t_ms) {
+            sample.process.remove("service");
+        }
+    }
+    let series = run_series(&run, &Focus::of([&run]));
+    let rss = series
+        .process
+        .iter()
+        .find(|line| line.label == "service rss")
+        .unwrap();
+    assert_eq!(rss.breaks.len(), 1, "{:?}", rss.breaks);
+    let stretches: Vec<&[(f64, f64)]> = rss.stretches().collect();
+    assert_eq!(stretches.len(), 2);
+    assert!(stretches[0].last().unwrap().0 < 2.0 && stretches[1][0].0 >= 3.0);
+    let (process, _, _) = charts(&run);
+    let polylines = |svg: &str, colour: RGBColor| {
+        svg.matches(&format!(
+            "stroke=\"{}\" stroke-width=\"2\"",
+            hex_colour(colour)
+        ))
+        .count()
+    };
+    let balloon = series
+        .process
+        .iter()
+        .find(|line| line.label == "balloon rss")
+        .unwrap();
+    assert!(balloon.breaks.is_empty(), "the balloon was always there");
+    assert!(polylines(&process, rss.colour) >= 2, "{process}");
+}
