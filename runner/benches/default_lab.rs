@@ -102,7 +102,12 @@ fn tail_after_story(run: &LoadedRun) -> Option<(u64, u64)> {
     let last_informative = events
         .iter()
         .filter(|event| match &event.kind {
-            EventKind::Started { .. } | EventKind::Phase { .. } | EventKind::OomKill { .. } => true,
+            EventKind::Started { .. }
+            | EventKind::Phase { .. }
+            | EventKind::OomKill { .. }
+            | EventKind::ContainerTerminated { .. }
+            | EventKind::ContainerBackOff { .. }
+            | EventKind::ContainerRestarted { .. } => true,
             EventKind::Ended { outcome } => *outcome != ProcessOutcome::RunningAtEnd,
             EventKind::Setup { .. } | EventKind::Log { .. } | EventKind::Kubelet { .. } => false,
         })

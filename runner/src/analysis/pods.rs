@@ -1,6 +1,7 @@
 //! A run's pods as `results.json` lists them: each pod's QoS class and cgroup values, and per
 //! container the values the kubelet's rules wrote (as the kernel read them back), the
-//! `oom_score_adj` its processes got, its peaks and its `memory.events` counts.
+//! `oom_score_adj` its processes got, its peaks, its `memory.events` counts, and each time it
+//! ended (the runtime's reason, the kubelet's back-off and restart).
 //!
 //! The values come from the run's `kubelet` events, matched to pods and containers by
 //! [`super::kubelet`], the peaks and counts from the samples' `pod` and `container` maps.
@@ -44,6 +45,64 @@ pub struct ContainerSummary {
     pub peak: Metrics,
     /// `memory.events` counts at the last sample (`oom_kill`, `oom_group_kill`, `max`, ...).
     pub events: Metrics,
+    /// How often the kubelet started it again.
+    #[serde(default)]
+    pub restarts: u32,
+    /// Each time it ended: the runtime's reason and what the kubelet did then.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub terminations: Vec<Termination>,
+}
+
+/// One end of a container, from the run's container events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Termination {
+    pub t_ms: u64,
+    /// `OOMKilled`, `Error` or `Completed`.
+    pub reason: String,
+    pub exit_code: i32,
+    /// The CrashLoopBackOff before the restart (none: restarted at once, or not at all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub back_off_ms: Option<u64>,
+    /// When the kubelet started it again (none: not restarted in the run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarted_ms: Option<u64>,
+}
+
+/// The terminations of container `key`, in time order, each with its back-off and restart.
+pub fn terminations(run: &LoadedRun, key: &str) -> Vec<Termination> {
+    let mut ends: Vec<Termination> = Vec::new();
+    for event in &run.record.events {
+        match &event.kind {
+            EventKind::ContainerTerminated {
+                container,
+                reason,
+                exit_code,
+                ..
+            } if container == key => ends.push(Termination {
+                t_ms: event.t_ms,
+                reason: reason.clone(),
+                exit_code: *exit_code,
+                back_off_ms: None,
+                restarted_ms: None,
+            }),
+            EventKind::ContainerBackOff {
+                container,
+                delay_ms,
+                ..
+            } if container == key => {
+                if let Some(last) = ends.last_mut() {
+                    last.back_off_ms = Some(*delay_ms);
+                }
+            }
+            EventKind::ContainerRestarted { container, .. } if container == key => {
+                if let Some(last) = ends.last_mut() {
+                    last.restarted_ms = Some(event.t_ms);
+                }
+            }
+            _ => {}
+        }
+    }
+    ends
 }
 
 /// The pods of `run`, by name; empty without pods.
@@ -87,6 +146,7 @@ pub fn pod_summaries(run: &LoadedRun) -> BTreeMap<String, PodSummary> {
                 }
             });
             let samples = || run.samples.iter().filter_map(|s| s.container.get(&key));
+            let terminations_of = terminations(run, &key);
             let owner = Owner::Container {
                 pod: index,
                 container: position,
@@ -96,6 +156,11 @@ pub fn pod_summaries(run: &LoadedRun) -> BTreeMap<String, PodSummary> {
                 ContainerSummary {
                     values: values(owner),
                     oom_score_adj,
+                    restarts: terminations_of
+                        .iter()
+                        .filter(|end| end.restarted_ms.is_some())
+                        .count() as u32,
+                    terminations: terminations_of,
                     peak: peaks(samples()),
                     events: last_events(samples()),
                 },
@@ -151,6 +216,77 @@ mod tests {
     use crate::records::testing::{fake_pod_run, fake_run};
 
     const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn each_end_of_a_container_with_its_back_off_and_restart() {
+        use rsslab_wire::Event;
+        let mut run = fake_pod_run("pods", "6.1", false);
+        let event = |t_ms: u64, kind: EventKind| Event {
+            t_ms,
+            process: None,
+            kind,
+        };
+        let terminated = |t_ms: u64, reason: &str, exit_code: i32| {
+            event(
+                t_ms,
+                EventKind::ContainerTerminated {
+                    container: "web/api".into(),
+                    reason: reason.into(),
+                    exit_code,
+                    restart_count: 0,
+                },
+            )
+        };
+        let restarted = |t_ms: u64| {
+            event(
+                t_ms,
+                EventKind::ContainerRestarted {
+                    container: "web/api".into(),
+                    id: "cd".repeat(32),
+                    restart_count: 1,
+                },
+            )
+        };
+        run.record.events.extend([
+            terminated(2_000, "OOMKilled", 137),
+            restarted(2_005),
+            terminated(3_000, "Error", 1),
+            event(
+                3_000,
+                EventKind::ContainerBackOff {
+                    container: "web/api".into(),
+                    delay_ms: 10_000,
+                    restart_count: 1,
+                },
+            ),
+        ]);
+        let api = &pod_summaries(&run)["web"].containers["api"];
+        assert_eq!(api.restarts, 1);
+        assert_eq!(
+            api.terminations,
+            [
+                Termination {
+                    t_ms: 2_000,
+                    reason: "OOMKilled".into(),
+                    exit_code: 137,
+                    back_off_ms: None,
+                    restarted_ms: Some(2_005),
+                },
+                Termination {
+                    t_ms: 3_000,
+                    reason: "Error".into(),
+                    exit_code: 1,
+                    back_off_ms: Some(10_000),
+                    restarted_ms: None,
+                },
+            ]
+        );
+        assert!(
+            pod_summaries(&run)["web"].containers["log-shipper"]
+                .terminations
+                .is_empty()
+        );
+    }
 
     #[test]
     fn each_pod_with_its_class_values_and_containers() {

@@ -282,7 +282,13 @@ mod tests {
         }
     }
 
-    const HELLO: &str = r#"{"type":"hello","protocol":4,"kernel_release":"6.1.0-50-cloud-amd64","boot_ms":1500,"features":{}}"#;
+    /// A hello of the protocol this runner speaks.
+    fn hello() -> String {
+        format!(
+            r#"{{"type":"hello","protocol":{},"kernel_release":"6.1.0-50-cloud-amd64","boot_ms":1500,"features":{{}}}}"#,
+            rsslab_wire::CHANNEL_VERSION
+        )
+    }
     const SAMPLE: &str = r#"{"type":"sample","t_ms":250,"process":{"service":{"rss":1048576}},"cgroup":{},"guest":{"mem_available":5}}"#;
     const VERDICT: &str = r#"{"type":"verdict","t_ms":900,"outcome":"ok","processes":{"service":{"outcome":"running-at-end","peak":{"rss":1048576}}}}"#;
 
@@ -290,7 +296,7 @@ mod tests {
     fn a_well_formed_channel_gives_the_verdicts_outcome_and_writes_samples() {
         let dir = tempfile::tempdir().unwrap();
         let mut collector = Collector::new(dir.path()).unwrap();
-        assert_eq!(collector.line(HELLO), LineAction::Continue);
+        assert_eq!(collector.line(&hello()), LineAction::Continue);
         assert_eq!(collector.line(SAMPLE), LineAction::Continue);
         assert_eq!(collector.line(SAMPLE), LineAction::Continue);
         assert_eq!(collector.line(VERDICT), LineAction::VerdictReceived);
@@ -311,7 +317,7 @@ mod tests {
         let mut collector = Collector::new(dir.path()).unwrap();
         let ready = format!(r#"{{"type":"ready","protocol":{CHANNEL_VERSION}}}"#);
         assert_eq!(collector.line(&ready), LineAction::SpecWanted);
-        assert_eq!(collector.line(HELLO), LineAction::Continue);
+        assert_eq!(collector.line(&hello()), LineAction::Continue);
         assert!(
             collector.protocol_errors.is_empty(),
             "{:?}",
@@ -340,7 +346,7 @@ mod tests {
     fn output_lines_go_to_one_file_per_process_and_stream() {
         let dir = tempfile::tempdir().unwrap();
         let mut collector = Collector::new(dir.path()).unwrap();
-        collector.line(HELLO);
+        collector.line(&hello());
         for line in [
             r#"{"type":"output","t_ms":5,"process":"service","stream":"stdout","line":"listening on :80"}"#,
             r#"{"type":"output","t_ms":6,"process":"service","stream":"stderr","line":"warning: x"}"#,
@@ -371,7 +377,7 @@ mod tests {
     fn garbage_a_missing_or_second_verdict_is_an_infra_error() {
         let dir = tempfile::tempdir().unwrap();
         let mut collector = Collector::new(dir.path()).unwrap();
-        collector.line(HELLO);
+        collector.line(&hello());
         collector.line(r#"{"type":"sample","t_ms":2"#);
         collector.line(VERDICT);
         let (outcome, reason) = classify(&vm(VmExit::Exited(Some(0)), None), &collector);
@@ -384,7 +390,7 @@ mod tests {
         );
 
         let mut collector = Collector::new(dir.path()).unwrap();
-        collector.line(HELLO);
+        collector.line(&hello());
         let (outcome, reason) = classify(&vm(VmExit::Exited(Some(0)), None), &collector);
         assert_eq!(outcome, RunOutcome::InfraError);
         assert!(reason.unwrap().contains("no verdict"));
@@ -400,7 +406,7 @@ mod tests {
         }
 
         let mut collector = Collector::new(dir.path()).unwrap();
-        collector.line(HELLO);
+        collector.line(&hello());
         collector.line(VERDICT);
         collector.line(VERDICT);
         let (_, reason) = classify(&vm(VmExit::Exited(Some(0)), None), &collector);
@@ -411,7 +417,7 @@ mod tests {
     fn every_protocol_error_is_counted_and_kept_short() {
         let dir = tempfile::tempdir().unwrap();
         let mut collector = Collector::new(dir.path()).unwrap();
-        collector.line(HELLO);
+        collector.line(&hello());
         for _ in 0..25 {
             collector.line(&format!("{{\"type\":\"{}\"}}", "x".repeat(10_000)));
         }
@@ -436,7 +442,7 @@ mod tests {
     fn faults_and_deadlines_win_over_the_channel() {
         let dir = tempfile::tempdir().unwrap();
         let mut collector = Collector::new(dir.path()).unwrap();
-        collector.line(HELLO);
+        collector.line(&hello());
         collector.line(VERDICT);
         let panic = ConsoleFault::KernelPanic("Kernel panic - not syncing: x".into());
         assert_eq!(

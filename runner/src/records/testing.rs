@@ -616,7 +616,7 @@ const BATCH_UID: &str = "5d2e8f10-3b4c-4a6d-8e9f-0a1b2c3d4e5f";
 /// below the value written (as a kernel rounds a value the kubelet did not).
 pub fn fake_pod_run(scenario: &str, kernel: &str, memory_qos: bool) -> LoadedRun {
     use rsslab_wire::pod::{
-        CgroupDriver, ContainerSpec, KubeVersion, NodeSpec, PodSpec, Resources, RestartPolicy,
+        ContainerSpec, KubeVersion, NodeSpec, PodSpec, Resources, RestartPolicy,
     };
     use rsslab_wire::workload::{FileIoArgs, HogArgs};
 
@@ -647,15 +647,8 @@ pub fn fake_pod_run(scenario: &str, kernel: &str, memory_qos: bool) -> LoadedRun
         containers,
     };
     let node = NodeSpec {
-        kubernetes: KubeVersion::new(31),
-        cgroup_version: 2,
-        cgroup_driver: CgroupDriver::Systemd,
         system_reserved: Bytes::mib(64),
-        kube_reserved: Bytes(0),
         feature_gates: BTreeMap::from([("MemoryQoS".to_owned(), memory_qos)]),
-        memory_throttling_factor: None,
-        single_process_oom_kill: None,
-        memory_reservation_policy: None,
         pods: vec![
             pod(
                 "web",
@@ -670,6 +663,7 @@ pub fn fake_pod_run(scenario: &str, kernel: &str, memory_qos: bool) -> LoadedRun
                 vec![container("job", 'c', 0, 0, false)],
             ),
         ],
+        ..NodeSpec::new(KubeVersion::new(31), 2)
     };
     let total = 1024 * MIB;
     let plan = rsslab_kubelet::plan(

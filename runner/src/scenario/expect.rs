@@ -85,6 +85,7 @@ use serde::{Deserialize, Serialize};
 use serde_spanned::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use rsslab_wire::message::{CONTAINER_EVENTS, CONTAINER_LIFE_METRICS};
 use rsslab_wire::units::{Bytes, Millis};
 use rsslab_wire::workload::{PROCESS_METRICS, PROCESS_SCORES};
 use rsslab_wire::{ProcessOutcome, RunOutcome};
@@ -363,7 +364,10 @@ pub fn account_unit(name: &str) -> Option<Unit> {
     match name {
         name if name.starts_with("psi_") && name.ends_with("_total") => Some(Unit::Micros),
         name if name.starts_with("psi_") => Some(Unit::Hundredths),
-        name if ACCOUNT_COUNTERS.contains(&name) || CGROUP_EVENTS.contains(&name) => {
+        name if ACCOUNT_COUNTERS.contains(&name)
+            || CGROUP_EVENTS.contains(&name)
+            || CONTAINER_LIFE_METRICS.contains(&name) =>
+        {
             Some(Unit::Count)
         }
         _ => None,
@@ -993,8 +997,9 @@ impl<'i> Reader<'_, 'i> {
                             .label("containers are container.<pod>.<container>.<metric>")
                             .help(suggest(&key, &containers)),
                     );
-                } else if !CGROUP_METRICS.contains(name) {
-                    diags.push(at(format!("unknown container metric `{name}`")).label("a container has its cgroup's metrics").help(suggest(name, CGROUP_METRICS)));
+                } else if !CGROUP_METRICS.contains(name) && !CONTAINER_LIFE_METRICS.contains(name) {
+                    let known: Vec<&str> = CGROUP_METRICS.iter().chain(CONTAINER_LIFE_METRICS).copied().collect();
+                    diags.push(at(format!("unknown container metric `{name}`")).label("a container has its cgroup's metrics, `restarts` and `terminated_<reason>`").help(suggest(name, &known)));
                 }
             }
             [namespace, ..] if !NAMESPACES.contains(namespace) => diags.push(
@@ -1019,11 +1024,15 @@ impl<'i> Reader<'_, 'i> {
         let Some((process, event)) = text.split_once(':') else {
             diags.push(
                 at(format!("`{text}` is not an event")).help(
-                    "write <process>:started, <process>:<phase>, <process>:ended or oom-kill",
+                    "write <process>:started, <process>:<phase>, <process>:ended, <pod>/<container>:<event> or oom-kill",
                 ),
             );
             return;
         };
+        if process.contains('/') {
+            self.check_container_label(text, process, event, &at, diags);
+            return;
+        }
         let Some(phases) = self
             .context
             .processes
@@ -1049,6 +1058,39 @@ impl<'i> Reader<'_, 'i> {
                 ))
                 .label(format!("{process} has {}", events.join(", ")))
                 .help(suggest(event, &events)),
+            );
+        }
+    }
+
+    /// A container's event label: `<pod>/<container>:<event>`.
+    fn check_container_label(
+        &self,
+        text: &str,
+        container: &str,
+        event: &str,
+        at: &dyn Fn(String) -> Diagnostic,
+        diags: &mut Vec<Diagnostic>,
+    ) {
+        if !self
+            .context
+            .containers
+            .iter()
+            .any(|known| known == container)
+        {
+            let known: Vec<&str> = self.context.containers.iter().map(String::as_str).collect();
+            diags.push(
+                at(format!(
+                    "`{text}` names container `{container}`, which the scenario does not have"
+                ))
+                .help(suggest(container, &known)),
+            );
+        } else if !CONTAINER_EVENTS.contains(&event) {
+            diags.push(
+                at(format!(
+                    "`{text}` never happens: a container has no event `{event}`"
+                ))
+                .label(format!("a container has {}", CONTAINER_EVENTS.join(", ")))
+                .help(suggest(event, CONTAINER_EVENTS)),
             );
         }
     }

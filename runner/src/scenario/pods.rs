@@ -12,6 +12,8 @@
 //! memory_throttling_factor = 0.9       # MemoryQoS; default 0.8 before 1.27, then 0.9
 //! single_process_oom_kill = true       # 1.32 on; default false (true on cgroup v1)
 //! memory_reservation_policy = "None"   # 1.36 on: None or TieredReservation
+//! max_container_restart_period = "2s"  # crashLoopBackOff.maxContainerRestartPeriod, 1s to 300s
+//!                                      # (gate KubeletCrashLoopBackOffMax: 1.32 on, default from 1.35)
 //!
 //! [[pod]]
 //! name = "web"
@@ -238,6 +240,10 @@ fn node_spec(raw: &RawNode, pods: &[ReadPod], diags: &mut Vec<Diagnostic>) -> Op
             .collect(),
         memory_throttling_factor: raw.memory_throttling_factor.as_ref().map(|f| *f.get_ref()),
         single_process_oom_kill: raw.single_process_oom_kill.as_ref().map(|s| *s.get_ref()),
+        max_container_restart_period: raw
+            .max_container_restart_period
+            .as_ref()
+            .map(|period| *period.get_ref()),
         memory_reservation_policy: raw
             .memory_reservation_policy
             .as_ref()
@@ -268,6 +274,9 @@ fn kubelet_problem(
         "memory_throttling_factor" => raw.memory_throttling_factor.as_ref().map(Spanned::span),
         "single_process_oom_kill" => raw.single_process_oom_kill.as_ref().map(Spanned::span),
         "memory_reservation_policy" => raw.memory_reservation_policy.as_ref().map(Spanned::span),
+        "max_container_restart_period" => {
+            raw.max_container_restart_period.as_ref().map(Spanned::span)
+        }
         _ => gate.or_else(|| pod.map(|pod| pod.span.clone())),
     };
     let (key, message) = match pod {

@@ -128,6 +128,7 @@ pub struct RawNode {
     pub memory_throttling_factor: Option<Spanned<f64>>,
     pub single_process_oom_kill: Option<Spanned<bool>>,
     pub memory_reservation_policy: Option<Spanned<String>>,
+    pub max_container_restart_period: Option<Spanned<Millis>>,
 }
 
 /// One `[[pod]]`: written out (`name` and `[[pod.container]]`), or from a Kubernetes

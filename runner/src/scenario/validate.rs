@@ -25,6 +25,7 @@ use std::path::Path;
 use serde_spanned::Spanned;
 
 use rsslab_wire::amount::{Amount, Base};
+use rsslab_wire::message::CONTAINER_EVENTS;
 use rsslab_wire::pod::NodeSpec;
 use rsslab_wire::spec::{CgroupSpec, ProcessSpec, Start, Until};
 use rsslab_wire::units::{Bytes, Millis};
@@ -352,9 +353,27 @@ fn check_event_label(label: &str, processes: &[ProcessSpec]) -> Result<(), Strin
     let names: Vec<&str> = processes.iter().map(|p| p.name.as_str()).collect();
     let Some((name, event)) = label.split_once(':') else {
         return Err(
-            "write <process>:started, <process>:<phase>, <process>:ended or oom-kill".into(),
+            "write <process>:started, <process>:<phase>, <process>:ended, <pod>/<container>:<event> or oom-kill".into(),
         );
     };
+    if name.contains('/') {
+        if !processes
+            .iter()
+            .any(|p| p.container.as_deref() == Some(name))
+        {
+            return Err(format!(
+                "the scenario has no container `{name}` (write <pod>/<container>)"
+            ));
+        }
+        return if CONTAINER_EVENTS.contains(&event) {
+            Ok(())
+        } else {
+            Err(format!(
+                "a container has the events {}",
+                CONTAINER_EVENTS.join(", ")
+            ))
+        };
+    }
     let Some(process) = processes.iter().find(|p| p.name == name) else {
         return Err(format!(
             "the scenario has no process `{name}`; its processes are {}",

@@ -12,7 +12,9 @@
 //! - When a container's main process ends, the container has ended: the runtime's PID
 //!   namespace goes with its init, and the kernel kills what is left in it
 //!   (`zap_pid_ns_processes`). The agent does the same to the container's other processes
-//!   ([`crate::run`]); a container that ended starts nothing more (restarts come later).
+//!   ([`crate::run`]); a container that ended starts nothing more, unless the kubelet
+//!   starts it again ([`crate::restarts`]): then its processes start as they did the first
+//!   time, in its new cgroup.
 
 use rsslab_wire::ProcessSpec;
 use rsslab_wire::pod::{NodeSpec, container_key};
@@ -98,7 +100,7 @@ pub fn gates(node: Option<&NodeSpec>, specs: &[ProcessSpec]) -> Vec<Option<Gate>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rsslab_wire::pod::{CgroupDriver, ContainerSpec, KubeVersion, PodSpec, RestartPolicy};
+    use rsslab_wire::pod::{ContainerSpec, KubeVersion, PodSpec, RestartPolicy};
     use rsslab_wire::workload::{HogArgs, Workload};
 
     fn process(name: &str, container: Option<&str>) -> ProcessSpec {
@@ -128,15 +130,6 @@ mod tests {
 
     fn node(init: Vec<ContainerSpec>, containers: Vec<ContainerSpec>) -> NodeSpec {
         NodeSpec {
-            kubernetes: KubeVersion::new(31),
-            cgroup_version: 2,
-            cgroup_driver: CgroupDriver::Systemd,
-            system_reserved: Default::default(),
-            kube_reserved: Default::default(),
-            feature_gates: Default::default(),
-            memory_throttling_factor: None,
-            single_process_oom_kill: None,
-            memory_reservation_policy: None,
             pods: vec![PodSpec {
                 name: "web".into(),
                 uid: "u".into(),
@@ -147,6 +140,7 @@ mod tests {
                 init_containers: init,
                 containers,
             }],
+            ..NodeSpec::new(KubeVersion::new(31), 2)
         }
     }
 

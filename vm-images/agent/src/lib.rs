@@ -21,6 +21,8 @@
 //! - [`sampler`]: one sample of processes, cgroup and guest, and the sampling schedule;
 //! - [`kmsg`]: OOM-kill lines from the kernel log;
 //! - [`procs`]: the process table: triggers, spawning, output lines, outcomes;
+//! - [`restarts`]: containers that end and start again (the runtime's reason, the kubelet's
+//!   back-off, a new cgroup per restart);
 //! - [`run`]: the event loop from run start to the verdict;
 //! - [`seccomp`]: emulating a kernel without MADV_FREE (madvise answers EINVAL);
 //! - [`workloads`]: the native workloads;
@@ -37,6 +39,7 @@ pub mod mounts;
 pub mod parse;
 pub mod pods;
 pub mod procs;
+pub mod restarts;
 pub mod run;
 pub mod sampler;
 pub mod seccomp;

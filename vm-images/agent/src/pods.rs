@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use rsslab_kubelet::{ContainerPlan, KubeletPlan, Level, Machine};
+use rsslab_kubelet::{CgroupPlan, ContainerPlan, KubeletPlan, Level, Machine, names};
 use rsslab_wire::pod::NodeSpec;
 use rsslab_wire::{Event, EventKind, GuestMessage, Metrics};
 
@@ -41,6 +41,43 @@ impl PodTree {
             .flat_map(|pod| &pod.containers)
             .find(|container| container.key == key)
             .map(|container| (&self.cgroups[container.cgroup], container))
+    }
+
+    /// Replaces container `key`'s cgroup with that of its `restart`-th restart, as the runtime
+    /// does: the old cgroup removed (its processes are gone; what it still has charged stays
+    /// in the pod's), a new one made with the same values. Returns the new cgroup and id.
+    pub fn restart_container(
+        &mut self,
+        key: &str,
+        restart: u32,
+    ) -> Result<(Cgroup, String), Failure> {
+        let Some(container) = self
+            .plan
+            .pods
+            .iter()
+            .flat_map(|pod| &pod.containers)
+            .find(|container| container.key == key)
+        else {
+            return Err(Failure::infra(format!("no container {key} to restart")));
+        };
+        let planned = &self.plan.cgroups[container.cgroup];
+        let id = names::restarted_id(&container.id, restart);
+        let path = names::restarted_path(&planned.path, &container.id, &id);
+        let old = &self.cgroups[container.cgroup];
+        if let Err(error) = std::fs::remove_dir(&old.dir) {
+            crate::diag!("removing {}: {error}", old.dir.display());
+        }
+        let leaf = path.rsplit('/').next().unwrap_or(&path);
+        let dir = old.dir.with_file_name(leaf);
+        let version = old.version;
+        for (write, read) in make_and_write(version, &dir, planned)? {
+            if read.trim() != write.value.trim() {
+                crate::diag!("{path}: {} = {} reads back {read}", write.file, write.value);
+            }
+        }
+        let cgroup = Cgroup { version, dir };
+        self.cgroups[container.cgroup] = cgroup.clone();
+        Ok((cgroup, id))
     }
 
     /// Each pod's and each container's figures now.
@@ -93,28 +130,7 @@ pub fn create(node: &NodeSpec, v1_mount: Option<&Result<(), String>>) -> Result<
     let mut cgroups = Vec::with_capacity(plan.cgroups.len());
     for planned in &plan.cgroups {
         let dir = root.join(&planned.path);
-        cgroup::make(&dir)?;
-        if version == Version::V2 && !matches!(planned.level, Level::Container { .. }) {
-            cgroup::enable_memory(&dir)?;
-        }
-        for write in &planned.writes {
-            let path = dir.join(&write.file);
-            let read = match write_and_read_back(cgroup::path_str(&path), &write.value) {
-                Ok(read) => read,
-                Err(error) => {
-                    let reason = format!(
-                        "kubelet: writing {} to {}: {error}",
-                        write.value,
-                        path.display()
-                    );
-                    report("kubelet", false, &reason);
-                    return Err(if error.kind() == std::io::ErrorKind::NotFound {
-                        Failure::unsupported(reason)
-                    } else {
-                        Failure::infra(reason)
-                    });
-                }
-            };
+        for (write, read) in make_and_write(version, &dir, planned)? {
             send(
                 &planned.path,
                 &write.file,
@@ -135,6 +151,40 @@ pub fn create(node: &NodeSpec, v1_mount: Option<&Result<(), String>>) -> Result<
         );
     }
     Ok(PodTree { plan, cgroups })
+}
+
+/// Makes `planned`'s cgroup at `dir` and writes its values: each write with what the kernel's
+/// file says after it.
+fn make_and_write<'a>(
+    version: Version,
+    dir: &Path,
+    planned: &'a CgroupPlan,
+) -> Result<Vec<(&'a rsslab_kubelet::Write, String)>, Failure> {
+    cgroup::make(dir)?;
+    if version == Version::V2 && !matches!(planned.level, Level::Container { .. }) {
+        cgroup::enable_memory(dir)?;
+    }
+    let mut written = Vec::with_capacity(planned.writes.len());
+    for write in &planned.writes {
+        let path = dir.join(&write.file);
+        match write_and_read_back(cgroup::path_str(&path), &write.value) {
+            Ok(read) => written.push((write, read)),
+            Err(error) => {
+                let reason = format!(
+                    "kubelet: writing {} to {}: {error}",
+                    write.value,
+                    path.display()
+                );
+                report("kubelet", false, &reason);
+                return Err(if error.kind() == std::io::ErrorKind::NotFound {
+                    Failure::unsupported(reason)
+                } else {
+                    Failure::infra(reason)
+                });
+            }
+        }
+    }
+    Ok(written)
 }
 
 /// The machine as the kubelet reads it.

@@ -68,8 +68,14 @@ pub struct Proc {
     pub gate: Option<Gate>,
     /// Its container's main process, when it is not the main itself.
     pub main: Option<usize>,
-    /// Its container has ended (its main process did): it starts no more.
+    /// Its container has ended (its main process did): it starts no more, until the container
+    /// is restarted.
     pub container_ended: bool,
+    /// Its container was restarted: the main process starts then, instead of at its own
+    /// `start`.
+    pub restart_at: Option<u64>,
+    /// How its previous life in a restarted container ended (its outcome until it ends again).
+    pub previous_outcome: Option<ProcessOutcome>,
     pub started_ms: Option<u64>,
     pub ended_ms: Option<u64>,
     /// First time each phase was reported.
@@ -122,6 +128,8 @@ impl Table {
                 gate: None,
                 main: None,
                 container_ended: false,
+                restart_at: None,
+                previous_outcome: None,
                 started_ms: None,
                 ended_ms: None,
                 phases: BTreeMap::new(),
@@ -164,6 +172,39 @@ impl Table {
             }
         }
         running
+    }
+
+    /// The processes of container `key` (`<pod>/<container>`), its main process first.
+    pub fn of_container(&self, key: &str) -> Vec<usize> {
+        (0..self.procs.len())
+            .filter(|&i| self.procs[i].spec.container.as_deref() == Some(key))
+            .collect()
+    }
+
+    /// Container `key` is started again at `at_ms`: each of its processes is pending again,
+    /// the main process due at `at_ms`, the others once it has started (and their own
+    /// `start` allows, counted in this life: its phases start afresh). Their outputs go on
+    /// where they were.
+    pub fn restart_container(&mut self, key: &str, at_ms: u64) {
+        for i in self.of_container(key) {
+            let proc = &mut self.procs[i];
+            proc.previous_outcome = proc.outcome.take().or(proc.previous_outcome.take());
+            proc.state = State::Pending;
+            proc.pid = None;
+            proc.place = None;
+            proc.container_ended = false;
+            proc.restart_at = proc.main.is_none().then_some(at_ms);
+            proc.started_ms = None;
+            proc.ended_ms = None;
+            proc.phases.clear();
+            proc.reported.clear();
+            proc.stopping = false;
+            proc.stdout_kept = OutputKeeper::new(Stream::Stdout);
+            proc.stderr_kept = OutputKeeper::new(Stream::Stderr);
+            proc.log_lines = 0;
+            proc.reported_any = false;
+            proc.go_enomem_before_main = false;
+        }
     }
 
     fn index(&self, name: &str) -> Option<usize> {
@@ -229,6 +270,9 @@ impl Table {
     }
 
     fn own_trigger(&self, i: usize, depth: usize) -> Trigger {
+        if let Some(at) = self.procs[i].restart_at {
+            return Trigger::At(at);
+        }
         let start = &self.procs[i].spec.start;
         let Some(after) = &start.after else {
             return Trigger::At(start.delay.0);

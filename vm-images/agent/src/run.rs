@@ -20,6 +20,7 @@ use crate::cgroup::Cgroup;
 use crate::kmsg::Kmsg;
 use crate::pods::PodTree;
 use crate::procs::{Exit, Place, State, Table};
+use crate::restarts::Lives;
 use crate::sampler::{self, Schedule};
 use crate::setup::Failure;
 use crate::{channel, diag, fault};
@@ -73,6 +74,8 @@ struct Run {
     place_of: Vec<Option<usize>>,
     /// Per place: OOM kills in its cgroup already attributed to a process.
     ooms_attributed: Vec<u64>,
+    /// With pods: each container's life across restarts.
+    lives: Option<Lives>,
     cgroup_peak: Metrics,
     /// A fault to inject (a testing aid), until it strikes.
     fault: Option<rsslab_wire::fault::Fault>,
@@ -109,6 +112,7 @@ pub fn run(spec: &RunSpec, ctx: Context) -> Verdict {
         places,
         place_of,
         ooms_attributed,
+        lives: spec.node.as_ref().map(Lives::new),
         cgroup_peak: Metrics::new(),
         fault: fault::from_kernel().filter(|_| std::process::id() == 1),
     };
@@ -183,6 +187,7 @@ impl Run {
                 self.fault = None;
                 fault::strike(due, now);
             }
+            self.restart_containers(now)?;
             for i in self.table.due(now) {
                 self.start_process(i, now)?;
             }
@@ -192,7 +197,15 @@ impl Run {
             // What the kernel did as the last process ended (an OOM kill's count, memory given
             // back) is only in a sample taken after it: one now, and more up to the end that
             // `[sample] until` set.
-            if self.table.finished() && !(self.until_fired && now < self.end_ms) {
+            let restart_due = self
+                .lives
+                .as_ref()
+                .and_then(Lives::next_restart)
+                .filter(|at| *at < self.end_ms);
+            if self.table.finished()
+                && restart_due.is_none()
+                && !(self.until_fired && now < self.end_ms)
+            {
                 let now = self.now_ms();
                 if self.last_sample_ms.is_none_or(|last| last < now) {
                     self.sample(now);
@@ -205,6 +218,8 @@ impl Run {
                 self.table.next_start(),
                 Some(self.end_ms),
                 self.fault.map(|fault| fault.at.0),
+                // A restart waits for the container's last processes to be reaped.
+                restart_due.map(|at| at.max(now + 10)),
             ]
             .into_iter()
             .flatten()
@@ -224,7 +239,10 @@ impl Run {
             .iter()
             .map(|label| match label.as_str() {
                 "oom-kill" => self.first_oom_ms,
-                label => self.table.event_ms(label),
+                label => self
+                    .table
+                    .event_ms(label)
+                    .or_else(|| self.lives.as_ref()?.event_ms(label)),
             })
             .collect();
         let Some(last) = times.and_then(|times| times.into_iter().max()) else {
@@ -337,18 +355,36 @@ impl Run {
             let max_rss = (usage.ru_maxrss.max(0) as u64) * 1024;
             let now = self.now_ms();
             self.table.ended(i, exit, oom_killed, max_rss, now);
-            self.end_container(i);
+            self.end_container(i, exit, now);
         }
     }
 
-    /// Process `i` ended: if it was a container's main process, the container has ended, and
-    /// what else runs in it is killed (see [`crate::containers`]).
-    fn end_container(&mut self, i: usize) {
+    /// Process `i` ended with `exit`: if it was a container's main process, the container has
+    /// ended, what else runs in it is killed (see [`crate::containers`]), and the kubelet
+    /// decides about a restart ([`crate::restarts`]), unless the run is stopping it.
+    fn end_container(&mut self, i: usize, exit: Exit, now: u64) {
         let proc = &self.table.procs[i];
         if proc.main.is_some() || proc.spec.container.is_none() {
             return;
         }
         let container = proc.spec.container.clone().unwrap_or_default();
+        if !proc.stopping {
+            let oom_kills = proc
+                .place
+                .and_then(|place| self.places[place].cgroup.oom_kills())
+                .unwrap_or(0);
+            let exit_code = match exit {
+                Exit::Code(code) => rsslab_kubelet::restart::exit_code(Some(code), None),
+                Exit::Signal(signal) => rsslab_kubelet::restart::exit_code(None, Some(signal)),
+            };
+            if let Some(life) = self
+                .lives
+                .as_mut()
+                .and_then(|lives| lives.get_mut(&container))
+            {
+                life.finished(exit_code, oom_kills, now);
+            }
+        }
         for other in self.table.container_of(i) {
             if let Some(pid) = self.table.procs[other].pid {
                 diag!(
@@ -360,6 +396,34 @@ impl Run {
                 }
             }
         }
+    }
+
+    /// Starts again each container whose restart is due and whose processes are all gone: a
+    /// new cgroup for it ([`PodTree::restart_container`]), its processes pending again.
+    fn restart_containers(&mut self, now: u64) -> Result<(), Failure> {
+        let (Some(lives), Some(pods)) = (self.lives.as_mut(), self.ctx.pods.as_mut()) else {
+            return Ok(());
+        };
+        for life in lives.lives.iter_mut() {
+            if life.restart_at.is_none_or(|at| at > now) {
+                continue;
+            }
+            let procs = self.table.of_container(&life.key);
+            if procs
+                .iter()
+                .any(|&i| self.table.procs[i].state == State::Running)
+            {
+                continue;
+            }
+            let (cgroup, id) = pods.restart_container(&life.key, life.restarts + 1)?;
+            if let Some(place) = procs.iter().find_map(|&i| self.place_of[i]) {
+                self.places[place].cgroup = cgroup;
+                self.ooms_attributed[place] = 0;
+            }
+            self.table.restart_container(&life.key, now);
+            life.restarted(&id, now);
+        }
+        Ok(())
     }
 
     /// Whether the OOM killer killed process `i` (pid `pid`): named in the kernel log (given a
@@ -423,6 +487,9 @@ impl Run {
         if let Some(pods) = &self.ctx.pods {
             (sample.pod, sample.container) = pods.sample();
         }
+        if let Some(lives) = &self.lives {
+            lives.add_to(&mut sample.container);
+        }
         sample.guest = sampler::guest();
         self.last_sample_ms = Some(now);
         channel::send(&GuestMessage::Sample(sample));
@@ -484,7 +551,11 @@ impl Run {
             .iter()
             .map(|proc| {
                 let result = ProcessResult {
-                    outcome: proc.outcome.clone().unwrap_or(ProcessOutcome::NotStarted),
+                    outcome: proc
+                        .outcome
+                        .clone()
+                        .or_else(|| proc.previous_outcome.clone())
+                        .unwrap_or(ProcessOutcome::NotStarted),
                     peak: proc.peak.clone(),
                     started_ms: proc.started_ms,
                     ended_ms: proc.ended_ms,

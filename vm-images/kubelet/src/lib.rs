@@ -22,7 +22,9 @@
 //! - [`node`]: `kubepods` and the QoS levels (`node_container_manager_linux.go`,
 //!   `qos_container_manager_linux.go`);
 //! - [`pod`]: a pod's cgroup (`helpers_linux.go`, `ResourceConfigForPod`);
-//! - [`container`]: a container's cgroup (`kuberuntime_container_linux.go`).
+//! - [`container`]: a container's cgroup (`kuberuntime_container_linux.go`);
+//! - [`restart`]: a container that ended: the runtime's reason, whether and when the kubelet
+//!   starts it again (`ShouldContainerBeRestarted`, `doBackOff`).
 //!
 //! Not modelled, and said so where it matters: pod-level resources (`spec.resources`, the
 //! `PodLevelResources` gate), in-place resize, `QOSReserved`, LimitedSwap (the guest has no
@@ -35,6 +37,7 @@ pub mod oom;
 pub mod pod;
 pub mod qos;
 pub mod resources;
+pub mod restart;
 pub mod settings;
 #[cfg(test)]
 mod testing;
@@ -158,6 +161,9 @@ pub struct ContainerPlan {
     /// `<pod>/<container>`.
     pub key: String,
     pub name: String,
+    /// The runtime's id of its first container (a restart is a new container:
+    /// [`names::restarted_id`]).
+    pub id: String,
     /// Index into [`KubeletPlan::cgroups`].
     pub cgroup: usize,
     pub init: bool,
@@ -228,6 +234,7 @@ pub fn plan(node: &NodeSpec, machine: &Machine) -> KubeletPlan {
             containers.push(ContainerPlan {
                 key: key.clone(),
                 name: container.name.clone(),
+                id: container.id.clone(),
                 cgroup: cgroups.len(),
                 init,
                 sidecar: container.sidecar,
@@ -281,22 +288,16 @@ pub fn bytes_text(bytes: u64) -> String {
 mod tests {
     use super::*;
     use crate::testing::{container, machine, pod, sidecar};
-    use rsslab_wire::pod::{CgroupDriver, KubeVersion};
+    use rsslab_wire::pod::KubeVersion;
 
     const MIB: u64 = 1 << 20;
 
     fn node(pods: Vec<rsslab_wire::pod::PodSpec>) -> NodeSpec {
         NodeSpec {
-            kubernetes: KubeVersion::new(31),
-            cgroup_version: 2,
-            cgroup_driver: CgroupDriver::Systemd,
             system_reserved: rsslab_wire::Bytes::mib(24),
-            kube_reserved: rsslab_wire::Bytes(0),
             feature_gates: [("MemoryQoS".to_owned(), true)].into(),
-            memory_throttling_factor: None,
-            single_process_oom_kill: None,
-            memory_reservation_policy: None,
             pods,
+            ..NodeSpec::new(KubeVersion::new(31), 2)
         }
     }
 

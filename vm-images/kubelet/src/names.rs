@@ -68,11 +68,47 @@ pub fn container(driver: CgroupDriver, pod_path: &str, id: &str) -> String {
     }
 }
 
+/// The id of a container's `restart`-th restart, and its cgroup's path from the first
+/// container's: the runtime gives every container it creates a new random id (containerd:
+/// `util.GenerateID`, 32 random bytes in hex); rsslab derives one, the first id's first 56 hex
+/// digits and the restart count in the last 8, so runs name the same cgroups.
+pub fn restarted_id(first_id: &str, restart: u32) -> String {
+    let keep = first_id.len().saturating_sub(8);
+    format!("{}{restart:08x}", &first_id[..keep])
+}
+
+/// The cgroup path of the container `restarted_id` that replaces the one at `first_path`
+/// (named with `first_id`) in the same pod.
+pub fn restarted_path(first_path: &str, first_id: &str, restarted_id: &str) -> String {
+    match first_path.rsplit_once('/') {
+        Some((pod, leaf)) => format!("{pod}/{}", leaf.replacen(first_id, restarted_id, 1)),
+        None => first_path.replacen(first_id, restarted_id, 1),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const UID: &str = "0c1f3c1e-7c2a-4d8e-9b1a-3f6d2e5a7b90";
+
+    #[test]
+    fn a_restarted_container_has_a_new_id_in_the_same_pod() {
+        let first = "ab".repeat(32);
+        let second = restarted_id(&first, 2);
+        assert_eq!(second.len(), 64);
+        assert_eq!(second, format!("{}00000002", "ab".repeat(28)));
+        let path = container(CgroupDriver::Systemd, "kubepods.slice/pod.slice", &first);
+        assert_eq!(
+            restarted_path(&path, &first, &second),
+            format!("kubepods.slice/pod.slice/cri-containerd-{second}.scope")
+        );
+        let path = container(CgroupDriver::Cgroupfs, "kubepods/podx", &first);
+        assert_eq!(
+            restarted_path(&path, &first, &second),
+            format!("kubepods/podx/{second}")
+        );
+    }
 
     #[test]
     fn systemd_names_nest_slices_and_escape_dashes() {

@@ -14,7 +14,11 @@
 //!   always true on cgroup v1, false on v2 unless set; an explicit false on v1 is refused by
 //!   `pkg/kubelet/apis/config/validation/validation_linux.go` (`validateKubeletOSConfiguration`);
 //! - `memoryReservationPolicy` (1.36 on): `None` by default (`v1beta1/defaults.go`),
-//!   `TieredReservation` refused without the `MemoryQoS` gate (validation.go).
+//!   `TieredReservation` refused without the `MemoryQoS` gate (validation.go);
+//! - the container restart back-off (see [`crate::restart`]): `KubeletCrashLoopBackOffMax`
+//!   alpha and off from 1.32, beta and on from 1.35, with `crashLoopBackOff
+//!   .maxContainerRestartPeriod` from 1 s to 300 s, refused without the gate (validation.go);
+//!   `ReduceDefaultCrashLoopBackOffDecay` alpha and off from 1.33.
 
 use rsslab_wire::pod::{KubeVersion, NodeSpec};
 
@@ -25,7 +29,26 @@ pub const OLDEST: KubeVersion = KubeVersion::new(25);
 pub const NEWEST: KubeVersion = KubeVersion::new(36);
 
 /// The feature gates rsslab reads, as the kubelet's `featureGates` names them.
-pub const FEATURE_GATES: &[&str] = &["MemoryQoS", "SidecarContainers"];
+pub const FEATURE_GATES: &[&str] = &[
+    "MemoryQoS",
+    "SidecarContainers",
+    "KubeletCrashLoopBackOffMax",
+    "ReduceDefaultCrashLoopBackOffDecay",
+];
+
+/// The first version of each gate that did not always exist (`MemoryQoS` is older than
+/// every version rsslab knows).
+fn gate_since(name: &str) -> u32 {
+    match name {
+        "SidecarContainers" => 28,
+        "KubeletCrashLoopBackOffMax" => 32,
+        "ReduceDefaultCrashLoopBackOffDecay" => 33,
+        _ => 0,
+    }
+}
+
+/// `crashLoopBackOff.maxContainerRestartPeriod`'s allowed range, in ms (validation.go).
+const RESTART_PERIOD_RANGE_MS: std::ops::RangeInclusive<u64> = 1_000..=300_000;
 
 /// `memoryReservationPolicy` values (1.36).
 pub const RESERVATION_POLICIES: &[&str] = &["None", "TieredReservation"];
@@ -47,6 +70,11 @@ pub struct Settings {
     pub single_process_oom_kill: Option<bool>,
     /// `memoryReservationPolicy: TieredReservation` (1.36 on).
     pub tiered_reservation: bool,
+    /// `ReduceDefaultCrashLoopBackOffDecay` is on.
+    pub reduced_back_off_decay: bool,
+    /// With `KubeletCrashLoopBackOffMax` on: `crashLoopBackOff.maxContainerRestartPeriod`,
+    /// defaulted to 300 s.
+    pub max_container_restart_period_ms: Option<u64>,
 }
 
 /// A setting a kubelet of the node's version refuses or does not know: which key, why, what
@@ -76,6 +104,7 @@ fn gate(node: &NodeSpec, name: &str) -> bool {
     }
     match name {
         "SidecarContainers" => node.kubernetes.minor >= 29,
+        "KubeletCrashLoopBackOffMax" => node.kubernetes.minor >= 35,
         _ => false,
     }
 }
@@ -97,6 +126,11 @@ pub fn resolve(node: &NodeSpec) -> Settings {
         group_oom_kill: cgroup_v2 && version.minor >= 28 && single_process_oom_kill != Some(true),
         single_process_oom_kill,
         tiered_reservation: node.memory_reservation_policy.as_deref() == Some("TieredReservation"),
+        reduced_back_off_decay: gate(node, "ReduceDefaultCrashLoopBackOffDecay"),
+        max_container_restart_period_ms: gate(node, "KubeletCrashLoopBackOffMax").then(|| {
+            node.max_container_restart_period
+                .map_or(300_000, |period| period.0)
+        }),
     }
 }
 
@@ -134,12 +168,36 @@ pub fn check(node: &NodeSpec) -> Vec<Problem> {
             "remove the gate (it is on)".into(),
         ));
     }
-    if node.feature_gates.get("SidecarContainers") == Some(&true) && version.minor < 28 {
-        problems.push(Problem::new(
-            "feature_gates.SidecarContainers",
-            format!("Kubernetes {version} has no SidecarContainers gate (it came in 1.28)"),
-            "remove the gate, or use 1.28 or later".into(),
-        ));
+    for name in node.feature_gates.keys() {
+        let since = gate_since(name);
+        if version.minor < since {
+            problems.push(Problem::new(
+                &format!("feature_gates.{name}"),
+                format!("Kubernetes {version} has no {name} gate (it came in 1.{since})"),
+                format!("remove the gate, or use 1.{since} or later"),
+            ));
+        }
+    }
+    if let Some(period) = node.max_container_restart_period {
+        if !gate(node, "KubeletCrashLoopBackOffMax") {
+            problems.push(Problem::new(
+                "max_container_restart_period",
+                "FeatureGate KubeletCrashLoopBackOffMax not enabled, CrashLoopBackOff.MaxContainerRestartPeriod must not be set".into(),
+                if version.minor >= 32 {
+                    "add feature_gates = { KubeletCrashLoopBackOffMax = true }, or use 1.35 or later (on by default)".into()
+                } else {
+                    "use Kubernetes 1.32 or later with feature_gates = { KubeletCrashLoopBackOffMax = true }".into()
+                },
+            ));
+        } else if !RESTART_PERIOD_RANGE_MS.contains(&period.0) {
+            problems.push(Problem::new(
+                "max_container_restart_period",
+                format!(
+                    "crashLoopBackOff.maxContainerRestartPeriod {period} is outside 1s to 300s"
+                ),
+                "write a period from \"1s\" to \"300s\"".into(),
+            ));
+        }
     }
     if let Some(factor) = node.memory_throttling_factor
         && !(factor > 0.0 && factor <= 1.0)
@@ -214,22 +272,7 @@ pub fn check(node: &NodeSpec) -> Vec<Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rsslab_wire::pod::CgroupDriver;
-
-    fn node(minor: u32, cgroup_version: u8) -> NodeSpec {
-        NodeSpec {
-            kubernetes: KubeVersion::new(minor),
-            cgroup_version,
-            cgroup_driver: CgroupDriver::Systemd,
-            system_reserved: Default::default(),
-            kube_reserved: Default::default(),
-            feature_gates: Default::default(),
-            memory_throttling_factor: None,
-            single_process_oom_kill: None,
-            memory_reservation_policy: None,
-            pods: vec![],
-        }
-    }
+    use crate::testing::node;
 
     #[test]
     fn group_kill_from_1_28_on_v2_unless_single_process_oom_kill() {
@@ -310,5 +353,24 @@ mod tests {
         let mut gates = node(30, 2);
         gates.feature_gates.insert("NodeSwap".into(), true);
         assert_eq!(keys(&gates), ["feature_gates.NodeSwap"]);
+        let mut reduced = node(32, 2);
+        reduced
+            .feature_gates
+            .insert("ReduceDefaultCrashLoopBackOffDecay".into(), true);
+        assert_eq!(
+            keys(&reduced),
+            ["feature_gates.ReduceDefaultCrashLoopBackOffDecay"],
+            "came in 1.33"
+        );
+        let mut period = node(34, 2);
+        period.max_container_restart_period = Some(rsslab_wire::units::Millis(2_000));
+        assert_eq!(keys(&period), ["max_container_restart_period"], "gate off");
+        period.kubernetes = KubeVersion::new(35);
+        assert!(
+            keys(&period).is_empty(),
+            "the gate is on by default in 1.35"
+        );
+        period.max_container_restart_period = Some(rsslab_wire::units::Millis(500));
+        assert_eq!(keys(&period), ["max_container_restart_period"], "below 1s");
     }
 }

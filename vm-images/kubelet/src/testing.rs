@@ -1,9 +1,7 @@
 //! Pods, machines and settings for the tests: amounts in MiB and millicores, 0 for none.
 
 use rsslab_wire::Bytes;
-use rsslab_wire::pod::{
-    CgroupDriver, ContainerSpec, KubeVersion, NodeSpec, PodSpec, Resources, RestartPolicy,
-};
+use rsslab_wire::pod::{ContainerSpec, KubeVersion, NodeSpec, PodSpec, Resources, RestartPolicy};
 
 use crate::Machine;
 use crate::settings::{Settings, resolve};
@@ -57,18 +55,12 @@ pub fn machine() -> Machine {
     }
 }
 
+/// A node of Kubernetes 1.`minor` on cgroup `cgroup_version`, every setting at its default.
+pub fn node(minor: u32, cgroup_version: u8) -> NodeSpec {
+    NodeSpec::new(KubeVersion::new(minor), cgroup_version)
+}
+
 /// The default settings of Kubernetes 1.`minor` on cgroup `cgroup_version`.
 pub fn settings(minor: u32, cgroup_version: u8) -> Settings {
-    resolve(&NodeSpec {
-        kubernetes: KubeVersion::new(minor),
-        cgroup_version,
-        cgroup_driver: CgroupDriver::Systemd,
-        system_reserved: Bytes(0),
-        kube_reserved: Bytes(0),
-        feature_gates: Default::default(),
-        memory_throttling_factor: None,
-        single_process_oom_kill: None,
-        memory_reservation_policy: None,
-        pods: Vec::new(),
-    })
+    resolve(&node(minor, cgroup_version))
 }

@@ -42,4 +42,4 @@ pub const USER_BUILDS_DIR: &str = "/opt/rsslab";
 /// The serial device the agent speaks JSON Lines on (the console is ttyS0).
 pub const CHANNEL_DEVICE: &str = "/dev/ttyS1";
 /// Version of the channel protocol, sent in the hello and checked by the host.
-pub const CHANNEL_VERSION: u32 = 4;
+pub const CHANNEL_VERSION: u32 = 5;

@@ -113,9 +113,19 @@ pub struct Event {
 
 impl Event {
     /// The label triggers, plots and expectation windows use: `service:started`,
-    /// `service:released`, `service:ended`, `oom-kill`, `setup`...
+    /// `service:released`, `service:ended`, `oom-kill`, `setup`, a container's
+    /// `web/api:oom-killed`, `web/api:back-off`, `web/api:restarted`...
     pub fn label(&self) -> String {
         let what = match &self.kind {
+            EventKind::ContainerTerminated {
+                container, reason, ..
+            } => return format!("{container}:{}", termination_label(reason)),
+            EventKind::ContainerBackOff { container, .. } => {
+                return format!("{container}:back-off");
+            }
+            EventKind::ContainerRestarted { container, .. } => {
+                return format!("{container}:restarted");
+            }
             EventKind::Started { .. } => "started",
             EventKind::Phase { phase } => phase.as_str(),
             EventKind::Ended { .. } => "ended",
@@ -184,7 +194,54 @@ pub enum EventKind {
         /// The Kubernetes source it follows: file and function.
         source: String,
     },
+    /// A pod's container (`<pod>/<container>`) ended: the runtime's reason (`OOMKilled`,
+    /// `Error`, `Completed`), its exit code as the runtime reports it (128 + a signal), and
+    /// how often it had been restarted before. Labelled `<container>:oom-killed`,
+    /// `:error` or `:completed`.
+    ContainerTerminated {
+        container: String,
+        reason: String,
+        exit_code: i32,
+        restart_count: u32,
+    },
+    /// The kubelet backs off before starting the container again (CrashLoopBackOff), for
+    /// `delay_ms`. Labelled `<container>:back-off`.
+    ContainerBackOff {
+        container: String,
+        delay_ms: u64,
+        restart_count: u32,
+    },
+    /// The kubelet started the container again, as a new container `id` (a new cgroup);
+    /// `restart_count` counts this restart. Labelled `<container>:restarted`.
+    ContainerRestarted {
+        container: String,
+        id: String,
+        restart_count: u32,
+    },
 }
+
+/// The label of a container's termination with the runtime's `reason`.
+pub fn termination_label(reason: &str) -> &'static str {
+    match reason {
+        "OOMKilled" => "oom-killed",
+        "Completed" => "completed",
+        _ => "error",
+    }
+}
+
+/// What each sample says of a pod's container beside its cgroup's metrics: how often the
+/// kubelet restarted it (kube-state-metrics' `kube_pod_container_status_restarts_total`) and
+/// how often it ended with each reason, all counts.
+pub const CONTAINER_LIFE_METRICS: &[&str] = &[
+    "restarts",
+    "terminated_oom_killed",
+    "terminated_error",
+    "terminated_completed",
+];
+
+/// The events a pod's container has, after `<pod>/<container>:`.
+pub const CONTAINER_EVENTS: &[&str] =
+    &["oom-killed", "error", "completed", "back-off", "restarted"];
 
 /// A line a process wrote, as it wrote it (the host keeps them in `<process>.stdout` and
 /// `<process>.stderr` in the run's directory). The agent forwards the first
@@ -263,6 +320,44 @@ pub struct ProcessResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_containers_events_are_labelled_by_the_container_and_the_reason() {
+        let event = |kind: EventKind| Event {
+            t_ms: 10,
+            process: None,
+            kind,
+        };
+        let terminated = |reason: &str| {
+            event(EventKind::ContainerTerminated {
+                container: "batch/worker".into(),
+                reason: reason.into(),
+                exit_code: 137,
+                restart_count: 0,
+            })
+            .label()
+        };
+        assert_eq!(terminated("OOMKilled"), "batch/worker:oom-killed");
+        assert_eq!(terminated("Error"), "batch/worker:error");
+        assert_eq!(terminated("Completed"), "batch/worker:completed");
+        let back_off = event(EventKind::ContainerBackOff {
+            container: "batch/worker".into(),
+            delay_ms: 1000,
+            restart_count: 1,
+        });
+        assert!(back_off.is("batch/worker:back-off") && !back_off.is("oom-kill"));
+        let restarted = event(EventKind::ContainerRestarted {
+            container: "batch/worker".into(),
+            id: "ab".repeat(32),
+            restart_count: 1,
+        });
+        assert_eq!(restarted.label(), "batch/worker:restarted");
+        let line = serde_json::to_string(&GuestMessage::Event(restarted)).unwrap();
+        assert!(line.contains(r#""event":"container_restarted""#), "{line}");
+        for label in ["oom-killed", "error", "completed", "back-off", "restarted"] {
+            assert!(CONTAINER_EVENTS.contains(&label));
+        }
+    }
 
     #[test]
     fn messages_are_tagged_lines() {

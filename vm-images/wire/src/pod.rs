@@ -13,7 +13,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::units::Bytes;
+use crate::units::{Bytes, Millis};
 
 /// The node the pods run on: which kubelet, which cgroups, what it keeps for itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,8 +45,32 @@ pub struct NodeSpec {
     /// `TieredReservation`; `None` here: the version's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_reservation_policy: Option<String>,
+    /// The kubelet's `crashLoopBackOff.maxContainerRestartPeriod` (the
+    /// `KubeletCrashLoopBackOffMax` gate); `None`: unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_container_restart_period: Option<Millis>,
     /// The pods, in the order the kubelet admits them.
     pub pods: Vec<PodSpec>,
+}
+
+impl NodeSpec {
+    /// A node of Kubernetes `kubernetes` on cgroup `cgroup_version` with the systemd driver,
+    /// nothing reserved, every setting at the version's default, and no pods.
+    pub fn new(kubernetes: KubeVersion, cgroup_version: u8) -> NodeSpec {
+        NodeSpec {
+            kubernetes,
+            cgroup_version,
+            cgroup_driver: CgroupDriver::Systemd,
+            system_reserved: Bytes(0),
+            kube_reserved: Bytes(0),
+            feature_gates: BTreeMap::new(),
+            memory_throttling_factor: None,
+            single_process_oom_kill: None,
+            memory_reservation_policy: None,
+            max_container_restart_period: None,
+            pods: Vec::new(),
+        }
+    }
 }
 
 /// A Kubernetes minor version of the 1.x line, written `1.31`.
@@ -228,6 +252,7 @@ mod tests {
             memory_throttling_factor: Some(0.9),
             single_process_oom_kill: None,
             memory_reservation_policy: None,
+            max_container_restart_period: None,
             pods: vec![PodSpec {
                 name: "web".into(),
                 uid: "0c1f3c1e-7c2a-4d8e-9b1a-3f6d2e5a7b90".into(),

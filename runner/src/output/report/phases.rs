@@ -135,6 +135,32 @@ pub fn phase_table(run: &LoadedRun, processes: &[String]) -> PhaseTable {
             EventKind::Phase { .. } => (event.label(), "phase"),
             EventKind::Ended { outcome } => (format!("{} {outcome}", event.label()), "ended"),
             EventKind::OomKill { task, pid } => (format!("oom-kill {task} ({pid})"), "oom"),
+            EventKind::ContainerTerminated {
+                container,
+                reason,
+                exit_code,
+                ..
+            } => (
+                format!("{container} {reason} ({exit_code})"),
+                if reason == "OOMKilled" {
+                    "oom"
+                } else {
+                    "ended"
+                },
+            ),
+            EventKind::ContainerBackOff {
+                container,
+                delay_ms,
+                ..
+            } => (
+                format!("{container} back-off {:.0}s", *delay_ms as f64 / 1000.0),
+                "ended",
+            ),
+            EventKind::ContainerRestarted {
+                container,
+                restart_count,
+                ..
+            } => (format!("{container} restart #{restart_count}"), "started"),
             EventKind::Setup { .. } | EventKind::Log { .. } | EventKind::Kubelet { .. } => continue,
         };
         match windows.last_mut() {
