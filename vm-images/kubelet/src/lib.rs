@@ -24,13 +24,16 @@
 //! - [`pod`]: a pod's cgroup (`helpers_linux.go`, `ResourceConfigForPod`);
 //! - [`container`]: a container's cgroup (`kuberuntime_container_linux.go`);
 //! - [`restart`]: a container that ended: the runtime's reason, whether and when the kubelet
-//!   starts it again (`ShouldContainerBeRestarted`, `doBackOff`).
+//!   starts it again (`ShouldContainerBeRestarted`, `doBackOff`);
+//! - [`eviction`]: the eviction manager's signal, thresholds and ranking of pods
+//!   (`pkg/kubelet/eviction/helpers.go`); the agent does not run it yet.
 //!
 //! Not modelled, and said so where it matters: pod-level resources (`spec.resources`, the
 //! `PodLevelResources` gate), in-place resize, `QOSReserved`, LimitedSwap (the guest has no
 //! swap), the pod's sandbox (pause) container, and CPU (which only decides the QoS class here).
 
 pub mod container;
+pub mod eviction;
 pub mod names;
 pub mod node;
 pub mod oom;
