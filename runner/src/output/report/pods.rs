@@ -70,6 +70,9 @@ pub struct ContainerBlock {
     pub oom_score_adj: Option<String>,
     /// The scenario's processes in it, its main one first.
     pub processes: Vec<ProcessAdj>,
+    /// Each time it ended and what the kubelet did then: `OOMKilled (137) at 2.4 s, restarted
+    /// at once`, `... back-off 1 s, restarted at 4.6 s`, `..., not restarted`.
+    pub ends: Vec<String>,
 }
 
 /// A process of a container and the `oom_score_adj` it read back when it started.
@@ -191,6 +194,7 @@ fn pod_block(
                 resources: resources_text(container),
                 processes: process_adjs(run, &key, planned.as_deref()),
                 oom_score_adj: planned,
+                ends: ends_text(run, &key),
             }
         })
         .collect();
@@ -200,6 +204,30 @@ fn pod_block(
         values,
         containers,
     }
+}
+
+/// Each end of container `key`, in words: reason, exit code, when, and the restart.
+fn ends_text(run: &LoadedRun, key: &str) -> Vec<String> {
+    let seconds = |ms: u64| format!("{:.1} s", ms as f64 / 1000.0);
+    crate::analysis::pods::terminations(run, key)
+        .iter()
+        .map(|end| {
+            let then = match (end.back_off_ms, end.restarted_ms) {
+                (None, Some(_)) => "restarted at once".to_owned(),
+                (Some(delay), Some(at)) => {
+                    format!("back-off {}, restarted at {}", seconds(delay), seconds(at))
+                }
+                (Some(delay), None) => format!("back-off {}", seconds(delay)),
+                (None, None) => "not restarted".to_owned(),
+            };
+            format!(
+                "{} ({}) at {}, {then}",
+                end.reason,
+                end.exit_code,
+                seconds(end.t_ms)
+            )
+        })
+        .collect()
 }
 
 fn value_row(write: &KubeletWrite<'_>, whose: &str) -> ValueRow {
@@ -438,6 +466,64 @@ mod tests {
             section.pods[1].containers[0].resources,
             "no request, no limit"
         );
+    }
+
+    #[test]
+    fn each_end_of_a_container_says_what_the_kubelet_did() {
+        use rsslab_wire::Event;
+        let mut run = fake_pod_run("pods", "6.1", false);
+        let event = |t_ms: u64, kind: EventKind| Event {
+            t_ms,
+            process: None,
+            kind,
+        };
+        let terminated = |t_ms: u64| {
+            event(
+                t_ms,
+                EventKind::ContainerTerminated {
+                    container: "web/api".into(),
+                    reason: "OOMKilled".into(),
+                    exit_code: 137,
+                    restart_count: 0,
+                },
+            )
+        };
+        run.record.events.extend([
+            terminated(2_400),
+            event(
+                2_410,
+                EventKind::ContainerRestarted {
+                    container: "web/api".into(),
+                    id: "ab".repeat(32),
+                    restart_count: 1,
+                },
+            ),
+            terminated(3_600),
+            event(
+                3_600,
+                EventKind::ContainerBackOff {
+                    container: "web/api".into(),
+                    delay_ms: 10_000,
+                    restart_count: 1,
+                },
+            ),
+        ]);
+        let section = pods_section(&run).unwrap();
+        let web = section.pods.iter().find(|pod| pod.name == "web").unwrap();
+        let api = web.containers.iter().find(|c| c.name == "api").unwrap();
+        assert_eq!(
+            api.ends,
+            [
+                "OOMKilled (137) at 2.4 s, restarted at once",
+                "OOMKilled (137) at 3.6 s, back-off 10.0 s"
+            ]
+        );
+        let shipper = web
+            .containers
+            .iter()
+            .find(|c| c.name == "log-shipper")
+            .unwrap();
+        assert!(shipper.ends.is_empty());
     }
 
     #[test]
