@@ -70,6 +70,12 @@ workload = "file-io"
 args = { files = 1, file_size = "16MiB", dir = "/scratch/reader", reuse = true, exit = true }
 
 [[process]]
+name = "after-restart"
+workload = "exec"
+start = { after = "batch/worker", phase = "restarted", delay = "100ms" }
+args = { command = ["/bin/cat", "/proc/self/cgroup"] }
+
+[[process]]
 name = "job"
 container = "once/job"
 workload = "hog"
@@ -223,6 +229,23 @@ fn an_oom_killed_container_is_restarted_with_the_kubelets_back_off_and_never_mea
                 "{what}: worker's cache {file} at its kill at {end} ms"
             );
         }
+
+        // A process outside the pods started 100 ms after the worker's first restart.
+        let started = run["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["event"] == "started" && e["process"] == "after-restart")
+            .map(t)
+            .unwrap_or_else(|| panic!("{what}: after-restart never started"));
+        let first_restart = lives
+            .iter()
+            .find_map(|(_, _, restart)| restart.map(t))
+            .unwrap();
+        assert!(
+            started >= first_restart + 100 && started < first_restart + 400,
+            "{what}: started at {started}, the worker restarted at {first_restart}"
+        );
 
         // Never: OOMKilled once, no back-off, no restart.
         let once = container_events(&run, "once/job");

@@ -801,6 +801,9 @@ fn check_triggers(processes: &[ProcessEntry], duration: Millis, diags: &mut Vec<
                 Diagnostic::at(after.span(), format!("{key}.after"), format!("`{key}.after`: process `{me}` waits for itself"))
                     .help("name another process, or remove `after`"),
             ),
+            (Some(after), phase) if after.get_ref().contains('/') => {
+                check_container_trigger(&key, after, phase.as_ref(), processes, diags);
+            }
             (Some(after), phase) => match processes.iter().find(|other| other.raw.name.get_ref() == after.get_ref()) {
                 None => {
                     let others: Vec<&str> = names.iter().copied().filter(|n| n != me).collect();
@@ -822,6 +825,62 @@ fn check_triggers(processes: &[ProcessEntry], duration: Millis, diags: &mut Vec<
         }
     }
     check_cycles(processes, diags);
+}
+
+/// `start = { after = "<pod>/<container>", phase = "<event>" }`: a container of the scenario
+/// and one of a container's events (`restarted`, `oom-killed`, ...).
+fn check_container_trigger(
+    key: &str,
+    after: &Spanned<String>,
+    phase: Option<&Spanned<String>>,
+    processes: &[ProcessEntry],
+    diags: &mut Vec<Diagnostic>,
+) {
+    let containers: Vec<&str> = processes
+        .iter()
+        .filter_map(|entry| Some(entry.raw.container.as_ref()?.get_ref().as_str()))
+        .collect();
+    if !containers.contains(&after.get_ref().as_str()) {
+        diags.push(
+            Diagnostic::at(
+                after.span(),
+                format!("{key}.after"),
+                format!(
+                    "`{key}.after` names container `{}`, which no process of this scenario runs in",
+                    after.get_ref()
+                ),
+            )
+            .help(suggest(after.get_ref(), &containers)),
+        );
+        return;
+    }
+    match phase {
+        None => diags.push(
+            Diagnostic::at(
+                after.span(),
+                format!("{key}.after"),
+                format!("`{key}.after` names a container without `{key}.phase`"),
+            )
+            .label("which of its events?")
+            .help(format!(
+                "add the event: phase = \"restarted\" (a container has {})",
+                CONTAINER_EVENTS.join(", ")
+            )),
+        ),
+        Some(event) if !CONTAINER_EVENTS.contains(&event.get_ref().as_str()) => diags.push(
+            Diagnostic::at(
+                event.span(),
+                format!("{key}.phase"),
+                format!(
+                    "`{key}.phase`: a container has no event `{}`",
+                    event.get_ref()
+                ),
+            )
+            .label(format!("a container has {}", CONTAINER_EVENTS.join(", ")))
+            .help(suggest(event.get_ref(), CONTAINER_EVENTS)),
+        ),
+        Some(_) => {}
+    }
 }
 
 /// A `phase` that the `after` process's workload reports.

@@ -114,6 +114,11 @@ pub struct Table {
     pub procs: Vec<Proc>,
     /// The run's end: a trigger at or after it never fires.
     end_ms: u64,
+    /// When each container event first happened (`<pod>/<container>:restarted` -> ms), for
+    /// triggers `start = { after = "<pod>/<container>", phase = "<event>" }`.
+    pub container_events: BTreeMap<String, u64>,
+    /// Containers the kubelet is to start again.
+    pub restarts_pending: std::collections::BTreeSet<String>,
 }
 
 impl Table {
@@ -147,7 +152,12 @@ impl Table {
                 go_enomem_before_main: false,
             })
             .collect();
-        Table { procs, end_ms }
+        Table {
+            procs,
+            end_ms,
+            container_events: BTreeMap::new(),
+            restarts_pending: Default::default(),
+        }
     }
 
     /// Sets what each process waits for and its container's main process
@@ -277,6 +287,9 @@ impl Table {
         let Some(after) = &start.after else {
             return Trigger::At(start.delay.0);
         };
+        if after.contains('/') {
+            return self.container_trigger(after, start.phase.as_deref(), start.delay.0);
+        }
         // A cycle of triggers (the runner rejects them) can never fire.
         let Some(dep) = self.index(after).filter(|_| depth <= self.procs.len()) else {
             return Trigger::Never;
@@ -296,6 +309,26 @@ impl Table {
                 Trigger::Never => Trigger::Never,
                 _ => Trigger::Waiting,
             },
+        }
+    }
+
+    /// When a process waiting for container event `<after>:<event>` starts: `delay` after it
+    /// happened; while it has not, waiting as long as the container may still have it (a
+    /// process of it pending or running, or a restart to come).
+    fn container_trigger(&self, after: &str, event: Option<&str>, delay: u64) -> Trigger {
+        let label = format!("{after}:{}", event.unwrap_or_default());
+        if let Some(at) = self.container_events.get(&label) {
+            return Trigger::At(at + delay);
+        }
+        let alive = self
+            .of_container(after)
+            .iter()
+            .any(|&i| self.procs[i].state != State::Ended)
+            || self.restarts_pending.contains(after);
+        if alive {
+            Trigger::Waiting
+        } else {
+            Trigger::Never
         }
     }
 
@@ -887,6 +920,38 @@ mod tests {
             "its predecessor cannot start in time"
         );
         assert!(short.finished(), "nothing can start before the end at 4000");
+    }
+
+    #[test]
+    fn a_trigger_on_a_container_event_waits_while_the_container_may_still_have_it() {
+        let mut worker = spec("worker", None, None, 0);
+        worker.container = Some("batch/worker".into());
+        let specs = [
+            worker,
+            spec("loadgen", Some("batch/worker"), Some("restarted"), 500),
+        ];
+        let mut table = Table::new(&specs, 30_000);
+        assert_eq!(
+            table.trigger(1),
+            Trigger::Waiting,
+            "the worker has not started"
+        );
+        table.procs[0].state = State::Ended;
+        assert_eq!(
+            table.trigger(1),
+            Trigger::Never,
+            "ended, no restart to come"
+        );
+        table.restarts_pending.insert("batch/worker".into());
+        assert_eq!(
+            table.trigger(1),
+            Trigger::Waiting,
+            "the kubelet restarts it"
+        );
+        table
+            .container_events
+            .insert("batch/worker:restarted".into(), 4_000);
+        assert_eq!(table.trigger(1), Trigger::At(4_500));
     }
 
     #[test]

@@ -92,6 +92,25 @@ impl Lives {
         life.first.get(event).copied()
     }
 
+    /// Tells the process table which container events have happened and which containers
+    /// are to start again (for triggers on them).
+    pub fn update(&self, table: &mut crate::procs::Table) {
+        table.restarts_pending = self
+            .lives
+            .iter()
+            .filter(|life| life.restart_at.is_some())
+            .map(|life| life.key.clone())
+            .collect();
+        for life in &self.lives {
+            for (event, at) in &life.first {
+                table
+                    .container_events
+                    .entry(format!("{}:{event}", life.key))
+                    .or_insert(*at);
+            }
+        }
+    }
+
     /// Adds each container's `restarts` and terminations to its metrics in a sample.
     pub fn add_to(&self, containers: &mut BTreeMap<String, Metrics>) {
         for life in &self.lives {

@@ -377,12 +377,11 @@ impl Run {
                 Exit::Code(code) => rsslab_kubelet::restart::exit_code(Some(code), None),
                 Exit::Signal(signal) => rsslab_kubelet::restart::exit_code(None, Some(signal)),
             };
-            if let Some(life) = self
-                .lives
-                .as_mut()
-                .and_then(|lives| lives.get_mut(&container))
-            {
-                life.finished(exit_code, oom_kills, now);
+            if let Some(lives) = self.lives.as_mut() {
+                if let Some(life) = lives.get_mut(&container) {
+                    life.finished(exit_code, oom_kills, now);
+                }
+                lives.update(&mut self.table);
             }
         }
         for other in self.table.container_of(i) {
@@ -423,6 +422,7 @@ impl Run {
             self.table.restart_container(&life.key, now);
             life.restarted(&id, now);
         }
+        lives.update(&mut self.table);
         Ok(())
     }
 

@@ -185,7 +185,9 @@ fn default_true() -> bool {
 ///
 /// - no `after`: `delay` after the run starts (default: at once);
 /// - `after` and `phase`: `delay` after that process reports that phase;
-/// - `after` alone: `delay` after that process ends.
+/// - `after` alone: `delay` after that process ends;
+/// - `after` a container (`<pod>/<container>`) and `phase` one of its events (`restarted`,
+///   `oom-killed`, `back-off`, ...): `delay` after that event first happens.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Start {
