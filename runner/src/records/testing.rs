@@ -264,6 +264,7 @@ pub fn fake_run_named(
                 container: None,
                 start: Start::default(),
                 emulate_no_madv_free: false,
+                restart: Default::default(),
                 go: None,
             },
             ProcessSpec {
@@ -283,6 +284,7 @@ pub fn fake_run_named(
                     delay: Millis::secs(3),
                 },
                 emulate_no_madv_free: false,
+                restart: Default::default(),
                 go: None,
             },
         ],
@@ -857,6 +859,7 @@ pub fn fake_pod_run(scenario: &str, kernel: &str, memory_qos: bool) -> LoadedRun
             container: Some(key.to_owned()),
             start: Start::default(),
             emulate_no_madv_free: false,
+            restart: Default::default(),
             go: None,
         })
         .collect();

@@ -18,7 +18,7 @@
 //! | `[node]` | the kubelet of the pods' node: `kubernetes` (required, `"1.25"` to `"1.36"`), `cgroup_version` (default 2), `cgroup_driver` (`systemd`, `cgroupfs`), `system_reserved`, `kube_reserved`, `feature_gates` (`MemoryQoS`, `SidecarContainers`, `KubeletCrashLoopBackOffMax`, `ReduceDefaultCrashLoopBackOffDecay`), `memory_throttling_factor`, `single_process_oom_kill`, `memory_reservation_policy`, `max_container_restart_period`; not beside `[cgroup]`; see [`pods`] |
 //! | `[[pod]]` | `name` with `[[pod.container]]` and `[[pod.init_container]]` (`name`, `requests`, `limits`: `{ memory, cpu }`, `restart_policy = "Always"` for a sidecar), `priority_class_name`, `restart_policy`; or `manifest` (a Kubernetes YAML file, [`manifest`]) and optionally `object` |
 //! | `[sample]` | `every` (default 250ms, ≥ 10ms, < duration), `duration` (required, more than 0s, at most 6h: the hard deadline), `until` (an event label or a list of them, as in `[[expect]]` windows: `<process>:started`, `<process>:<phase>`, `<process>:ended`, `oom-kill`, `<pod>/<container>:<event>`) and `after` (default 0s, < duration, only with `until`): the run ends `after` once every `until` event has happened, or at `duration` if one never does; a run also ends when every process has ended and none can still start |
-//! | `[[process]]` | at most 64; `name` (`[a-z0-9_-]`, unique), `workload` (one of [`WORKLOAD_NAMES`]) and `args` (default: all defaults; what a process takes fits in `vm.memory`), `env`, `cgroup` (default true; only with `[cgroup]`), `container` (`<pod>/<container>`: the container it runs in; its first process is the container's main program), `start = { after, phase, delay }` ([`Start`]; `after` a process, or a container `<pod>/<container>` with `phase` one of its events: `restarted`, `oom-killed`, ...; `delay` shorter than the duration); `go` (a Go toolchain id of `vm-images/go-toolchains.toml`; required by `go-*` workloads, refused by the others) |
+//! | `[[process]]` | at most 64; `name` (`[a-z0-9_-]`, unique), `workload` (one of [`WORKLOAD_NAMES`]) and `args` (default: all defaults; what a process takes fits in `vm.memory`), `env`, `cgroup` (default true; only with `[cgroup]`), `container` (`<pod>/<container>`: the container it runs in; its first process is the container's main program), `restart` (`never`, `always`, `on-failure`: a plain supervisor's restarts, at once; not in a container, which the kubelet restarts), `start = { after, phase, delay }` ([`Start`]; `after` a process, or a container `<pod>/<container>` with `phase` one of its events: `restarted`, `oom-killed`, ...; `delay` shorter than the duration); `go` (a Go toolchain id of `vm-images/go-toolchains.toml`; required by `go-*` workloads, refused by the others) |
 //! | `[matrix]` | setting path -> array of values, at least one axis, at most 256 variants; see [`matrix`] for the path syntax |
 //! | `[[expect]]` | `name`, optional `when`, one check (a metric over a window compared with a size or another metric, a process `outcome`, or `run_outcome`); see [`expect`] |
 //!
@@ -343,6 +343,10 @@ fn read_by(diagnostic: Diagnostic, scenario: &Path) -> Diagnostic {
     diagnostic.note(note)
 }
 
+/// The event of a supervised process (`restart = "always"`) each time the supervisor starts it
+/// again: `<process>:restarted`.
+pub const RESTARTED: &str = "restarted";
+
 /// The most diagnostics reported for one file: past that, the file is not a scenario yet.
 pub const MAX_DIAGNOSTICS: usize = 50;
 
@@ -357,7 +361,8 @@ fn read_expectations(
     let mut processes: BTreeMap<String, expect::ProcessFacts> = BTreeMap::new();
     for process in variants.iter().flat_map(|variant| &variant.setup.processes) {
         let facts = processes.entry(process.name.clone()).or_default();
-        for phase in process.workload.phases() {
+        let restarted = (!process.restart.is_never()).then_some(RESTARTED);
+        for phase in process.workload.phases().iter().copied().chain(restarted) {
             if !facts.phases.iter().any(|known| known == phase) {
                 facts.phases.push(phase.to_owned());
             }

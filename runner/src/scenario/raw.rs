@@ -232,6 +232,9 @@ pub struct RawProcess {
     /// Emulates kernels before 4.5: madvise(MADV_FREE) fails with EINVAL.
     #[serde(default)]
     pub no_madv_free: Option<bool>,
+    /// A plain supervisor's restarts: `never`, `always`, `on-failure`.
+    #[serde(default)]
+    pub restart: Option<Spanned<String>>,
 }
 
 /// `start = { after, phase, delay }`.

@@ -27,7 +27,7 @@ use serde_spanned::Spanned;
 use rsslab_wire::amount::{Amount, Base};
 use rsslab_wire::message::CONTAINER_EVENTS;
 use rsslab_wire::pod::NodeSpec;
-use rsslab_wire::spec::{CgroupSpec, ProcessSpec, Start, Until};
+use rsslab_wire::spec::{CgroupSpec, ProcessSpec, Start, Supervisor, Until};
 use rsslab_wire::units::{Bytes, Millis};
 use rsslab_wire::workload::{
     BalloonArgs, FileIoArgs, HeapChurnArgs, HogArgs, Mapping, VszStartupArgs, Workload,
@@ -382,6 +382,9 @@ fn check_event_label(label: &str, processes: &[ProcessSpec]) -> Result<(), Strin
     };
     let mut events = vec!["started"];
     events.extend(process.workload.phases());
+    if !process.restart.is_never() {
+        events.push(super::RESTARTED);
+    }
     events.push("ended");
     if events.contains(&event) {
         Ok(())
@@ -816,7 +819,14 @@ fn check_triggers(processes: &[ProcessEntry], duration: Millis, diags: &mut Vec<
                     )
                 }
                 Some(other) => {
-                    if let (Some(phase), Some(workload)) = (phase, &other.workload) {
+                    let supervised = other
+                        .raw
+                        .restart
+                        .as_ref()
+                        .is_some_and(|restart| restart.get_ref() != "never");
+                    if let (Some(phase), Some(workload)) = (phase, &other.workload)
+                        && !(supervised && phase.get_ref() == super::RESTARTED)
+                    {
                         check_phase(&key, phase, other.raw.name.get_ref(), workload, diags);
                     }
                 }
@@ -1028,8 +1038,10 @@ fn check_process(
         }
         Workload::Exec(_) | Workload::GoSource(_) => {} // checked above
     }
+    let restart = check_restart(entry, &key, diags);
     let start = entry.raw.start.as_ref().map(|start| start.get_ref());
     Some(ProcessSpec {
+        restart,
         go,
         name: entry.raw.name.get_ref().clone(),
         workload,
@@ -1045,6 +1057,41 @@ fn check_process(
         },
         emulate_no_madv_free: entry.raw.no_madv_free.unwrap_or(false),
     })
+}
+
+/// `restart`: a plain supervisor's policy, for a process outside every container.
+fn check_restart(entry: &ProcessEntry, key: &str, diags: &mut Vec<Diagnostic>) -> Supervisor {
+    let Some(restart) = &entry.raw.restart else {
+        return Supervisor::Never;
+    };
+    let policy = match restart.get_ref().as_str() {
+        "never" => Supervisor::Never,
+        "always" => Supervisor::Always,
+        "on-failure" => Supervisor::OnFailure,
+        other => {
+            diags.push(
+                Diagnostic::at(
+                    restart.span(),
+                    format!("{key}.restart"),
+                    format!("`{key}.restart`: unknown policy `{other}`"),
+                )
+                .help(suggest(other, &Supervisor::NAMES)),
+            );
+            return Supervisor::Never;
+        }
+    };
+    if entry.raw.container.is_some() && !policy.is_never() {
+        diags.push(
+            Diagnostic::at(
+                restart.span(),
+                format!("{key}.restart"),
+                format!("`{key}.restart`: a container's processes are restarted by the kubelet"),
+            )
+            .label("the pod's restart_policy decides, with its back-off")
+            .help("remove `restart`, and set the pod's restart_policy (Always, OnFailure, Never)"),
+        );
+    }
+    policy
 }
 
 /// `go`: a Go toolchain catalogue id, required by go-* workloads and refused by the others.

@@ -114,6 +114,7 @@ mod tests {
             container: container.map(str::to_owned),
             start: Default::default(),
             emulate_no_madv_free: false,
+            restart: Default::default(),
             go: None,
         }
     }

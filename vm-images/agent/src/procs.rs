@@ -28,6 +28,8 @@ const MAX_LOG_LINES: usize = 100;
 const MAX_LINE: usize = 4096;
 /// A phase a workload reports when the kernel refused its start-up memory (then it exits).
 pub const ENOMEM_PHASE: &str = "enomem-at-start";
+/// The event of a process its supervisor started again (`restart = "always"`).
+pub const RESTARTED: &str = "restarted";
 /// The exit code of a Go program that died in `runtime.throw` (a "fatal error").
 const GO_FATAL_EXIT: i32 = 2;
 
@@ -197,24 +199,46 @@ impl Table {
     /// where they were.
     pub fn restart_container(&mut self, key: &str, at_ms: u64) {
         for i in self.of_container(key) {
-            let proc = &mut self.procs[i];
-            proc.previous_outcome = proc.outcome.take().or(proc.previous_outcome.take());
-            proc.state = State::Pending;
-            proc.pid = None;
-            proc.place = None;
-            proc.container_ended = false;
-            proc.restart_at = proc.main.is_none().then_some(at_ms);
-            proc.started_ms = None;
-            proc.ended_ms = None;
-            proc.phases.clear();
-            proc.reported.clear();
-            proc.stopping = false;
-            proc.stdout_kept = OutputKeeper::new(Stream::Stdout);
-            proc.stderr_kept = OutputKeeper::new(Stream::Stderr);
-            proc.log_lines = 0;
-            proc.reported_any = false;
-            proc.go_enomem_before_main = false;
+            self.restart(i, at_ms);
         }
+    }
+
+    /// Process `i`, outside every container, is started again by its supervisor: pending,
+    /// due now, with the event `<process>:restarted`.
+    pub fn restart_supervised(&mut self, i: usize, now_ms: u64) {
+        self.restart(i, now_ms);
+        let proc = &mut self.procs[i];
+        proc.phases.insert(RESTARTED.to_owned(), now_ms);
+        crate::diag!("{} ended: its supervisor starts it again", proc.spec.name);
+        send(
+            now_ms,
+            Some(&proc.spec.name),
+            EventKind::Phase {
+                phase: RESTARTED.to_owned(),
+            },
+        );
+    }
+
+    /// Makes process `i` pending again, as new, due at `at_ms` when it is the main program of
+    /// its container or outside every container (the others follow their main program).
+    fn restart(&mut self, i: usize, at_ms: u64) {
+        let proc = &mut self.procs[i];
+        proc.previous_outcome = proc.outcome.take().or(proc.previous_outcome.take());
+        proc.state = State::Pending;
+        proc.pid = None;
+        proc.place = None;
+        proc.container_ended = false;
+        proc.restart_at = proc.main.is_none().then_some(at_ms);
+        proc.started_ms = None;
+        proc.ended_ms = None;
+        proc.phases.clear();
+        proc.reported.clear();
+        proc.stopping = false;
+        proc.stdout_kept = OutputKeeper::new(Stream::Stdout);
+        proc.stderr_kept = OutputKeeper::new(Stream::Stderr);
+        proc.log_lines = 0;
+        proc.reported_any = false;
+        proc.go_enomem_before_main = false;
     }
 
     fn index(&self, name: &str) -> Option<usize> {
@@ -874,6 +898,7 @@ mod tests {
                 delay: Millis(delay),
             },
             emulate_no_madv_free: false,
+            restart: Default::default(),
             go: None,
         }
     }

@@ -356,6 +356,7 @@ impl Run {
             let now = self.now_ms();
             self.table.ended(i, exit, oom_killed, max_rss, now);
             self.end_container(i, exit, now);
+            self.supervise(i, exit, now);
         }
     }
 
@@ -394,6 +395,20 @@ impl Run {
                     let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
                 }
             }
+        }
+    }
+
+    /// Process `i` ended with `exit`: a supervised process outside every container (`restart`)
+    /// is started again at once, unless the run is stopping it or its policy says no.
+    fn supervise(&mut self, i: usize, exit: Exit, now: u64) {
+        let proc = &self.table.procs[i];
+        let exit_code = match exit {
+            Exit::Code(code) => code,
+            Exit::Signal(signal) => 128 + signal,
+        };
+        if proc.spec.container.is_none() && !proc.stopping && proc.spec.restart.restarts(exit_code)
+        {
+            self.table.restart_supervised(i, now);
         }
     }
 

@@ -189,3 +189,46 @@ fn a_run_ends_after_its_until_event_not_at_the_duration() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_supervised_process_is_started_again_at_once_as_its_policy_says() {
+    // Each life of `again` lasts about 300 ms and exits 0: `always` starts it again at once,
+    // until the run's end at 2 s. `once` exits 0 too: `on-failure` leaves it ended.
+    let spec = r#"{
+        "run_id": "local/supervisor", "sample_every": "100ms", "duration": "2s",
+        "processes": [
+            {"name": "again", "workload": "heap-churn", "restart": "always",
+             "args": {"heap": "4MiB", "hold_allocated": "150ms", "hold": "150ms", "exit": true}},
+            {"name": "once", "workload": "heap-churn", "restart": "on-failure",
+             "args": {"heap": "4MiB", "hold_allocated": "0ms", "hold": "0ms", "exit": true}}
+        ]
+    }"#;
+    let (dir, messages) = run_agent("supervisor", &["heap-churn"], spec);
+    let times = |label: &str| -> Vec<u64> {
+        messages
+            .iter()
+            .filter_map(|m| match m {
+                GuestMessage::Event(event) if event.label() == label => Some(event.t_ms),
+                _ => None,
+            })
+            .collect()
+    };
+    let starts = times("again:started");
+    let restarts = times("again:restarted");
+    let ends = times("again:ended");
+    assert!(starts.len() >= 3, "started {starts:?}");
+    assert_eq!(restarts.len(), starts.len() - 1, "{restarts:?} {starts:?}");
+    for (end, restart) in ends.iter().zip(&restarts) {
+        assert!(
+            restart >= end && restart - end < 50,
+            "ended {end}, restarted {restart}"
+        );
+    }
+    assert_eq!(times("once:started").len(), 1);
+    assert!(times("once:restarted").is_empty());
+    let Some(GuestMessage::Verdict(verdict)) = messages.last() else {
+        panic!("the verdict is last")
+    };
+    assert_eq!(verdict.processes["once"].outcome, ProcessOutcome::Exited(0));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

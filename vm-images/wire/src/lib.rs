@@ -25,7 +25,7 @@ pub use message::{
     Event, EventKind, GuestMessage, Hello, Metrics, Output, Ready, Sample, Stream, Verdict,
 };
 pub use outcome::{ProcessOutcome, RunOutcome, signal_name};
-pub use spec::{CgroupSpec, DiskMount, ProcessSpec, RunSpec, Start, Until};
+pub use spec::{CgroupSpec, DiskMount, ProcessSpec, RunSpec, Start, Supervisor, Until};
 pub use units::{Bytes, Millis};
 pub use workload::{
     BalloonArgs, DeclaredReports, ExecArgs, FileIoArgs, GoSourceArgs, HeapChurnArgs, HogArgs,

@@ -136,6 +136,10 @@ pub struct ProcessSpec {
     /// installed before exec, inherited by children). In scenarios: `no_madv_free = true`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub emulate_no_madv_free: bool,
+    /// A plain supervisor's restarts of a process outside every pod (supervisord, systemd's
+    /// `Restart=`): at once, no back-off. In scenarios: `restart = "always"`.
+    #[serde(default, skip_serializing_if = "Supervisor::is_never")]
+    pub restart: Supervisor,
     /// The Go toolchain (catalogue id, `1.15`) a Go workload is built with; `None` for native
     /// workloads. In scenarios: `go = "1.15"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -178,6 +182,38 @@ pub fn is_plain_name(name: &str) -> bool {
 
 fn default_true() -> bool {
     true
+}
+
+/// When a plain supervisor starts a process again once it has ended (not at the run's end).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Supervisor {
+    /// It stays ended.
+    #[default]
+    Never,
+    /// Whatever ended it.
+    Always,
+    /// Unless it exited 0.
+    OnFailure,
+}
+
+impl Supervisor {
+    pub fn is_never(&self) -> bool {
+        *self == Supervisor::Never
+    }
+
+    /// Whether a process that ended with `exit_code` (128 + a signal for a signal) starts
+    /// again.
+    pub fn restarts(self, exit_code: i32) -> bool {
+        match self {
+            Supervisor::Never => false,
+            Supervisor::Always => true,
+            Supervisor::OnFailure => exit_code != 0,
+        }
+    }
+
+    /// The names scenarios write.
+    pub const NAMES: [&'static str; 3] = ["never", "always", "on-failure"];
 }
 
 /// When a process starts. In scenarios: `start = { after = "service", phase = "released",
@@ -242,6 +278,7 @@ mod tests {
                     delay: Millis(3000),
                 },
                 emulate_no_madv_free: true,
+                restart: Supervisor::Always,
                 go: None,
             }],
         };
