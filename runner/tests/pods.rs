@@ -563,7 +563,9 @@ fn the_oom_killer_takes_the_best_effort_pod_and_memory_min_keeps_the_guaranteed_
             peak("db"),
             peak("hog")
         );
-        // The page cache db kept: all of its 32MiB with memory.min, little without.
+        // The page cache db kept while the hog pressed: all of its 32MiB with memory.min at
+        // every sample; without, reclaim took it (db re-reads its file every 250 ms, so the
+        // lowest sample tells, not the last before the kill, which a re-read may have filled).
         let kill = run["events"]
             .as_array()
             .unwrap()
@@ -572,12 +574,17 @@ fn the_oom_killer_takes_the_best_effort_pod_and_memory_min_keeps_the_guaranteed_
             .unwrap()["t_ms"]
             .as_u64()
             .unwrap();
-        let before = samples
+        let hog_started = event_time(&run, "hog:started");
+        let pressed: Vec<u64> = samples
             .iter()
-            .rev()
-            .find(|s| s["t_ms"].as_u64().unwrap() < kill)
-            .unwrap();
-        let cache = before["container"]["db/db"]["file"].as_u64().unwrap();
+            .filter(|s| (hog_started..kill).contains(&s["t_ms"].as_u64().unwrap()))
+            .map(|s| s["container"]["db/db"]["file"].as_u64().unwrap())
+            .collect();
+        let cache = pressed
+            .iter()
+            .copied()
+            .min()
+            .unwrap_or_else(|| panic!("{dir}: no sample while the hog pressed"));
         if qos == "true" {
             assert!(cache >= 31 * MIB, "{dir}: {cache}");
             let min = run["events"]
