@@ -9,6 +9,7 @@ mod support;
 use std::path::Path;
 
 use serde_json::Value;
+use support::lab::read_json;
 use support::{rsslab, samples_of};
 
 const MIB: u64 = 1 << 20;
@@ -135,10 +136,6 @@ args = { command = ["/bin/cat", "/proc/self/cgroup"] }
 [matrix]
 "node.cgroup_version" = [2, 1]
 "#;
-
-fn read_json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 /// The value the run's `kubelet` events say was written into `file` of the cgroup at `path`,
 /// and what the kernel's file read back.

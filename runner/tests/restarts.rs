@@ -7,9 +7,8 @@
 
 mod support;
 
-use std::path::Path;
-
 use serde_json::Value;
+use support::lab::read_json;
 use support::{rsslab, samples_of};
 
 const MIB: u64 = 1 << 20;
@@ -84,10 +83,6 @@ args = { size = "64MiB" }
 [matrix]
 "node.cgroup_version" = [2, 1]
 "#;
-
-fn read_json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 /// The run's events about container `key`, in order.
 fn container_events<'a>(run: &'a Value, key: &str) -> Vec<&'a Value> {

@@ -343,10 +343,6 @@ fn read_by(diagnostic: Diagnostic, scenario: &Path) -> Diagnostic {
     diagnostic.note(note)
 }
 
-/// The event of a supervised process (`restart = "always"`) each time the supervisor starts it
-/// again: `<process>:restarted`.
-pub const RESTARTED: &str = "restarted";
-
 /// The most diagnostics reported for one file: past that, the file is not a scenario yet.
 pub const MAX_DIAGNOSTICS: usize = 50;
 
@@ -361,7 +357,7 @@ fn read_expectations(
     let mut processes: BTreeMap<String, expect::ProcessFacts> = BTreeMap::new();
     for process in variants.iter().flat_map(|variant| &variant.setup.processes) {
         let facts = processes.entry(process.name.clone()).or_default();
-        let restarted = (!process.restart.is_never()).then_some(RESTARTED);
+        let restarted = (!process.restart.is_never()).then_some(rsslab_wire::Supervisor::RESTARTED);
         for phase in process.workload.phases().iter().copied().chain(restarted) {
             if !facts.phases.iter().any(|known| known == phase) {
                 facts.phases.push(phase.to_owned());

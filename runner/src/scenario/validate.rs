@@ -383,7 +383,7 @@ fn check_event_label(label: &str, processes: &[ProcessSpec]) -> Result<(), Strin
     let mut events = vec!["started"];
     events.extend(process.workload.phases());
     if !process.restart.is_never() {
-        events.push(super::RESTARTED);
+        events.push(Supervisor::RESTARTED);
     }
     events.push("ended");
     if events.contains(&event) {
@@ -825,7 +825,7 @@ fn check_triggers(processes: &[ProcessEntry], duration: Millis, diags: &mut Vec<
                         .as_ref()
                         .is_some_and(|restart| restart.get_ref() != "never");
                     if let (Some(phase), Some(workload)) = (phase, &other.workload)
-                        && !(supervised && phase.get_ref() == super::RESTARTED)
+                        && !(supervised && phase.get_ref() == Supervisor::RESTARTED)
                     {
                         check_phase(&key, phase, other.raw.name.get_ref(), workload, diags);
                     }

@@ -13,7 +13,7 @@ use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use regex_lite::Regex;
 use rsslab_wire::{
     Event, EventKind, GuestMessage, Metrics, Output, ProcessOutcome, ProcessSpec, Stream,
-    WorkloadReport, signal_name,
+    Supervisor, WorkloadReport, signal_name,
 };
 
 use crate::channel;
@@ -28,8 +28,6 @@ const MAX_LOG_LINES: usize = 100;
 const MAX_LINE: usize = 4096;
 /// A phase a workload reports when the kernel refused its start-up memory (then it exits).
 pub const ENOMEM_PHASE: &str = "enomem-at-start";
-/// The event of a process its supervisor started again (`restart = "always"`).
-pub const RESTARTED: &str = "restarted";
 /// The exit code of a Go program that died in `runtime.throw` (a "fatal error").
 const GO_FATAL_EXIT: i32 = 2;
 
@@ -56,6 +54,17 @@ pub enum Trigger {
 pub enum Exit {
     Code(i32),
     Signal(i32),
+}
+
+impl Exit {
+    /// The exit code as the container runtime reports it: 128 + the signal for a signal
+    /// ([`rsslab_kubelet::restart::exit_code`]).
+    pub fn runtime_code(self) -> i32 {
+        match self {
+            Exit::Code(code) => rsslab_kubelet::restart::exit_code(Some(code), None),
+            Exit::Signal(signal) => rsslab_kubelet::restart::exit_code(None, Some(signal)),
+        }
+    }
 }
 
 /// One process of the run.
@@ -208,13 +217,13 @@ impl Table {
     pub fn restart_supervised(&mut self, i: usize, now_ms: u64) {
         self.restart(i, now_ms);
         let proc = &mut self.procs[i];
-        proc.phases.insert(RESTARTED.to_owned(), now_ms);
+        proc.phases.insert(Supervisor::RESTARTED.to_owned(), now_ms);
         crate::diag!("{} ended: its supervisor starts it again", proc.spec.name);
         send(
             now_ms,
             Some(&proc.spec.name),
             EventKind::Phase {
-                phase: RESTARTED.to_owned(),
+                phase: Supervisor::RESTARTED.to_owned(),
             },
         );
     }

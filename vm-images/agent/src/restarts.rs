@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 
 use rsslab_kubelet::restart::{self, BackOff, Kind, Reason};
+use rsslab_wire::message::termination_label;
 use rsslab_wire::pod::{NodeSpec, container_key};
 use rsslab_wire::{Event, EventKind, GuestMessage, Metrics};
 
@@ -119,20 +120,14 @@ impl Lives {
             for reason in [Reason::OomKilled, Reason::Error, Reason::Completed] {
                 let count = life.terminated.get(&reason).copied().unwrap_or(0);
                 metrics.insert(
-                    format!("terminated_{}", label(reason).replace('-', "_")),
+                    format!(
+                        "terminated_{}",
+                        termination_label(reason.as_str()).replace('-', "_")
+                    ),
                     count,
                 );
             }
         }
-    }
-}
-
-/// The event label of a termination's reason.
-fn label(reason: Reason) -> &'static str {
-    match reason {
-        Reason::OomKilled => "oom-killed",
-        Reason::Error => "error",
-        Reason::Completed => "completed",
     }
 }
 
@@ -151,7 +146,7 @@ impl Life {
         );
         self.send(
             now_ms,
-            label(reason),
+            termination_label(reason.as_str()),
             EventKind::ContainerTerminated {
                 container: self.key.clone(),
                 reason: reason.as_str().to_owned(),

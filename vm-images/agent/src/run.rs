@@ -374,10 +374,7 @@ impl Run {
                 .place
                 .and_then(|place| self.places[place].cgroup.oom_kills())
                 .unwrap_or(0);
-            let exit_code = match exit {
-                Exit::Code(code) => rsslab_kubelet::restart::exit_code(Some(code), None),
-                Exit::Signal(signal) => rsslab_kubelet::restart::exit_code(None, Some(signal)),
-            };
+            let exit_code = exit.runtime_code();
             if let Some(lives) = self.lives.as_mut() {
                 if let Some(life) = lives.get_mut(&container) {
                     life.finished(exit_code, oom_kills, now);
@@ -402,11 +399,9 @@ impl Run {
     /// is started again at once, unless the run is stopping it or its policy says no.
     fn supervise(&mut self, i: usize, exit: Exit, now: u64) {
         let proc = &self.table.procs[i];
-        let exit_code = match exit {
-            Exit::Code(code) => code,
-            Exit::Signal(signal) => 128 + signal,
-        };
-        if proc.spec.container.is_none() && !proc.stopping && proc.spec.restart.restarts(exit_code)
+        if proc.spec.container.is_none()
+            && !proc.stopping
+            && proc.spec.restart.restarts(exit.runtime_code())
         {
             self.table.restart_supervised(i, now);
         }

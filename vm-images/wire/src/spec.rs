@@ -214,6 +214,9 @@ impl Supervisor {
 
     /// The names scenarios write.
     pub const NAMES: [&'static str; 3] = ["never", "always", "on-failure"];
+
+    /// The event of a process its supervisor started again: `<process>:restarted`.
+    pub const RESTARTED: &'static str = "restarted";
 }
 
 /// When a process starts. In scenarios: `start = { after = "service", phase = "released",
